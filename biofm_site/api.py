@@ -1,0 +1,82 @@
+"""The JSON API at /api/v1/, with its OpenAPI schema at /api/v1/openapi.json.
+
+Every error answers {"error": "...", "field": "..."} so a client can point at
+the offending input; feature apps add their routers here.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import HttpBearer, django_auth
+
+from accounts.models import ApiToken
+from workers.errors import ParamsError
+from workers.quotas import QuotaExceeded
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request, token):
+        user = ApiToken.authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="biofm API", version="1", urls_namespace="api",
+    auth=[BearerToken(), django_auth],
+    description="Submit and follow jobs. Authenticate with `Authorization: Bearer <token>` "
+                "(create tokens on your profile page).",
+)
+
+
+def _field_of(error: dict) -> str:
+    loc = [str(part) for part in error.get("loc", []) if part not in ("body", "payload", "query", "path")]
+    return ".".join(loc) or "body"
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request, exc: ValidationError):
+    first = exc.errors[0] if exc.errors else {}
+    field = _field_of(first)
+    return api.create_response(request, {
+        "error": f"{field}: {first.get('msg', 'invalid value')}",
+        "field": field,
+        "errors": [{"field": _field_of(e), "message": e.get("msg", "")} for e in exc.errors],
+    }, status=400)
+
+
+@api.exception_handler(ParamsError)
+def on_params_error(request, exc: ParamsError):
+    return api.create_response(request, {"error": exc.message, "field": exc.field}, status=400)
+
+
+@api.exception_handler(QuotaExceeded)
+def on_quota(request, exc: QuotaExceeded):
+    return api.create_response(request, {"error": str(exc), "field": "quota"}, status=403)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return api.create_response(request, {"error": str(exc) or "Not found.", "field": None}, status=404)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth(request, exc):
+    return api.create_response(
+        request, {"error": "Authentication required: send Authorization: Bearer <token>.",
+                  "field": "Authorization"}, status=401)
+
+
+def _register_routers() -> None:
+    from workers.api import router as jobs_router
+
+    api.add_router("/", jobs_router)
+    from analysis.api import router as analysis_router
+
+    api.add_router("/analysis", analysis_router)
+
+
+_register_routers()

@@ -1,0 +1,273 @@
+"""biofm settings.
+
+Every value that differs between a laptop and production is read from the
+environment here, and nowhere else. With no environment at all the project runs
+on embedded defaults: SQLite and Celery's filesystem broker, so `make run` needs
+no server processes. Production sets DATABASE_URL and REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("BIOFM_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("BIOFM_ALLOW_DEV_SECRET", default=True):
+        raise RuntimeError("Set DJANGO_SECRET_KEY in production.")
+    # Development only: docker-compose and production set their own secret.
+    SECRET_KEY = "dev-insecure-key-change-me"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# The absolute address used in emails, where no request is at hand.
+SITE_URL = os.environ.get("BIOFM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "workers",
+    "analysis",
+    "design",
+    "training",
+    "llm",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "biofm_site.urls"
+WSGI_APPLICATION = "biofm_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------
+# SQLite by default; DATABASE_URL=postgres://... for PostgreSQL.
+_sqlite_path = VAR_DIR / "db.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{_sqlite_path}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker write at the same time; WAL plus IMMEDIATE
+    # transactions make SQLite wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth (django-allauth) ------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = os.environ.get("BIOFM_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[biofm] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+
+# --- Email ----------------------------------------------------------------
+# With no EMAIL_HOST the messages are printed on the console (make run).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+# For the file-based backend (tests, or keeping mail on disk).
+EMAIL_FILE_PATH = os.environ.get("BIOFM_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "biofm <biofm@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Static and media -----------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# htmx and plotly.js come from npm (package.json) and are served from
+# node_modules as they were installed: no CDN and no hand-copied files.
+NODE_MODULES = Path(os.environ.get("BIOFM_NODE_MODULES", BASE_DIR / "node_modules"))
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/plotly", NODE_MODULES / "plotly.js-dist-min"),
+]
+MEDIA_ROOT = Path(os.environ.get("BIOFM_MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "media/"
+
+_s3_bucket = os.environ.get("BIOFM_S3_BUCKET", "")
+STORAGES = {
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": _s3_bucket,
+                "endpoint_url": os.environ.get("BIOFM_S3_ENDPOINT_URL") or None,
+                "region_name": os.environ.get("BIOFM_S3_REGION") or None,
+                "access_key": os.environ.get("BIOFM_S3_ACCESS_KEY_ID") or None,
+                "secret_key": os.environ.get("BIOFM_S3_SECRET_ACCESS_KEY") or None,
+                "default_acl": None,
+                "querystring_auth": True,
+            },
+        }
+        if _s3_bucket
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env_bool("BIOFM_MANIFEST_STATIC")
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Celery ---------------------------------------------------------------
+# Reliability choices (see README, "How jobs run"):
+# * acks_late + reject_on_worker_lost: a job whose worker dies is redelivered,
+#   not lost; the job's claim and lease (workers/lifecycle.py) keep the
+#   redelivery from running it twice at once.
+# * prefetch 1: a long job never sits reserved behind another long job.
+# * visibility timeout above every hard time limit: Redis must not redeliver a
+#   job that is still legitimately running.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+BIOFM_BROKER_DIR = VAR_DIR / "broker"
+BIOFM_VISIBILITY_TIMEOUT = env_int("BIOFM_VISIBILITY_TIMEOUT", 13 * 3600)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BIOFM_BROKER_DIR / "messages"),
+        "data_folder_out": str(BIOFM_BROKER_DIR / "messages"),
+        "control_folder": str(BIOFM_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    # A message whose worker vanished (power loss, SIGKILL of the whole worker)
+    # goes back to the queue once older than the visibility timeout; kombu
+    # looks for such messages every interval x throttle seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": BIOFM_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": env_int("BIOFM_UNACKED_RESTORE_INTERVAL", 10),
+        "unacked_restore_throttle": env_int("BIOFM_UNACKED_RESTORE_THROTTLE", 10),
+    }
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Jobs -----------------------------------------------------------------
+# Default limits; operators change them per user and per lab in the admin.
+BIOFM_DEFAULT_MAX_RUNNING_JOBS = env_int("BIOFM_DEFAULT_MAX_RUNNING_JOBS", 2)
+BIOFM_DEFAULT_LAB_CPU_HOURS = env_int("BIOFM_DEFAULT_LAB_CPU_HOURS", 500)
+BIOFM_DEFAULT_LAB_GPU_HOURS = env_int("BIOFM_DEFAULT_LAB_GPU_HOURS", 100)
+# A running job renews its lease every LEASE/3 seconds. A redelivered job waits
+# until the lease has lapsed before taking the job over.
+BIOFM_JOB_LEASE_SECONDS = env_int("BIOFM_JOB_LEASE_SECONDS", 60)
+BIOFM_UPLOAD_MAX_BYTES = env_int("BIOFM_UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = BIOFM_UPLOAD_MAX_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Test-only job kinds (a controllable sleep) are registered when this is set.
+BIOFM_ENABLE_TEST_KINDS = env_bool("BIOFM_ENABLE_TEST_KINDS")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("BIOFM_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not DEBUG and SITE_URL.startswith("https"):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TrainingConfig(AppConfig):
+    # Model training and federated rounds register their job kinds here.
+    name = "training"

@@ -1,0 +1,149 @@
+"""Job endpoints: submit any kind, list, status, cancel, rerun, download."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from ninja import Field, Router, Schema
+
+from . import kinds, lifecycle
+from .access import can_control, get_visible_job
+from .models import Job, Status
+
+router = Router(tags=["jobs"])
+
+
+class FileOut(Schema):
+    name: str
+    size: int
+    content_type: str
+    url: str
+
+
+class JobOut(Schema):
+    id: UUID
+    kind: str
+    title: str
+    status: str
+    progress: float
+    progress_message: str
+    queue: str
+    error_kind: str
+    error_message: str
+    attempts: int
+    shared: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    waiting_for_slot: bool
+    url: str
+    api_url: str
+    result: dict[str, Any]
+    files: list[FileOut]
+
+
+class JobIn(Schema):
+    kind: str = Field(..., description="A job kind from GET /api/v1/kinds")
+    params: dict[str, Any] = Field(default_factory=dict)
+    title: str = ""
+    shared: bool = False
+    lab: str | None = Field(None, description="Lab slug; default: your default lab")
+
+
+class KindOut(Schema):
+    name: str
+    label: str
+    queue: str
+    description: str
+
+
+class ErrorOut(Schema):
+    error: str
+    field: str | None
+
+
+def job_out(request, job: Job) -> dict:
+    files = [
+        {"name": f.name, "size": f.size, "content_type": f.content_type,
+         "url": request.build_absolute_uri(reverse("api:job_file", args=[job.id, f.name]))}
+        for f in job.files.all()
+    ]
+    return {
+        **{k: getattr(job, k) for k in (
+            "id", "kind", "title", "status", "progress", "progress_message", "queue",
+            "error_kind", "error_message", "attempts", "shared", "created_at", "started_at",
+            "finished_at", "waiting_for_slot", "result")},
+        "url": request.build_absolute_uri(job.get_absolute_url()),
+        "api_url": request.build_absolute_uri(reverse("api:job_status", args=[job.id])),
+        "files": files,
+    }
+
+
+@router.get("/kinds", response=list[KindOut], url_name="kinds")
+def list_kinds(request):
+    return [{"name": k.name, "label": k.label, "queue": k.queue, "description": k.description}
+            for k in kinds.all_kinds()]
+
+
+@router.post("/jobs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="job_submit")
+def submit_job(request, payload: JobIn):
+    """Submit a job of any kind. Answers 202 with the job; follow `api_url`."""
+    lab = None
+    if payload.lab:
+        lab = request.user.labs.filter(slug=payload.lab).first()
+        if lab is None:
+            from .errors import ParamsError
+
+            raise ParamsError("lab", f"You are not a member of a lab “{payload.lab}”.")
+    job = lifecycle.submit(request.user, payload.kind, payload.params, lab=lab,
+                           shared=payload.shared, title=payload.title)
+    return 202, job_out(request, job)
+
+
+@router.get("/jobs", response=list[JobOut], url_name="job_list")
+def list_jobs(request, kind: str | None = None,
+              status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+              limit: int = Field(50, ge=1, le=500), offset: int = Field(0, ge=0)):
+    jobs = Job.objects.visible_to(request.user).prefetch_related("files")
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if status:
+        jobs = jobs.filter(status=status)
+    return [job_out(request, j) for j in jobs[offset:offset + limit]]
+
+
+@router.get("/jobs/{job_id}", response=JobOut, url_name="job_status")
+def job_status(request, job_id: UUID):
+    return job_out(request, get_visible_job(request.user, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response=JobOut, url_name="job_cancel")
+def cancel_job(request, job_id: UUID):
+    job = get_visible_job(request.user, job_id)
+    if not can_control(request.user, job):
+        raise Http404("No such job.")
+    return job_out(request, lifecycle.cancel(job))
+
+
+@router.post("/jobs/{job_id}/rerun", response={202: JobOut, 400: ErrorOut, 403: ErrorOut},
+             url_name="job_rerun")
+def rerun_job(request, job_id: UUID):
+    job = get_visible_job(request.user, job_id)
+    return 202, job_out(request, lifecycle.rerun(job, request.user))
+
+
+@router.get("/jobs/{job_id}/files/{name}", url_name="job_file", response={200: None})
+def job_file(request, job_id: UUID, name: str):
+    job = get_visible_job(request.user, job_id)
+    jf = job.files.filter(name=name).first()
+    if jf is None:
+        raise Http404(f"Job {job_id} has no file “{name}”.")
+    return FileResponse(jf.file.open("rb"), as_attachment=True, filename=jf.name,
+                        content_type=jf.content_type)
+
+
+__all__ = ["router", "Status"]

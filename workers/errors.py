@@ -1,0 +1,25 @@
+"""Exceptions a job's compute code raises to end the job in a known way.
+
+Free of Django so compute modules can import them without a settings module.
+"""
+
+
+class JobInputError(Exception):
+    """The input was wrong: the user can fix it. Shown to the user as is."""
+
+
+class JobCancelled(Exception):
+    """The user asked to stop; raised at the next progress report."""
+
+
+class TransientJobError(Exception):
+    """A failure worth retrying (a service briefly away, a lost connection)."""
+
+
+class ParamsError(ValueError):
+    """Submitted parameters are invalid. `field` names the offending field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message

@@ -1,0 +1,64 @@
+"""The registry of job kinds.
+
+Each feature app registers its kinds in its AppConfig.ready(). A kind says
+which queue runs it, its time limits, how to check submitted parameters, which
+function computes it (a dotted path, imported only in the worker so the web
+process never imports torch), and which template shows its result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any, Callable
+
+QUEUES = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    label: str
+    queue: str
+    runner: str  # "package.module:function", called as function(ctx) -> dict
+    clean_params: Callable[[dict[str, Any]], dict[str, Any]]
+    result_template: str = "workers/results/generic.html"
+    soft_time_limit: int = 3600
+    time_limit: int = 3900
+    max_attempts: int = 3
+    description: str = ""
+    submit_url_name: str | None = None
+    summarize_params: Callable[[dict[str, Any]], str] = field(default=lambda params: "")
+
+    def __post_init__(self) -> None:
+        if self.queue not in QUEUES:
+            raise ValueError(f"kind {self.name}: queue must be one of {QUEUES}")
+        if self.time_limit <= self.soft_time_limit:
+            raise ValueError(f"kind {self.name}: hard time limit must exceed the soft one")
+
+    def load_runner(self) -> Callable:
+        module_name, _, func = self.runner.partition(":")
+        return getattr(import_module(module_name), func)
+
+
+_REGISTRY: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> JobKind:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown job kind {name!r}") from None
+
+
+def all_kinds() -> list[JobKind]:
+    return sorted(_REGISTRY.values(), key=lambda k: k.name)
+
+
+def choices() -> list[tuple[str, str]]:
+    return [(k.name, k.label) for k in all_kinds()]

@@ -1,0 +1,314 @@
+"""The life of a job, from submission to its final state.
+
+Ownership of a running job is a *claim*: a random token written on the job row
+together with a lease that the running attempt keeps renewing. Every write an
+attempt makes is conditional on its token, so a redelivered copy of a job (after
+a worker died, or a broker redelivery) can never run beside a live attempt, and
+an attempt that lost its claim can never publish a half result.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from . import kinds
+from .errors import ParamsError
+from .models import ErrorKind, FINAL_STATUSES, Job, JobFile, Status
+from .quotas import check_quota
+
+log = logging.getLogger(__name__)
+
+
+# --- Submission -----------------------------------------------------------
+
+def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False,
+           title: str = "", rerun_of: Job | None = None) -> Job:
+    """Check and store a job, then hand it to a worker when a slot is free.
+
+    Raises ParamsError (bad parameters, naming the field) or QuotaExceeded.
+    """
+    try:
+        kind = kinds.get(kind_name)
+    except KeyError:
+        raise ParamsError("kind", f"Unknown job kind “{kind_name}”.") from None
+    if not isinstance(params, dict):
+        raise ParamsError("params", "Parameters must be a JSON object.")
+    clean = kind.clean_params(params)
+    lab = lab or user.profile.default_lab
+    if lab is not None and not lab.memberships.filter(user=user).exists():
+        raise ParamsError("lab", "You are not a member of that lab.")
+    if lab is not None:
+        check_quota(lab, kind.queue)
+    job = Job.objects.create(
+        kind=kind.name, owner=user, lab=lab, shared=shared, params=clean,
+        queue=kind.queue, title=title[:200] or kind.summarize_params(clean)[:200],
+        rerun_of=rerun_of,
+    )
+    transaction.on_commit(lambda: dispatch_queued(user.pk))
+    return job
+
+
+def rerun(job: Job, user) -> Job:
+    return submit(user, job.kind, job.params, lab=job.lab if job.owner_id == user.pk else None,
+                  shared=job.shared, title=job.title, rerun_of=job)
+
+
+def dispatch_queued(user_id: int) -> list[Job]:
+    """Send the user's waiting jobs to the broker, up to their running limit.
+
+    Called after a submission and whenever one of the user's jobs ends, so a job
+    over the limit waits in "queued" and starts as soon as a slot frees up.
+    """
+    from accounts.models import Profile
+
+    sent: list[Job] = []
+    with transaction.atomic():
+        # The profile row lock serialises concurrent dispatches for one user.
+        profile = Profile.objects.select_for_update().get(user_id=user_id)
+        in_flight = Job.objects.filter(
+            owner_id=user_id, status__in=(Status.QUEUED, Status.RUNNING),
+            dispatched_at__isnull=False,
+        ).count()
+        free = profile.running_limit - in_flight
+        if free <= 0:
+            return sent
+        waiting = Job.objects.select_for_update().filter(
+            owner_id=user_id, status=Status.QUEUED, dispatched_at__isnull=True,
+            cancel_requested=False,
+        ).order_by("created_at")[:free]
+        now = timezone.now()
+        for job in waiting:
+            job.dispatched_at = now
+            job.celery_task_id = str(uuid.uuid4())
+            job.progress_message = "Waiting for a worker"
+            job.save(update_fields=["dispatched_at", "celery_task_id", "progress_message", "updated_at"])
+            sent.append(job)
+    for job in sent:
+        _send_to_broker(job)
+    return sent
+
+
+def _send_to_broker(job: Job) -> None:
+    from .tasks import run_job
+
+    kind = kinds.get(job.kind)
+    try:
+        run_job.apply_async(
+            args=[str(job.id)], task_id=job.celery_task_id, queue=kind.queue,
+            soft_time_limit=kind.soft_time_limit, time_limit=kind.time_limit,
+        )
+    except Exception:  # the broker is down: leave the job waiting, visibly
+        log.exception("could not send job %s to the broker", job.id)
+        Job.objects.filter(pk=job.pk, status=Status.QUEUED).update(
+            dispatched_at=None, progress_message="The job queue is unreachable; retrying soon",
+        )
+
+
+def redispatch(job: Job) -> None:
+    """Operators' requeue: put a job back in the queue from scratch."""
+    Job.objects.filter(pk=job.pk).update(
+        status=Status.QUEUED, dispatched_at=None, claim_token="", lease_expires_at=None,
+        cancel_requested=False, error_kind="", error_message="", error_detail="",
+        finished_at=None, progress=0.0, progress_message="Requeued by an operator",
+    )
+    dispatch_queued(job.owner_id)
+
+
+# --- Cancellation ---------------------------------------------------------
+
+def cancel(job: Job) -> Job:
+    """Stop a job. A job not yet running ends at once; a running one is asked
+    to stop and does so at its next progress report."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.is_final:
+            return job
+        now = timezone.now()
+        lease_live = job.lease_expires_at is not None and job.lease_expires_at > now
+        if job.status == Status.RUNNING and lease_live:
+            job.cancel_requested = True
+            job.progress_message = "Cancelling…"
+            job.save(update_fields=["cancel_requested", "progress_message", "updated_at"])
+            return job
+        _finalize(job, Status.CANCELLED, message="Cancelled before it finished.")
+    return job
+
+
+def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
+              detail: str = "", result: dict | None = None) -> None:
+    """Write a final state. Must run inside a transaction holding the row lock."""
+    now = timezone.now()
+    job.status = status
+    job.finished_at = now
+    job.claim_token = ""
+    job.lease_expires_at = None
+    job.cancel_requested = False
+    job.error_kind = error_kind
+    job.error_message = message if status != Status.SUCCEEDED else ""
+    job.error_detail = detail
+    if status == Status.SUCCEEDED:
+        job.progress = 100.0
+        job.progress_message = "Done"
+    elif status == Status.CANCELLED:
+        job.progress_message = "Cancelled"
+    else:
+        job.progress_message = "Failed"
+    if result is not None:
+        job.result = result
+    job.save()
+    owner_id, job_id = job.owner_id, job.id
+    transaction.on_commit(lambda: _after_final(job_id, owner_id))
+
+
+def _after_final(job_id, owner_id: int) -> None:
+    from .tasks import send_job_email
+
+    try:
+        send_job_email.apply_async(args=[str(job_id)], queue="notify")
+    except Exception:  # a notification never holds up or fails a job
+        log.exception("could not queue the email for job %s", job_id)
+    dispatch_queued(owner_id)
+
+
+# --- Claims: what a worker does ---------------------------------------------
+
+@dataclass
+class Claim:
+    state: str  # "claimed", "busy" (another attempt holds a live lease), "done"
+    job: Job | None = None
+    token: str = ""
+    wait_seconds: float = 0.0
+
+
+def lease_seconds() -> int:
+    return settings.BIOFM_JOB_LEASE_SECONDS
+
+
+def claim(job_id: str, *, host: str, task_id: str) -> Claim:
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_final:
+            return Claim("done", job)
+        now = timezone.now()
+        if job.status == Status.QUEUED and job.cancel_requested:
+            _finalize(job, Status.CANCELLED, message="Cancelled before it started.")
+            return Claim("done", job)
+        if job.status == Status.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
+            return Claim("busy", job, wait_seconds=(job.lease_expires_at - now).total_seconds())
+        if job.status == Status.RUNNING and job.cancel_requested:
+            _finalize(job, Status.CANCELLED, message="Cancelled; its worker had stopped.")
+            return Claim("done", job)
+        kind = job.kind_spec
+        max_attempts = kind.max_attempts if kind else 1
+        if job.attempts >= max_attempts:
+            _finalize(
+                job, Status.FAILED, error_kind=ErrorKind.SYSTEM,
+                message=f"Gave up after {job.attempts} attempts: the worker running it "
+                        "stopped each time (out of memory or restarted).",
+            )
+            return Claim("done", job)
+        job.status = Status.RUNNING
+        job.claim_token = token
+        job.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        job.attempts += 1
+        job.worker_host = host[:200]
+        job.celery_task_id = task_id or job.celery_task_id
+        job.started_at = job.started_at or now
+        job.progress_message = "Started" if job.attempts == 1 else f"Restarted (attempt {job.attempts})"
+        job.save()
+    return Claim("claimed", job, token)
+
+
+def heartbeat(job_id, token: str, elapsed: float) -> tuple[bool, bool]:
+    """Renew the lease and count worker time. Returns (still ours, cancel asked)."""
+    from django.db.models import F
+
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
+            lease_expires_at=now + timedelta(seconds=lease_seconds()),
+            run_seconds=F("run_seconds") + elapsed,
+        )
+        cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
+    return bool(updated), bool(cancel)
+
+
+def report_progress(job_id, token: str, percent: float, message: str) -> tuple[bool, bool]:
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
+            progress=percent, progress_message=message[:300], updated_at=timezone.now(),
+        )
+        cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
+    return bool(updated), bool(cancel)
+
+
+def finish(job_id, token: str, status: str, *, error_kind: str = "", message: str = "",
+           detail: str = "", result: dict | None = None,
+           files: dict[str, tuple[str, str]] | None = None) -> bool:
+    """End the attempt holding `token`. Result files are stored first and
+    published with the final state in one transaction; if the claim was lost
+    meanwhile, the stored files are deleted and nothing is published."""
+    stored: list[JobFile] = []
+    if status == Status.SUCCEEDED and files:
+        for name, (path, content_type) in files.items():
+            jf = JobFile(job_id=job_id, name=name, content_type=content_type, attempt_token=token)
+            with open(path, "rb") as fh:
+                jf.file.save(name, File(fh), save=False)
+            jf.size = jf.file.size
+            stored.append(jf)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.claim_token != token or job.status != Status.RUNNING:
+            won = False
+        else:
+            won = True
+            JobFile.objects.filter(job=job).delete()
+            for jf in stored:
+                jf.save()
+            _finalize(job, status, error_kind=error_kind, message=message, detail=detail,
+                      result=result)
+    if not won:
+        for jf in stored:
+            default_storage.delete(jf.file.name)
+        log.warning("job %s: attempt %s lost its claim; its result was discarded", job_id, token)
+    return won
+
+
+def release(job_id, token: str, message: str) -> bool:
+    """Give a claimed job back to the queue (before a retry)."""
+    return bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
+        status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
+    ))
+
+
+def requeue_after_worker_lost(job_id, task_id: str, reason: str) -> bool:
+    """The process running the job died (SIGKILL, out of memory). Celery puts
+    the message back in the queue; this marks the job queued again so the
+    redelivery can claim it at once instead of waiting for the lease to lapse."""
+    return bool(Job.objects.filter(pk=job_id, status=Status.RUNNING, celery_task_id=task_id).update(
+        status=Status.QUEUED, claim_token="", lease_expires_at=None,
+        progress_message=f"Requeued: {reason}"[:300], updated_at=timezone.now(),
+    ))
+
+
+def fail_from_parent(job_id, task_id: str, message: str) -> None:
+    """The worker's parent process saw the attempt die for good (hard time limit)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(
+            pk=job_id, celery_task_id=task_id, status=Status.RUNNING).first()
+        if job is not None:
+            _finalize(job, Status.FAILED, error_kind=ErrorKind.SYSTEM, message=message)
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_STATUSES

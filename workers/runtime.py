@@ -1,0 +1,86 @@
+"""The database-backed context a job's compute runs with inside a worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from django.db import close_old_connections, connection
+
+from . import lifecycle
+from .context import JobContext
+from .errors import JobCancelled
+
+
+class LostClaim(Exception):
+    """Another attempt owns the job now; this one must stop without writing."""
+
+
+class DbJobContext(JobContext):
+    # Progress is written at most this often, so a tight loop cannot flood the DB.
+    MIN_WRITE_INTERVAL = 0.5
+
+    def __init__(self, job, token: str, workdir: Path):
+        super().__init__(workdir, job.params)
+        self.job = job
+        self.token = token
+        self._cancel = False
+        self._lost = False
+        self._last_write = 0.0
+
+    def _record_progress(self, percent: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_write < self.MIN_WRITE_INTERVAL and percent < 100:
+            return
+        self._last_write = now
+        ours, cancel = lifecycle.report_progress(self.job.pk, self.token, percent, message)
+        self._lost |= not ours
+        self._cancel |= cancel
+
+    def cancel_requested(self) -> bool:
+        if self._lost:
+            raise LostClaim()
+        return self._cancel
+
+    def note_heartbeat(self, ours: bool, cancel: bool) -> None:
+        self._lost |= not ours
+        self._cancel |= cancel
+
+
+class Heartbeat(threading.Thread):
+    """Renews the job's lease while the compute runs, even in long steps that
+    report no progress, and passes a cancel request on to the context."""
+
+    def __init__(self, ctx: DbJobContext, interval: float):
+        super().__init__(name=f"heartbeat-{ctx.job.pk}", daemon=True)
+        self.ctx = ctx
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self._last = time.monotonic()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.wait(self.interval):
+                self.beat()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last = now - self._last, now
+        try:
+            close_old_connections()
+            ours, cancel = lifecycle.heartbeat(self.ctx.job.pk, self.ctx.token, elapsed)
+        except Exception:  # a missed beat is survivable; the lease has slack
+            return
+        self.ctx.note_heartbeat(ours, cancel)
+
+    def stop(self) -> None:
+        """Stop, counting the worker time since the last beat."""
+        self._stop_event.set()
+        self.join(timeout=10)
+        self.beat()
+
+
+__all__ = ["DbJobContext", "Heartbeat", "LostClaim", "JobCancelled"]

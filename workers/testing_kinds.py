@@ -1,0 +1,54 @@
+"""A controllable job kind used by the lifecycle tests (worker kill, cancel,
+concurrency). Registered only when BIOFM_ENABLE_TEST_KINDS is set."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import kinds
+from .errors import JobInputError, ParamsError
+
+
+def clean_sleep_params(params: dict) -> dict:
+    try:
+        seconds = float(params.get("seconds", 1))
+    except (TypeError, ValueError):
+        raise ParamsError("seconds", "must be a number") from None
+    if not 0 <= seconds <= 600:
+        raise ParamsError("seconds", "must be between 0 and 600")
+    clean = {"seconds": seconds, "steps": int(params.get("steps", 10))}
+    for key in ("marker", "fail"):
+        if params.get(key):
+            clean[key] = str(params[key])
+    return clean
+
+
+def run_sleep(ctx) -> dict:
+    params = ctx.params
+    steps = max(1, params["steps"])
+    marker = params.get("marker")
+    if marker:
+        with open(marker, "a") as fh:
+            fh.write(f"start {os.getpid()}\n")
+    for i in range(steps):
+        time.sleep(params["seconds"] / steps)
+        ctx.progress(100.0 * (i + 1) / steps, f"step {i + 1} of {steps}")
+    if params.get("fail") == "input":
+        raise JobInputError("The test input was marked bad.")
+    if params.get("fail") == "system":
+        raise RuntimeError("boom")
+    ctx.add_file("result.txt", f"slept {params['seconds']} s\n", "text/plain")
+    if marker:
+        with open(marker, "a") as fh:
+            fh.write(f"finish {os.getpid()}\n")
+    return {"slept": params["seconds"]}
+
+
+def register_all() -> None:
+    kinds.register(kinds.JobKind(
+        name="test.sleep", label="Test sleep", queue="cpu",
+        runner="workers.testing_kinds:run_sleep", clean_params=clean_sleep_params,
+        soft_time_limit=120, time_limit=150, max_attempts=3,
+        summarize_params=lambda p: f"sleep {p['seconds']} s",
+    ))

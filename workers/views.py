@@ -1,0 +1,120 @@
+"""Dashboard, job list, job detail with its live progress partial, and the
+job actions (cancel, rerun, download)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import kinds, lifecycle
+from .access import can_control, get_visible_job
+from .errors import ParamsError
+from .models import Job, Status
+from .quotas import QuotaExceeded, lab_usage
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    jobs = Job.objects.visible_to(request.user)
+    profile = request.user.profile
+    usage = []
+    for membership in request.user.memberships.select_related("lab"):
+        for queue in ("cpu", "gpu"):
+            usage.append((membership.lab, lab_usage(membership.lab, queue)))
+    return render(request, "workers/dashboard.html", {
+        "recent": jobs[:10],
+        "running": Job.objects.filter(owner=request.user, status=Status.RUNNING).count(),
+        "queued": Job.objects.filter(owner=request.user, status=Status.QUEUED).count(),
+        "limit": profile.running_limit,
+        "usage": usage,
+        "kinds": kinds.all_kinds(),
+    })
+
+
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    jobs = Job.objects.visible_to(request.user).select_related("owner")
+    kind = request.GET.get("kind", "")
+    status = request.GET.get("status", "")
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if status:
+        jobs = jobs.filter(status=status)
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    template = "workers/partials/job_table.html" if request.htmx else "workers/job_list.html"
+    return render(request, template, {
+        "page": page, "kind": kind, "status": status,
+        "kind_choices": kinds.choices(), "status_choices": Status.choices,
+    })
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_visible_job(request.user, job_id)
+    return render(request, "workers/job_detail.html", _detail_context(request, job))
+
+
+@login_required
+@require_GET
+def job_progress(request: HttpRequest, job_id) -> HttpResponse:
+    """The polled partial. Once the job has ended it answers without the
+    polling trigger, and tells htmx to refresh the page so results appear."""
+    job = get_visible_job(request.user, job_id)
+    response = render(request, "workers/partials/progress.html", _detail_context(request, job))
+    if job.is_final and request.GET.get("was") in {"queued", "running"}:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _detail_context(request, job: Job) -> dict:
+    return {
+        "job": job,
+        "kind": job.kind_spec,
+        "files": job.files.all(),
+        "can_control": can_control(request.user, job),
+        "is_owner": job.owner_id == request.user.pk,
+    }
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_visible_job(request.user, job_id)
+    if not can_control(request.user, job):
+        raise Http404("No such job.")
+    job = lifecycle.cancel(job)
+    if request.htmx:
+        return render(request, "workers/partials/progress.html", _detail_context(request, job))
+    messages.info(request, "Cancellation requested." if not job.is_final else "Job cancelled.")
+    return redirect(job)
+
+
+@login_required
+@require_POST
+def job_rerun(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_visible_job(request.user, job_id)
+    try:
+        new = lifecycle.rerun(job, request.user)
+    except (ParamsError, QuotaExceeded) as exc:
+        messages.error(request, str(exc))
+        return redirect(job)
+    messages.success(request, "A new job was submitted with the same parameters.")
+    return redirect(new)
+
+
+@login_required
+@require_GET
+def job_download(request: HttpRequest, job_id, name: str) -> FileResponse:
+    job = get_visible_job(request.user, job_id)
+    jf = job.files.filter(name=name).first()
+    if jf is None:
+        raise Http404("No such file.")
+    return FileResponse(jf.file.open("rb"), as_attachment=True, filename=jf.name,
+                        content_type=jf.content_type)
