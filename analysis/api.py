@@ -1,0 +1,40 @@
+"""A convenience endpoint; the same job can be submitted through POST /jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import Field, Router, Schema
+
+from workers import lifecycle
+from workers.api import ErrorOut, JobOut, job_out
+
+router = Router(tags=["analysis"])
+
+
+class SequenceIn(Schema):
+    id: str
+    sequence: str
+
+
+class ProtParamIn(Schema):
+    fasta: str | None = Field(None, description="FASTA text (many records)")
+    sequences: list[SequenceIn] | None = None
+    example: str | None = None
+    window: int = 9
+    title: str = ""
+    shared: bool = False
+
+
+@router.post("/protparam", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="protparam")
+def submit_protparam(request, payload: ProtParamIn):
+    params: dict[str, Any] = {"window": payload.window}
+    if payload.fasta is not None:
+        params["fasta"] = payload.fasta
+    if payload.sequences is not None:
+        params["sequences"] = [s.dict() for s in payload.sequences]
+    if payload.example is not None:
+        params["example"] = payload.example
+    job = lifecycle.submit(request.user, "analysis.protparam", params,
+                           title=payload.title, shared=payload.shared)
+    return 202, job_out(request, job)

@@ -1,0 +1,58 @@
+"""Built-in example inputs users can load instead of pasting their own FASTA.
+
+The files live in the examples/ folder next to this module; their
+provenance is in examples/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+
+
+@dataclass(frozen=True)
+class Example:
+    key: str
+    title: str
+    description: str
+    filename: str
+
+
+EXAMPLES: dict[str, Example] = {
+    example.key: example
+    for example in (
+        Example(
+            key="uniref50",
+            title="15 UniRef50 proteins",
+            description=(
+                "Fifteen diverse proteins of 71 to 935 residues (the fair-esm "
+                "example input). Every record is valid."
+            ),
+            filename="uniref50_proteins.fasta",
+        ),
+        Example(
+            key="chloroplast",
+            title="Arabidopsis chloroplast proteome",
+            description=(
+                "All 85 proteins encoded by the Arabidopsis thaliana chloroplast "
+                "genome (RefSeq NC_000932). The two Ycf2 records are longer "
+                "than 2,000 residues and are reported as errors; the other 83 "
+                "are analysed."
+            ),
+            filename="arabidopsis_chloroplast.fasta",
+        ),
+    )
+}
+
+DEFAULT_EXAMPLE = "uniref50"
+
+
+def load_example(key: str) -> str:
+    """Return the FASTA text of a built-in example; KeyError for an unknown key."""
+    try:
+        example = EXAMPLES[key]
+    except KeyError:
+        raise KeyError(f"No example called {key!r}; choose one of {sorted(EXAMPLES)}") from None
+    return (EXAMPLES_DIR / example.filename).read_text(encoding="utf-8")
