@@ -91,3 +91,15 @@ def no_broker(monkeypatch):
 
 
 __all__ = ["settings"]
+
+
+def run_job_now(job):
+    """Run a job's Celery task in this process, as a worker would."""
+    from workers.tasks import run_job
+
+    return run_job.apply(args=[str(job.pk)]).get()
+
+
+@pytest.fixture
+def sleep_params():
+    return {"seconds": 0, "steps": 1}

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.http import FileResponse, Http404
 from django.urls import reverse
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from . import kinds, lifecycle
 from .access import can_control, get_visible_job
@@ -107,7 +107,7 @@ def submit_job(request, payload: JobIn):
 @router.get("/jobs", response=list[JobOut], url_name="job_list")
 def list_jobs(request, kind: str | None = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
-              limit: int = Field(50, ge=1, le=500), offset: int = Field(0, ge=0)):
+              limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
     jobs = Job.objects.visible_to(request.user).prefetch_related("files")
     if kind:
         jobs = jobs.filter(kind=kind)

@@ -1,0 +1,116 @@
+"""The JSON API: token auth, submit/list/status/cancel/download, errors that
+name the field, scoping, and the OpenAPI schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import ApiToken
+from tests.conftest import run_job_now
+from workers.models import Job, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(client, user):
+    _, raw = ApiToken.issue(user, "tests")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    return client
+
+
+def post(client, url, data):
+    return client.post(url, data, content_type="application/json")
+
+
+def test_openapi_schema_is_served(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/v1/jobs" in schema["paths"]
+    assert "/api/v1/jobs/{job_id}/cancel" in schema["paths"]
+
+
+def test_requests_without_a_valid_token_are_401(client):
+    assert client.get("/api/v1/jobs").status_code == 401
+    response = client.get("/api/v1/jobs", HTTP_AUTHORIZATION="Bearer bfm_not-a-token")
+    assert response.status_code == 401 and response.json()["field"] == "Authorization"
+
+
+def test_submit_analysis_and_follow_it(api, user):
+    response = post(api, "/api/v1/jobs", {"kind": "analysis.protparam", "params": {
+        "sequences": [{"id": "p1", "sequence": "MKTAYIAKQRQISFVKSHFSRQ"}]}})
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["kind"] == "analysis.protparam"
+    status = api.get(body["api_url"])
+    assert status.status_code == 200 and status.json()["id"] == body["id"]
+    listed = api.get("/api/v1/jobs", {"status": "queued"}).json()
+    assert [j["id"] for j in listed] == [body["id"]]
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({"kind": "nope", "params": {}}, "kind"),
+    ({"kind": "analysis.protparam", "params": {}}, "fasta"),
+    ({"kind": "analysis.protparam", "params": {"fasta": ">x\nACGTACGTACGTACGTAC\n"}}, "fasta"),
+    ({"kind": "analysis.protparam", "params": {"fasta": ">x\nMKTAYIAKQRQISF\n", "window": 8}}, "window"),
+    ({"kind": "analysis.protparam", "params": {"sequences": [{"id": "a b", "sequence": "MKTAYIAKQR"}]}},
+     "sequences[0].id"),
+    ({"params": {}}, "kind"),
+    ({"kind": "test.sleep", "params": {"seconds": 1}, "lab": "not-mine"}, "lab"),
+])
+def test_bad_requests_name_the_field(api, payload, field):
+    response = post(api, "/api/v1/jobs", payload)
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == field
+    assert response.json()["error"]
+    assert Job.objects.count() == 0
+
+
+def test_other_users_job_is_404_in_the_api(api, other_user):
+    job = Job.objects.create(kind="test.sleep", owner=other_user, params={})
+    for method, url in [("get", f"/api/v1/jobs/{job.pk}"), ("post", f"/api/v1/jobs/{job.pk}/cancel"),
+                        ("post", f"/api/v1/jobs/{job.pk}/rerun"),
+                        ("get", f"/api/v1/jobs/{job.pk}/files/result.txt")]:
+        response = getattr(api, method)(url)
+        assert response.status_code == 404, url
+    assert api.get("/api/v1/jobs").json() == []
+    assert Job.objects.get(pk=job.pk).status == Status.QUEUED
+
+
+def test_cancel_through_the_api(api, user):
+    job = post(api, "/api/v1/jobs", {"kind": "test.sleep", "params": {"seconds": 5}}).json()
+    response = post(api, f"/api/v1/jobs/{job['id']}/cancel", {})
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+
+
+def test_quota_refusal_is_403_with_a_message(api, user):
+    lab = user.profile.default_lab
+    lab.cpu_hours_per_month = 0
+    lab.save()
+    response = post(api, "/api/v1/jobs", {"kind": "test.sleep", "params": {"seconds": 1}})
+    assert response.status_code == 403
+    assert "resets on" in response.json()["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_download_results_through_the_api(client, user):
+    _, raw = ApiToken.issue(user, "t")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    body = client.post("/api/v1/analysis/protparam",
+                       {"fasta": ">p1\nMKTAYIAKQRQISFVKSHFSRQ\n>bad\nMK1TAYIAKQ\n"},
+                       content_type="application/json", **auth).json()
+    run_job_now(Job.objects.get(pk=body["id"]))
+    done = client.get(body["api_url"], **auth).json()
+    assert done["status"] == "succeeded"
+    assert done["result"]["n_records"] == 1 and done["result"]["n_rejected"] == 1
+    files = {f["name"]: f for f in done["files"]}
+    assert set(files) == {"protparam.csv", "protparam.json", "rejected_records.csv"}
+    csv = client.get(files["protparam.csv"]["url"], **auth)
+    assert csv.status_code == 200 and b"p1" in b"".join(csv.streaming_content)
+    rejected = client.get(files["rejected_records.csv"]["url"], **auth)
+    assert b"Record 2 (bad)" in b"".join(rejected.streaming_content)
+
+
+def test_kinds_are_listed(api):
+    names = [k["name"] for k in api.get("/api/v1/kinds").json()]
+    assert "analysis.protparam" in names

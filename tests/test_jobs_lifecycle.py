@@ -1,0 +1,153 @@
+"""The job lifecycle in-process: submission checks, quotas, the concurrency
+limit, claims and leases, and how attempts end."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import run_job_now
+from workers import lifecycle
+from workers.errors import ParamsError
+from workers.models import ErrorKind, Job, Status
+from workers.quotas import QuotaExceeded, month_bounds
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unknown_kind_and_bad_params_name_the_field(user):
+    with pytest.raises(ParamsError) as err:
+        lifecycle.submit(user, "no.such.kind", {})
+    assert err.value.field == "kind"
+    with pytest.raises(ParamsError) as err:
+        lifecycle.submit(user, "test.sleep", {"seconds": "soon"})
+    assert err.value.field == "seconds"
+
+
+def test_submit_dispatches_up_to_the_running_limit(user, no_broker, django_capture_on_commit_callbacks):
+    user.profile.max_running_jobs = 2
+    user.profile.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs = [lifecycle.submit(user, "test.sleep", {"seconds": 0}) for _ in range(3)]
+    assert [j.pk for j in no_broker] == [jobs[0].pk, jobs[1].pk]
+    waiting = Job.objects.get(pk=jobs[2].pk)
+    assert waiting.status == Status.QUEUED and waiting.dispatched_at is None and waiting.waiting_for_slot
+
+    # When a job ends, the next waiting one is sent.
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.cancel(Job.objects.get(pk=jobs[0].pk))
+    assert no_broker[-1].pk == jobs[2].pk
+
+
+def test_quota_refuses_submission_and_says_when_it_resets(user):
+    lab = user.profile.default_lab
+    lab.cpu_hours_per_month = 1
+    lab.save()
+    Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", status=Status.SUCCEEDED,
+                       started_at=timezone.now(), run_seconds=3700)
+    with pytest.raises(QuotaExceeded) as err:
+        lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    _, reset = month_bounds()
+    assert f"{reset:%d %B %Y}" in str(err.value)
+    assert "CPU" in str(err.value)
+    # GPU hours are counted apart: the CPU usage does not block a GPU quota.
+    lab.cpu_hours_per_month = None
+    lab.save()
+    lifecycle.submit(user, "test.sleep", {"seconds": 0})
+
+
+def test_usage_from_last_month_does_not_count(user):
+    lab = user.profile.default_lab
+    lab.cpu_hours_per_month = 1
+    lab.save()
+    start, _ = month_bounds()
+    Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", status=Status.SUCCEEDED,
+                       started_at=start - timedelta(hours=1), run_seconds=7200)
+    lifecycle.submit(user, "test.sleep", {"seconds": 0})
+
+
+def test_claim_is_exclusive_while_the_lease_lives(user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    first = lifecycle.claim(job.pk, host="a", task_id="t1")
+    assert first.state == "claimed"
+    second = lifecycle.claim(job.pk, host="b", task_id="t1")
+    assert second.state == "busy" and 0 < second.wait_seconds <= lifecycle.lease_seconds()
+    # Once the lease lapses (the first worker vanished), a redelivery takes over.
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    third = lifecycle.claim(job.pk, host="b", task_id="t1")
+    assert third.state == "claimed" and third.job.attempts == 2
+    # The first attempt has lost its claim: it cannot write progress or a result.
+    assert lifecycle.report_progress(job.pk, first.token, 50, "x") == (False, False)
+    assert lifecycle.finish(job.pk, first.token, Status.SUCCEEDED, result={"stale": True}) is False
+    assert Job.objects.get(pk=job.pk).status == Status.RUNNING
+
+
+def test_losing_attempt_result_files_are_discarded(user, tmp_path, settings):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    first = lifecycle.claim(job.pk, host="a", task_id="t")
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    second = lifecycle.claim(job.pk, host="b", task_id="t")
+    path = tmp_path / "r.txt"
+    path.write_text("half")
+    assert not lifecycle.finish(job.pk, first.token, Status.SUCCEEDED,
+                                files={"r.txt": (str(path), "text/plain")})
+    media = settings.MEDIA_ROOT / "jobs" / str(job.pk)
+    assert not any(p.is_file() for p in media.rglob("*")) if media.exists() else True
+    assert lifecycle.finish(job.pk, second.token, Status.SUCCEEDED,
+                            files={"r.txt": (str(path), "text/plain")})
+    assert Job.objects.get(pk=job.pk).files.get().file.read() == b"half"
+
+
+def test_worker_lost_requeues_and_attempts_are_bounded(user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    for attempt in range(3):
+        claim = lifecycle.claim(job.pk, host="a", task_id="t")
+        assert claim.state == "claimed"
+        assert lifecycle.requeue_after_worker_lost(job.pk, "t", "the worker stopped")
+        assert Job.objects.get(pk=job.pk).status == Status.QUEUED
+    final = lifecycle.claim(job.pk, host="a", task_id="t")
+    job.refresh_from_db()
+    assert final.state == "done"
+    assert job.status == Status.FAILED and job.error_kind == ErrorKind.SYSTEM
+    assert "3 attempts" in job.error_message
+
+
+def test_cancel_of_waiting_job_is_immediate_and_claim_then_does_nothing(user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    lifecycle.cancel(job)
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED and job.finished_at
+    assert lifecycle.claim(job.pk, host="a", task_id="t").state == "done"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fail, status, error_kind, text", [
+    (None, Status.SUCCEEDED, "", ""),
+    ("input", Status.FAILED, ErrorKind.INPUT, "marked bad"),
+    ("system", Status.FAILED, ErrorKind.SYSTEM, "Internal error (RuntimeError)"),
+])
+def test_attempt_outcomes(user, fail, status, error_kind, text):
+    params = {"seconds": 0, "steps": 2}
+    if fail:
+        params["fail"] = fail
+    job = lifecycle.submit(user, "test.sleep", params)
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == status
+    assert job.error_kind == error_kind
+    assert text in job.error_message
+    if fail == "system":
+        assert "RuntimeError: boom" in job.error_detail  # for operators only
+        assert "boom" not in job.error_message
+    assert job.files.count() == (1 if status == Status.SUCCEEDED else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rerun_creates_a_new_job_with_the_same_parameters(user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0.1, "steps": 2})
+    run_job_now(job)
+    new = lifecycle.rerun(Job.objects.get(pk=job.pk), user)
+    assert new.pk != job.pk and new.params == job.params and new.rerun_of_id == job.pk
+    assert new.status == Status.QUEUED

@@ -1,0 +1,132 @@
+"""Job pages: scoping, list filters, the live progress partial, actions."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import run_job_now
+from workers import lifecycle
+from workers.models import Job, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bobs_job(other_user):
+    return Job.objects.create(kind="test.sleep", owner=other_user, lab=other_user.profile.default_lab,
+                              params={"seconds": 0}, title="bob's secret")
+
+
+@pytest.mark.parametrize("name, method", [
+    ("job_detail", "get"), ("job_progress", "get"), ("job_cancel", "post"), ("job_rerun", "post"),
+])
+def test_another_users_job_is_404(alice_client, bobs_job, name, method):
+    response = getattr(alice_client, method)(reverse(name, args=[bobs_job.pk]))
+    assert response.status_code == 404
+    assert b"bob's secret" not in response.content
+    bobs_job.refresh_from_db()
+    assert bobs_job.status == Status.QUEUED
+
+
+def test_another_users_download_is_404(alice_client, bobs_job):
+    url = reverse("job_download", args=[bobs_job.pk, "result.txt"])
+    assert alice_client.get(url).status_code == 404
+
+
+def test_unknown_job_is_404(alice_client):
+    assert alice_client.get(reverse("job_detail", args=[uuid.uuid4()])).status_code == 404
+
+
+def test_pages_need_login(client, bobs_job):
+    response = client.get(reverse("job_detail", args=[bobs_job.pk]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_list_filters_by_kind_and_status_and_paginates(alice_client, user):
+    for i in range(30):
+        Job.objects.create(kind="test.sleep", owner=user, params={}, title=f"sleep {i}",
+                           status=Status.SUCCEEDED if i % 2 else Status.FAILED)
+    Job.objects.create(kind="analysis.protparam", owner=user, params={}, title="an analysis")
+    page = alice_client.get(reverse("job_list"), {"kind": "test.sleep", "status": "failed"})
+    assert page.status_code == 200
+    assert page.context["page"].paginator.count == 15
+    assert b"an analysis" not in page.content
+    everything = alice_client.get(reverse("job_list"))
+    assert everything.context["page"].paginator.count == 31
+    assert everything.context["page"].paginator.num_pages == 2
+    # htmx asks for the table alone.
+    partial = alice_client.get(reverse("job_list"), {"kind": "analysis.protparam"}, HTTP_HX_REQUEST="true")
+    assert b"<html" not in partial.content and b"an analysis" in partial.content
+
+
+def test_progress_partial_polls_until_the_job_ends(alice_client, user):
+    job = Job.objects.create(kind="test.sleep", owner=user, params={}, status=Status.RUNNING,
+                             progress=42, progress_message="step 4 of 10")
+    partial = alice_client.get(reverse("job_progress", args=[job.pk]), {"was": "running"})
+    assert b'hx-trigger="every 2s"' in partial.content and b"step 4 of 10" in partial.content
+    assert "HX-Refresh" not in partial
+    Job.objects.filter(pk=job.pk).update(status=Status.SUCCEEDED, progress=100)
+    partial = alice_client.get(reverse("job_progress", args=[job.pk]), {"was": "running"})
+    assert b"hx-trigger" not in partial.content
+    assert partial["HX-Refresh"] == "true"
+
+
+def test_detail_page_reads_without_javascript(alice_client, user):
+    job = Job.objects.create(kind="test.sleep", owner=user, params={}, status=Status.FAILED,
+                             error_kind="input", error_message="Record 3 is empty")
+    page = alice_client.get(reverse("job_detail", args=[job.pk]))
+    assert b"Problem with the input" in page.content and b"Record 3 is empty" in page.content
+
+
+def test_cancel_button_cancels_a_waiting_job(alice_client, user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    response = alice_client.post(reverse("job_cancel", args=[job.pk]))
+    assert response.status_code == 302
+    assert Job.objects.get(pk=job.pk).status == Status.CANCELLED
+
+
+def test_cancel_of_running_job_asks_it_to_stop(alice_client, user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    lifecycle.claim(job.pk, host="w", task_id="t")
+    response = alice_client.post(reverse("job_cancel", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert b"Cancelling" in response.content
+    job.refresh_from_db()
+    assert job.cancel_requested and job.status == Status.RUNNING
+
+
+def test_lab_member_sees_shared_job_but_cannot_cancel_it(client, user, make_user):
+    carol = make_user("carol@example.org")
+    lab = user.profile.default_lab
+    lab.memberships.create(user=carol)
+    job = Job.objects.create(kind="test.sleep", owner=user, lab=lab, params={}, shared=True)
+    client.force_login(carol)
+    assert client.get(reverse("job_detail", args=[job.pk])).status_code == 200
+    assert client.post(reverse("job_cancel", args=[job.pk])).status_code == 404
+    Job.objects.filter(pk=job.pk).update(shared=False)
+    assert client.get(reverse("job_detail", args=[job.pk])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rerun_and_download(alice_client, user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0, "steps": 1})
+    run_job_now(job)
+    download = alice_client.get(reverse("job_download", args=[job.pk, "result.txt"]))
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == b"slept 0.0 s\n"
+    response = alice_client.post(reverse("job_rerun", args=[job.pk]))
+    new = Job.objects.exclude(pk=job.pk).get()
+    assert response["Location"] == new.get_absolute_url()
+    assert new.params == Job.objects.get(pk=job.pk).params
+
+
+def test_dashboard_shows_limit_and_quota(alice_client, user):
+    lab = user.profile.default_lab
+    lab.gpu_hours_per_month = 7
+    lab.save()
+    page = alice_client.get(reverse("dashboard"))
+    assert page.status_code == 200
+    assert b"7 h" in page.content
+    assert b"Protein sequence analysis" in page.content
