@@ -1,0 +1,112 @@
+"""Forms for the profile page (preferences, API tokens) and the lab pages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from .models import Lab, Membership, Profile
+
+_TRUE = {"on", "true", "1", "yes"}
+_FALSE = {"off", "false", "0", "no", ""}
+
+
+class StrictCheckboxInput(forms.CheckboxInput):
+    def value_from_datadict(self, data, files, name):
+        # Django's checkbox reads any non-empty string as "on"; hand the raw
+        # value to the field instead so that a typo from a script is refused
+        # rather than silently switching a notification on.
+        if name not in data:
+            return False
+        return data.get(name)
+
+    def format_value(self, value):
+        # Re-rendered after an error, the box must post "on" again, not echo
+        # the rejected value back into its value attribute.
+        return None
+
+
+class StrictBooleanField(forms.BooleanField):
+    widget = StrictCheckboxInput
+    default_error_messages = {"invalid": "Tick the box or leave it empty."}
+
+    def to_python(self, value):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class PreferencesForm(forms.ModelForm):
+    class Meta:
+        model = Profile
+        fields = ["default_lab", "notify_succeeded", "notify_failed", "notify_cancelled"]
+        field_classes = {
+            "notify_succeeded": StrictBooleanField,
+            "notify_failed": StrictBooleanField,
+            "notify_cancelled": StrictBooleanField,
+        }
+        help_texts = {"default_lab": "New jobs count against this lab's quota unless you pick another."}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["default_lab"]
+        field.queryset = Lab.objects.filter(memberships__user=user).order_by("name")
+        # A job without a lab escapes every quota, so "no default" is not offered.
+        field.required = True
+        field.empty_label = None
+        field.error_messages["invalid_choice"] = "Choose one of your labs."
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What the token is for, e.g. “laptop scripts” or “CI”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class LabForm(forms.ModelForm):
+    class Meta:
+        model = Lab
+        fields = ["name"]
+        labels = {"name": "Lab name"}
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the lab a name.")
+        return name
+
+
+class AddMemberForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
+        help_text="The address the person signed up with; they must already have an account.",
+    )
+
+    def __init__(self, *args, lab: Lab, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lab = lab
+        self.user = None
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        users = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
+        if not users:
+            raise ValidationError("No biofm account uses this email address.", code="unknown")
+        if len(users) > 1:
+            raise ValidationError(
+                "Several accounts use this email address; ask an operator to add the right one.",
+                code="ambiguous",
+            )
+        if Membership.objects.filter(lab=self.lab, user=users[0]).exists():
+            raise ValidationError(f"{users[0].email} is already a member of this lab.",
+                                  code="member")
+        self.user = users[0]
+        return email

@@ -1,0 +1,452 @@
+"""Accounts: allauth sign-up, verification and password reset; the profile page
+(preferences, usage, API tokens); labs and their members; the admin pages."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import ApiToken, Lab, Membership
+from workers.models import Job
+
+PASSWORD = "correct-horse-battery"
+NEW_PASSWORD = "another-staple-lantern"
+TOKEN_RE = re.compile(r"bfm_[A-Za-z0-9_\-]{20,}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    # allauth counts sign-ups, logins and resets in the cache; a clean cache
+    # keeps one test's requests from throttling the next.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _link_in(message, pattern: str) -> str:
+    match = re.search(r"https?://\S+" + pattern + r"\S*", message.body)
+    assert match, f"no link matching {pattern!r} in:\n{message.body}"
+    return urlparse(match.group(0)).path
+
+
+def _logged_in(client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def _login(client, email, password):
+    return client.post(reverse("account_login"), {"login": email, "password": password})
+
+
+def _personal_lab(user) -> Lab:
+    return user.memberships.get().lab
+
+
+# --- Sign-up, verification, password reset ---------------------------------
+
+@pytest.mark.django_db
+def test_signup_needs_email_verification_before_login(client):
+    email = "carol@example.org"
+    response = client.post(reverse("account_signup"),
+                           {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [email]
+    assert not _logged_in(client)
+    confirm_path = _link_in(mail.outbox[0], "/accounts/confirm-email/")
+
+    _login(client, email, PASSWORD)
+    assert not _logged_in(client)
+    assert client.get(reverse("profile")).status_code == 302
+
+    page = client.get(confirm_path)
+    assert page.status_code == 200
+    assert 'class="topbar"' in page.content.decode()
+    client.post(confirm_path)
+    assert EmailAddress.objects.get(email=email).verified
+
+    _login(client, email, PASSWORD)
+    assert _logged_in(client)
+    assert email in client.get(reverse("profile")).content.decode()
+
+
+@pytest.mark.django_db
+def test_new_user_gets_personal_lab_and_profile(make_user, settings):
+    user = make_user("dave@example.org")
+    membership = user.memberships.select_related("lab").get()
+    assert membership.role == Membership.Role.OWNER
+    assert user.profile.default_lab == membership.lab
+    assert membership.lab.cpu_hours_per_month == settings.BIOFM_DEFAULT_LAB_CPU_HOURS
+    assert membership.lab.gpu_hours_per_month == settings.BIOFM_DEFAULT_LAB_GPU_HOURS
+
+
+@pytest.mark.django_db
+def test_password_reset_link_sets_a_new_password(client, user):
+    response = client.post(reverse("account_reset_password"), {"email": user.email})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    key_path = _link_in(mail.outbox[0], "/accounts/password/reset/key/")
+
+    # allauth moves the key from the link into the session, then shows the form.
+    form_page = client.get(key_path, follow=True)
+    assert form_page.status_code == 200
+    set_path = form_page.redirect_chain[-1][0] if form_page.redirect_chain else key_path
+    response = client.post(set_path, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    assert response.status_code == 302
+
+    fresh = Client()
+    _login(fresh, user.email, PASSWORD)
+    assert not _logged_in(fresh)
+    _login(fresh, user.email, NEW_PASSWORD)
+    assert _logged_in(fresh)
+
+
+@pytest.mark.django_db
+def test_allauth_pages_use_the_site_layout(alice_client):
+    anonymous = Client()
+    for name in ["account_login", "account_signup", "account_reset_password",
+                 "account_reset_password_done", "account_email_verification_sent"]:
+        page = anonymous.get(reverse(name))
+        assert page.status_code == 200, name
+        assert 'class="topbar"' in page.content.decode(), name
+        assert "css/biofm.css" in page.content.decode(), name
+    logout = alice_client.get(reverse("account_logout"))
+    assert logout.status_code == 200
+    assert 'class="topbar"' in logout.content.decode()
+
+
+# --- Profile -----------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_profile_shows_email_limit_and_lab_usage(alice_client, user):
+    user.profile.max_running_jobs = 7
+    user.profile.save()
+    lab = _personal_lab(user)
+    Job.objects.create(kind="analysis.protparam", owner=user, lab=lab, params={},
+                       queue="cpu", started_at=timezone.now(), run_seconds=2 * 3600)
+    page = alice_client.get(reverse("profile")).content.decode()
+    assert "alice@example.org" in page
+    assert "<strong>7</strong> jobs at once" in page
+    assert lab.name in page
+    assert "2.00 h of 500 h" in page
+    assert "0.00 h of 100 h" in page
+    assert "Quotas reset on" in page
+
+
+@pytest.mark.django_db
+def test_preferences_save(alice_client, user):
+    lab = Lab.objects.create(name="Second", slug="second")
+    Membership.objects.create(lab=lab, user=user)
+    response = alice_client.post(reverse("profile_preferences"), {
+        "default_lab": lab.pk, "notify_succeeded": "on", "notify_cancelled": "on",
+    })
+    assert response.status_code == 302
+    user.profile.refresh_from_db()
+    assert (user.profile.notify_succeeded, user.profile.notify_failed,
+            user.profile.notify_cancelled) == (True, False, True)
+    assert user.profile.default_lab == lab
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("data, field, message", [
+    ({"notify_failed": "maybe"}, "notify_failed", "Tick the box or leave it empty."),
+    ({"default_lab": "OTHER"}, "default_lab", "Choose one of your labs."),
+    ({"default_lab": ""}, "default_lab", "This field is required."),
+])
+def test_preferences_are_validated(alice_client, user, other_user, data, field, message):
+    personal = _personal_lab(user)
+    post = {"default_lab": personal.pk, "notify_succeeded": "on", "notify_failed": ""}
+    post.update(data)
+    if post["default_lab"] == "OTHER":
+        post["default_lab"] = _personal_lab(other_user).pk
+    response = alice_client.post(reverse("profile_preferences"), post)
+    assert response.status_code == 400
+    assert message in response.context["prefs_form"].errors[field]
+    assert message in response.content.decode()
+    user.profile.refresh_from_db()
+    assert user.profile.notify_failed is True
+    assert user.profile.default_lab == personal
+
+
+# --- API tokens --------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_token_is_shown_once_stored_hashed_and_works_until_revoked(alice_client, user):
+    response = alice_client.post(reverse("token_create"), {"name": "laptop"})
+    assert response.status_code == 201
+    assert "no-store" in response["Cache-Control"]
+    found = TOKEN_RE.findall(response.content.decode())
+    assert len(set(found)) == 1
+    raw = found[0]
+
+    token = ApiToken.objects.get(user=user)
+    assert token.name == "laptop"
+    assert token.token_hash == hashlib.sha256(raw.encode()).hexdigest()
+    assert raw not in {token.prefix, token.token_hash, token.name}
+    assert raw.startswith(token.prefix)
+    assert raw not in str(dict(alice_client.session))
+    assert raw not in str(alice_client.cookies)
+
+    later = alice_client.get(reverse("profile")).content.decode()
+    assert raw not in later
+    assert token.prefix in later and "laptop" in later
+
+    api = Client()
+    jobs_url = "/api/v1/jobs?limit=50&offset=0"
+    assert api.get(jobs_url).status_code == 401
+    ok = api.get(jobs_url, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert ok.status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+    assert alice_client.post(reverse("token_revoke", args=[token.pk])).status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert api.get(jobs_url, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+    assert "revoked" in alice_client.get(reverse("profile")).content.decode()
+
+
+@pytest.mark.django_db
+def test_token_lists_jobs_without_query_parameters(user):
+    # The plain call a script makes first; kept apart from the token test so a
+    # failure here points at the job list, not at token handling.
+    Job.objects.create(kind="analysis.protparam", owner=user, params={})
+    _, raw = ApiToken.issue(user, "script")
+    response = Client().get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 200
+    assert len(response.json()) == 1
+
+
+@pytest.mark.django_db
+def test_token_needs_a_name(alice_client, user):
+    response = alice_client.post(reverse("token_create"), {"name": "  "})
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_revoking_another_users_token_is_404(alice_client, other_user):
+    token, raw = ApiToken.issue(other_user, "bob's")
+    assert alice_client.post(reverse("token_revoke", args=[token.pk])).status_code == 404
+    token.refresh_from_db()
+    assert token.is_active
+    assert ApiToken.authenticate(raw) == other_user
+
+
+@pytest.mark.django_db
+def test_revoke_needs_post(alice_client, user):
+    token, _ = ApiToken.issue(user, "mine")
+    assert alice_client.get(reverse("token_revoke", args=[token.pk])).status_code == 405
+    token.refresh_from_db()
+    assert token.is_active
+
+
+# --- Labs ----------------------------------------------------------------------
+
+@pytest.fixture
+def shared_lab(user, other_user):
+    """A lab owned by alice with bob as a plain member."""
+    lab = Lab.objects.create(name="Structure group", slug="structure-group")
+    Membership.objects.create(lab=lab, user=user, role=Membership.Role.OWNER)
+    Membership.objects.create(lab=lab, user=other_user, role=Membership.Role.MEMBER)
+    return lab
+
+
+def _client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_create_lab_makes_creator_owner(alice_client, user, settings):
+    response = alice_client.post(reverse("labs"), {"name": "Protein Design"})
+    lab = Lab.objects.get(name="Protein Design")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("lab_detail", args=[lab.slug])
+    assert lab.slug == "protein-design"
+    assert Membership.objects.get(lab=lab).user == user
+    assert Membership.objects.get(lab=lab).role == Membership.Role.OWNER
+    assert lab.cpu_hours_per_month == settings.BIOFM_DEFAULT_LAB_CPU_HOURS
+    page = alice_client.get(reverse("labs")).content.decode()
+    assert "Protein Design" in page and "alice@example.org" in page
+
+
+@pytest.mark.django_db
+def test_create_lab_needs_a_name(alice_client, user):
+    response = alice_client.post(reverse("labs"), {"name": "   "})
+    assert response.status_code == 400
+    assert user.memberships.count() == 1
+
+
+@pytest.mark.django_db
+def test_owner_adds_member_by_email(alice_client, user, make_user):
+    lab = Lab.objects.create(name="Group", slug="group")
+    Membership.objects.create(lab=lab, user=user, role=Membership.Role.OWNER)
+    carol = make_user("carol@example.org")
+    url = reverse("lab_add_member", args=[lab.slug])
+
+    response = alice_client.post(url, {"email": "Carol@Example.org"})
+    assert response.status_code == 302
+    assert Membership.objects.get(lab=lab, user=carol).role == Membership.Role.MEMBER
+    assert "carol@example.org" in alice_client.get(reverse("lab_detail", args=[lab.slug])).content.decode()
+
+    unknown = alice_client.post(url, {"email": "nobody@example.org"})
+    assert unknown.status_code == 400
+    assert unknown.context["add_form"].errors["email"] == ["No biofm account uses this email address."]
+
+    again = alice_client.post(url, {"email": "carol@example.org"})
+    assert again.status_code == 400
+    assert "already a member" in again.context["add_form"].errors["email"][0]
+
+    invalid = alice_client.post(url, {"email": "not an email"})
+    assert invalid.status_code == 400
+    assert lab.memberships.count() == 2
+
+
+@pytest.mark.django_db
+def test_lab_detail_is_404_for_non_members(make_user, shared_lab):
+    outsider = _client_for(make_user("eve@example.org"))
+    assert outsider.get(reverse("lab_detail", args=[shared_lab.slug])).status_code == 404
+    assert outsider.post(reverse("lab_add_member", args=[shared_lab.slug]),
+                         {"email": "eve@example.org"}).status_code == 404
+    assert outsider.post(reverse("lab_leave", args=[shared_lab.slug])).status_code == 404
+    assert outsider.get(reverse("lab_detail", args=["no-such-lab"])).status_code == 404
+    assert not shared_lab.memberships.filter(user__email="eve@example.org").exists()
+
+
+@pytest.mark.django_db
+def test_plain_member_cannot_manage_members(other_user, user, shared_lab, make_user):
+    make_user("carol@example.org")
+    bob = _client_for(other_user)
+    assert bob.get(reverse("lab_detail", args=[shared_lab.slug])).status_code == 200
+    assert bob.post(reverse("lab_add_member", args=[shared_lab.slug]),
+                    {"email": "carol@example.org"}).status_code == 403
+    owner = shared_lab.memberships.get(user=user)
+    assert bob.post(reverse("lab_remove_member", args=[shared_lab.slug, owner.pk])).status_code == 403
+    assert bob.post(reverse("lab_set_role", args=[shared_lab.slug, owner.pk]),
+                    {"role": "member"}).status_code == 403
+    assert shared_lab.memberships.count() == 2
+
+
+@pytest.mark.django_db
+def test_last_owner_cannot_leave_but_a_member_can(alice_client, user, other_user, shared_lab):
+    response = alice_client.post(reverse("lab_leave", args=[shared_lab.slug]))
+    assert response.status_code == 400
+    assert "last owner" in response.content.decode()
+    assert shared_lab.memberships.filter(user=user).exists()
+
+    bob = _client_for(other_user)
+    assert bob.post(reverse("lab_leave", args=[shared_lab.slug])).status_code == 302
+    assert not shared_lab.memberships.filter(user=other_user).exists()
+    assert bob.get(reverse("lab_detail", args=[shared_lab.slug])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_owner_can_leave_once_another_owner_exists(alice_client, user, other_user, shared_lab):
+    bob_membership = shared_lab.memberships.get(user=other_user)
+    response = alice_client.post(reverse("lab_set_role", args=[shared_lab.slug, bob_membership.pk]),
+                                 {"role": "owner"})
+    assert response.status_code == 302
+    assert alice_client.post(reverse("lab_leave", args=[shared_lab.slug])).status_code == 302
+    assert list(shared_lab.memberships.values_list("user__email", "role")) == [
+        ("bob@example.org", "owner")]
+
+
+@pytest.mark.django_db
+def test_owner_removes_member_and_default_lab_falls_back(alice_client, other_user, shared_lab):
+    other_user.profile.default_lab = shared_lab
+    other_user.profile.save()
+    bob_membership = shared_lab.memberships.get(user=other_user)
+    response = alice_client.post(reverse("lab_remove_member", args=[shared_lab.slug, bob_membership.pk]))
+    assert response.status_code == 302
+    assert not shared_lab.memberships.filter(user=other_user).exists()
+    other_user.profile.refresh_from_db()
+    assert other_user.profile.default_lab == _personal_lab(other_user)
+
+
+@pytest.mark.django_db
+def test_shared_job_visible_to_lab_member_unshared_is_not(user, other_user, shared_lab):
+    shared = Job.objects.create(kind="analysis.protparam", owner=user, lab=shared_lab,
+                                shared=True, params={}, title="shared one")
+    private = Job.objects.create(kind="analysis.protparam", owner=user, lab=shared_lab,
+                                 shared=False, params={}, title="private one")
+    bob = _client_for(other_user)
+    assert bob.get(f"/jobs/{shared.id}/").status_code == 200
+    assert bob.get(f"/jobs/{private.id}/").status_code == 404
+
+    shared_lab.memberships.filter(user=other_user).delete()
+    assert bob.get(f"/jobs/{shared.id}/").status_code == 404
+
+
+# --- Admin ---------------------------------------------------------------------
+
+@pytest.fixture
+def admin_client_(client, make_user):
+    admin = make_user("root@example.org", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    return client
+
+
+@pytest.mark.django_db
+def test_admin_token_pages_never_show_the_hash(admin_client_, user):
+    token, raw = ApiToken.issue(user, "laptop")
+    pages = [
+        admin_client_.get(reverse("admin:accounts_apitoken_changelist")),
+        admin_client_.get(reverse("admin:accounts_apitoken_change", args=[token.pk])),
+        admin_client_.get(reverse("admin:accounts_apitoken_delete", args=[token.pk])),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert token.token_hash not in body
+        assert raw not in body
+    assert token.prefix in pages[0].content.decode()
+    assert admin_client_.get(reverse("admin:accounts_apitoken_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_action_revokes_selected_tokens(admin_client_, user):
+    first, raw = ApiToken.issue(user, "one")
+    second, _ = ApiToken.issue(user, "two")
+    response = admin_client_.post(reverse("admin:accounts_apitoken_changelist"), {
+        "action": "revoke_selected", "_selected_action": [first.pk],
+    })
+    assert response.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert not first.is_active and second.is_active
+    assert ApiToken.authenticate(raw) is None
+
+
+@pytest.mark.django_db
+def test_admin_edits_lab_quotas_and_profile_limits(admin_client_, user):
+    lab = _personal_lab(user)
+    changelist = admin_client_.get(reverse("admin:accounts_lab_changelist"))
+    assert changelist.status_code == 200
+    assert lab.name in changelist.content.decode()
+    change = admin_client_.get(reverse("admin:accounts_lab_change", args=[lab.pk]))
+    assert change.status_code == 200
+    assert 'name="cpu_hours_per_month"' in change.content.decode()
+    assert 'name="memberships-0-user"' in change.content.decode()
+
+    profile_url = reverse("admin:accounts_profile_change", args=[user.profile.pk])
+    assert admin_client_.get(profile_url).status_code == 200
+    response = admin_client_.post(profile_url, {
+        "default_lab": lab.pk, "max_running_jobs": 5, "notify_succeeded": "on",
+    })
+    assert response.status_code == 302
+    user.profile.refresh_from_db()
+    assert user.profile.running_limit == 5
+    assert user.profile.notify_failed is False
