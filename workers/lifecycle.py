@@ -114,9 +114,11 @@ def _send_to_broker(job: Job) -> None:
 
 
 def redispatch(job: Job) -> None:
-    """Operators' requeue: put a job back in the queue from scratch."""
+    """Operators' requeue: put a job back in the queue from scratch. The
+    attempt count restarts too, or a job that ran out of attempts would be
+    failed again by its next claim without running."""
     Job.objects.filter(pk=job.pk).update(
-        status=Status.QUEUED, dispatched_at=None, claim_token="", lease_expires_at=None,
+        status=Status.QUEUED, dispatched_at=None, attempts=0, started_at=None, claim_token="", lease_expires_at=None,
         cancel_requested=False, error_kind="", error_message="", error_detail="",
         finished_at=None, progress=0.0, progress_message="Requeued by an operator",
     )
