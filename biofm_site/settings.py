@@ -117,6 +117,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL;",
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and "DATABASE_URL" not in os.environ:
+    _sqlite_path.parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth (django-allauth) ------------------------------------------------
@@ -226,6 +228,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BIOFM_BROKER_DIR / "control"),
         "store_processed": False,
     }
+    for _folder in ("messages", "control"):
+        (BIOFM_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # A message whose worker vanished (power loss, SIGKILL of the whole worker)
     # goes back to the queue once older than the visibility timeout; kombu
@@ -246,6 +250,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# On SIGTERM (with REMAP_SIGTERM=SIGQUIT, as docker-compose sets) a worker
+# finishes what it can in this many seconds, then stops the rest and hands
+# their messages back to the broker, so a redeploy never waits hours for a
+# long job nor loses it: the job restarts on another worker.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env_int("BIOFM_WORKER_SOFT_SHUTDOWN_TIMEOUT", 60))
 
 # --- Jobs -----------------------------------------------------------------
 # Default limits; operators change them per user and per lab in the admin.
@@ -260,6 +269,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = BIOFM_UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Test-only job kinds (a controllable sleep) are registered when this is set.
 BIOFM_ENABLE_TEST_KINDS = env_bool("BIOFM_ENABLE_TEST_KINDS")
+
+# --- ESM-2 embeddings ---------------------------------------------------------
+# Weights come only from here or from torch hub's cache (fair-esm's own place),
+# downloaded there on first use when BIOFM_ESM_ALLOW_DOWNLOAD is on.
+BIOFM_ESM_WEIGHTS_DIR = os.environ.get("BIOFM_ESM_WEIGHTS_DIR", "")
+BIOFM_ESM_ALLOW_DOWNLOAD = env_bool("BIOFM_ESM_ALLOW_DOWNLOAD", default=True)
+# Workers keep loaded models between jobs up to this many bytes of weights.
+BIOFM_ESM_CACHE_BYTES = env_int("BIOFM_ESM_CACHE_BYTES", 16 * 1024**3)
+BIOFM_ESM_MAX_SEQUENCES = env_int("BIOFM_ESM_MAX_SEQUENCES", 50_000)
+BIOFM_ESM_MAX_LENGTH = env_int("BIOFM_ESM_MAX_LENGTH", 50_000)
+# "auto" picks CUDA when the worker has it; dtype "auto" is bf16/fp16 on GPU, fp32 on CPU.
+BIOFM_ESM_DEVICE = os.environ.get("BIOFM_ESM_DEVICE", "auto")
+BIOFM_ESM_DTYPE = os.environ.get("BIOFM_ESM_DTYPE", "auto")
+# Requests this small may be answered at once with ?wait=true.
+BIOFM_ESM_SYNC_MAX_SEQUENCES = env_int("BIOFM_ESM_SYNC_MAX_SEQUENCES", 32)
+BIOFM_ESM_SYNC_MAX_LENGTH = env_int("BIOFM_ESM_SYNC_MAX_LENGTH", 1024)
+BIOFM_ESM_SYNC_WAIT_SECONDS = env_int("BIOFM_ESM_SYNC_WAIT_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

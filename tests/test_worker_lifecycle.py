@@ -143,3 +143,26 @@ def test_concurrency_limit_holds_on_real_worker(worker, user):
     starts = sorted(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("started_at", "finished_at"))
     for (_, finished), (next_start, _) in zip(starts, starts[1:]):
         assert next_start >= finished
+
+
+def test_sigterm_soft_shutdown_hands_the_job_to_the_next_worker(worker_env, user, tmp_path):
+    """A redeploy: the worker gets SIGTERM mid-job (as `docker compose down`
+    sends it, remapped to Celery's soft shutdown), gives the job back, and the
+    next worker runs it to the end exactly once."""
+    env, _ = worker_env
+    env = {**env, "REMAP_SIGTERM": "SIGQUIT", "BIOFM_WORKER_SOFT_SHUTDOWN_TIMEOUT": "1"}
+    marker = tmp_path / "marker.txt"
+    first = WorkerProcess(tmp_path, concurrency=1, env=env).start()
+    job = sleep_job(user, 8, 40, marker=marker)
+    wait_until(lambda: Job.objects.get(pk=job.pk).progress >= 10, 30, what="progress")
+    os.killpg(first.proc.pid, signal.SIGTERM)
+    first.proc.wait(30)
+    first.stop()
+    second = WorkerProcess(tmp_path, concurrency=1, env=env).start()
+    try:
+        wait_until(lambda: status_of(job) == Status.SUCCEEDED, 60, what="success on the next worker")
+    finally:
+        second.stop()
+    job.refresh_from_db()
+    assert job.attempts == 2
+    assert [l.split()[0] for l in marker.read_text().split("\n") if l] == ["start", "start", "finish"]
