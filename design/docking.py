@@ -1,0 +1,314 @@
+"""Docking with AutoDock Vina (the `vina` package), Meeko preparing both sides.
+
+    receptor = prepare_receptor("protein.pdb")          # PDBQT + what was removed and why
+    site = site_from_ligand("protein.pdb", "ligand.sdf")  # design.sites
+    result = dock(receptor, "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1", site, exhaustiveness=8)
+    result.best_score, result.poses_sdf
+
+For a GA, `DockingScorer(receptor, site)` keeps Vina's grid maps between
+ligands and is callable as `scorer(smiles) -> kcal/mol`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rdkit import Chem
+from rdkit.Chem import AllChem, rdMolAlign
+
+from .molecules import to_mol
+from .sites import BindingSite, check_box, read_protein_atoms
+
+__all__ = ["ReceptorPrep", "DockingResult", "prepare_receptor", "prepare_ligand", "dock", "DockingScorer",
+           "pose_rmsd", "available_cpus"]
+
+_WATERS = {"HOH", "WAT", "DOD", "H2O"}
+# AutoDock atom types Vina knows for atoms outside Meeko's residue templates.
+_HETERO_TYPES = {"C": "C", "N": "NA", "O": "OA", "S": "SA", "P": "P", "F": "F", "Cl": "Cl", "Br": "Br", "I": "I",
+                 "Mg": "Mg", "Zn": "Zn", "Ca": "Ca", "Mn": "Mn", "Fe": "Fe"}
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class ReceptorPrep:
+    pdbqt: str
+    removed: list = field(default_factory=list)    # {"residue", "reason"}
+    kept_hetero: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    log: str = ""
+
+    def failures_by_reason(self) -> dict:
+        out: dict[str, list] = {}
+        for item in self.removed:
+            out.setdefault(item["reason"], []).append(item["residue"])
+        return out
+
+
+def _pdb_text(pdb) -> str:
+    if isinstance(pdb, os.PathLike) or (isinstance(pdb, str) and "\n" not in pdb and os.path.isfile(pdb)):
+        with open(pdb, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    if not isinstance(pdb, str) or "ATOM" not in pdb:
+        raise ValueError("receptor: expected a PDB file path or PDB text with ATOM records")
+    return pdb
+
+
+def prepare_receptor(pdb, keep_hetero: bool = True, default_altloc: str = "A") -> ReceptorPrep:
+    """Protonate, charge and type the protein with Meeko's residue templates
+    and write a rigid PDBQT.
+
+    Residues Meeko cannot match (incomplete side chains, unknown residues)
+    are removed and listed with the reason. Meeko would look hetero groups
+    (cofactors, ions) up online, which a worker cannot rely on, so they are
+    taken out of the template step; with `keep_hetero` their heavy atoms are
+    added back typed by element (O -> OA, N -> NA, S -> SA): Vina's scoring
+    needs only those types, but they carry no hydrogens, so a cofactor's
+    donors count as acceptors only. Waters are always removed."""
+    from meeko import PDBQTWriterLegacy, Polymer, PolymerCreationError
+
+    text = _pdb_text(pdb)
+    hetero: dict[str, list[str]] = {}
+    removed = []
+    for line in text.splitlines():
+        if line.startswith("HETATM"):
+            resid = f"{line[21]}:{line[22:27].strip()}"
+            hetero.setdefault(resid, []).append(line)
+    for resid, lines in hetero.items():
+        resname = lines[0][17:20].strip()
+        if resname in _WATERS:
+            removed.append({"residue": f"{resid} {resname}", "reason": "water"})
+        elif not keep_hetero:
+            removed.append({"residue": f"{resid} {resname}", "reason": "hetero group removed (keep_hetero=False)"})
+    log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            polymer = Polymer.from_pdb_string(text, residues_to_delete=sorted(hetero) or None,
+                                              default_altloc=default_altloc, allow_bad_res=True)
+            ignored = polymer.get_ignored_monomers()
+            rigid, _flex = PDBQTWriterLegacy.write_from_polymer(polymer)
+    except PolymerCreationError as exc:
+        raise ValueError(f"receptor: Meeko could not build the protein: {exc.error.strip()}") from None
+    except Exception as exc:
+        raise ValueError(f"receptor: preparation failed: {exc}") from None
+    resnames = {}
+    for line in text.splitlines():
+        if line.startswith("ATOM"):
+            resnames[f"{line[21]}:{line[22:27].strip()}"] = line[17:20].strip()
+    for resid in ignored:
+        removed.append({"residue": f"{resid} {resnames.get(resid, '?')}",
+                        "reason": "no Meeko template matched (missing or extra heavy atoms)"})
+    kept = []
+    if keep_hetero:
+        extra = []
+        for resid, lines in hetero.items():
+            resname = lines[0][17:20].strip()
+            if resname in _WATERS:
+                continue
+            typed = []
+            for line in lines:
+                if line[16] not in (" ", default_altloc):
+                    continue
+                element = (line[76:78].strip() or line[12:16].strip()[:1]).capitalize()
+                ad_type = _HETERO_TYPES.get(element)
+                if ad_type is None:
+                    typed = None
+                    break
+                typed.append(f"{line[:16]} {line[17:54]}  1.00  0.00    +0.000 {ad_type:<2s}")
+            if typed:
+                extra.extend(typed)
+                kept.append(f"{resid} {resname}")
+            else:
+                removed.append({"residue": f"{resid} {resname}", "reason": "hetero group with an element Vina "
+                                "cannot type"})
+        rigid = rigid.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else "")
+    warnings = []
+    if not rigid.strip():
+        raise ValueError("receptor: no atoms left after preparation")
+    return ReceptorPrep(rigid, removed, kept, warnings, log.getvalue())
+
+
+def prepare_ligand(ligand, random_seed: int = 0, new_conformer: bool = True, name: str = "ligand") -> str:
+    """Ligand PDBQT from a SMILES or RDKit molecule: hydrogens added, a 3D
+    conformer from ETKDG (with `new_conformer`, even if the input has one, so
+    a redocked crystal ligand does not start from its answer), Meeko typing
+    and torsion tree."""
+    from meeko import MoleculePreparation, PDBQTWriterLegacy
+
+    mol = Chem.Mol(to_mol(ligand, name))
+    if len(Chem.GetMolFrags(mol)) > 1:
+        # Salts and solvates: dock the largest component only.
+        mol = max(Chem.GetMolFrags(mol, asMols=True), key=lambda m: m.GetNumHeavyAtoms())
+    has_3d = mol.GetNumConformers() > 0 and mol.GetConformer().Is3D()
+    mol = Chem.AddHs(mol, addCoords=has_3d)
+    if new_conformer or not has_3d:
+        params = AllChem.ETKDGv3()
+        params.randomSeed = int(random_seed)
+        mol.RemoveAllConformers()
+        if AllChem.EmbedMolecule(mol, params) != 0:
+            params.useRandomCoords = True
+            if AllChem.EmbedMolecule(mol, params) != 0:
+                raise ValueError(f"{name}: RDKit could not generate a 3D conformer")
+        if AllChem.MMFFHasAllMoleculeParams(mol):
+            AllChem.MMFFOptimizeMolecule(mol, maxIters=500)
+    try:
+        setups = MoleculePreparation().prepare(mol)
+    except Exception as exc:
+        raise ValueError(f"{name}: Meeko could not prepare the ligand: {exc}") from None
+    pdbqt, ok, error = PDBQTWriterLegacy.write_string(setups[0])
+    if not ok:
+        raise ValueError(f"{name}: Meeko could not write PDBQT: {error}")
+    return pdbqt
+
+
+@dataclass
+class DockingResult:
+    best_score: float            # kcal/mol, Vina score of the top pose
+    scores: list                 # kcal/mol per pose, best first
+    poses_sdf: str               # every pose, best first, with a VINA_SCORE tag
+    poses: list                  # RDKit molecules (heavy atoms + polar H), one per pose
+    cpu: int
+    exhaustiveness: int
+    seconds: float
+    site: dict
+
+
+def _site_box(site, center=None, size=None):
+    if site is not None:
+        if isinstance(site, BindingSite):
+            return list(site.center), list(site.size), site.as_dict()
+        if isinstance(site, dict):
+            return list(site["center"]), list(site["size"]), dict(site)
+    if center is None or size is None:
+        raise ValueError("site: give a BindingSite or both center and size")
+    size = [size] * 3 if isinstance(size, (int, float)) else list(size)
+    return list(center), size, {"center": list(center), "size": size}
+
+
+def _receptor_pdbqt(receptor) -> str:
+    if isinstance(receptor, ReceptorPrep):
+        return receptor.pdbqt
+    if isinstance(receptor, str) and receptor.endswith(".pdbqt") and os.path.isfile(receptor):
+        with open(receptor) as handle:
+            return handle.read()
+    if isinstance(receptor, str) and ("ATOM" in receptor or "HETATM" in receptor) and "\n" in receptor:
+        return receptor
+    raise ValueError("receptor: expected a ReceptorPrep, a .pdbqt path or PDBQT text (see prepare_receptor)")
+
+
+class DockingScorer:
+    """Vina with the receptor and box loaded once; `dock_ligand` per ligand.
+    Calling the object with a SMILES returns the best score in kcal/mol,
+    the shape design.generate.docking_objective expects."""
+
+    def __init__(self, receptor, site=None, *, center=None, size=None, exhaustiveness: int = 8,
+                 n_poses: int = 9, cpu: int = 0, random_seed: int = 0, scoring: str = "vina"):
+        from vina import Vina
+
+        if exhaustiveness < 1:
+            raise ValueError("exhaustiveness: must be at least 1")
+        if n_poses < 1:
+            raise ValueError("n_poses: must be at least 1")
+        self.center, self.size, self.site = _site_box(site, center, size)
+        if any(s <= 0 for s in self.size):
+            raise ValueError(f"site: every box size must be positive, got {self.size}")
+        self.exhaustiveness, self.n_poses, self.random_seed = int(exhaustiveness), int(n_poses), int(random_seed)
+        self.cpu = int(cpu) if cpu else available_cpus()
+        self._rec_text = _receptor_pdbqt(receptor)
+        self._vina = Vina(sf_name=scoring, cpu=self.cpu, seed=self.random_seed, verbosity=0)
+        # Vina reads the receptor from a file only.
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as handle:
+            handle.write(self._rec_text)
+            self._rec_path = handle.name
+        try:
+            self._vina.set_receptor(self._rec_path)
+        finally:
+            os.unlink(self._rec_path)
+        self._maps_ready = False
+
+    def dock_ligand(self, ligand, name: str = "ligand") -> DockingResult:
+        from meeko import PDBQTMolecule, RDKitMolCreate
+
+        started = time.monotonic()
+        lig = prepare_ligand(ligand, self.random_seed, name=name)
+        self._vina.set_ligand_from_string(lig)
+        if not self._maps_ready:
+            self._vina.compute_vina_maps(center=self.center, box_size=self.size)
+            self._maps_ready = True
+        self._vina.dock(exhaustiveness=self.exhaustiveness, n_poses=self.n_poses)
+        energies = self._vina.energies(n_poses=self.n_poses)
+        scores = [float(e[0]) for e in energies]
+        if not scores:
+            raise ValueError(f"{name}: Vina found no pose in the box")
+        pdbqt_mol = PDBQTMolecule(self._vina.poses(n_poses=self.n_poses), is_dlg=False, skip_typing=True)
+        mols = RDKitMolCreate.from_pdbqt_mol(pdbqt_mol)
+        if not mols or mols[0] is None:
+            raise ValueError(f"{name}: Meeko could not rebuild the docked pose")
+        pose_mol = mols[0]
+        poses, sdf = [], io.StringIO()
+        writer = Chem.SDWriter(sdf)
+        for i, conf in enumerate(pose_mol.GetConformers()):
+            one = Chem.Mol(pose_mol)
+            one.RemoveAllConformers()
+            one.AddConformer(Chem.Conformer(conf), assignId=True)
+            one.SetProp("_Name", f"{name} pose {i + 1}")
+            if i < len(scores):
+                one.SetDoubleProp("VINA_SCORE", scores[i])
+            poses.append(one)
+            writer.write(one)
+        writer.close()
+        return DockingResult(scores[0], scores, sdf.getvalue(), poses, self.cpu, self.exhaustiveness,
+                             time.monotonic() - started, self.site)
+
+    def __call__(self, smiles: str) -> float:
+        return self.dock_ligand(smiles).best_score
+
+
+def dock(receptor, ligand, site=None, *, center=None, size=None, exhaustiveness: int = 8, n_poses: int = 9,
+         cpu: int = 0, random_seed: int = 0, name: str = "ligand") -> DockingResult:
+    """Dock one ligand (SMILES or RDKit molecule) into a prepared receptor."""
+    return DockingScorer(receptor, site, center=center, size=size, exhaustiveness=exhaustiveness,
+                         n_poses=n_poses, cpu=cpu, random_seed=random_seed).dock_ligand(ligand, name)
+
+
+def dock_many(receptor, ligands, site=None, progress: Callable[[float, str], None] | None = None,
+              **options) -> list[dict]:
+    """Dock (name, SMILES-or-mol) pairs; one row each, `error` set on failure."""
+    scorer = DockingScorer(receptor, site, **options)
+    rows = []
+    for i, (name, ligand) in enumerate(ligands):
+        row = {"name": name, "best_score": None, "poses_sdf": None, "error": None}
+        try:
+            result = scorer.dock_ligand(ligand, name)
+            row.update(best_score=result.best_score, scores=result.scores, poses_sdf=result.poses_sdf)
+        except Exception as exc:  # one bad ligand must not stop the batch
+            row["error"] = str(exc) if str(exc).startswith(str(name)) else f"{name}: {exc}"
+        rows.append(row)
+        if progress is not None:
+            progress(100.0 * (i + 1) / len(ligands), f"docked {i + 1} of {len(ligands)}")
+    return rows
+
+
+def pose_rmsd(pose: Chem.Mol, reference: Chem.Mol) -> float:
+    """Heavy-atom RMSD in place (no superposition), symmetry-aware: the
+    minimum over the graph automorphisms, as docking papers report it."""
+    a, b = Chem.RemoveHs(pose), Chem.RemoveHs(reference)
+    if a.GetNumAtoms() != b.GetNumAtoms():
+        raise ValueError(f"pose_rmsd: {a.GetNumAtoms()} heavy atoms in the pose, {b.GetNumAtoms()} in the reference")
+    return float(rdMolAlign.CalcRMS(a, b))
+
+
+def box_warnings(protein_pdb, center, size) -> list[str]:
+    return check_box(read_protein_atoms(protein_pdb), center, size)[1]

@@ -1,0 +1,283 @@
+"""Reading molecules from SMILES text, CSV and SDF with row-level errors.
+
+A batch upload should never fail as a whole because one row is bad: every
+reader returns one `MoleculeRecord` per input row, and a row RDKit rejects
+carries RDKit's own message in `error` instead of a molecule.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from rdkit import Chem, rdBase
+
+__all__ = [
+    "MoleculeRecord",
+    "parse_smiles",
+    "parse_molblock",
+    "to_mol",
+    "read_smiles",
+    "read_csv",
+    "read_sdf",
+    "read_molecules",
+    "valid",
+]
+
+SMILES_COLUMN_NAMES = ("smiles", "canonical_smiles", "smi", "SMILES")
+NAME_COLUMN_NAMES = ("name", "id", "mol_id", "compound id", "compound_id", "title")
+
+
+@dataclass
+class MoleculeRecord:
+    """One input row. `row` is 1-based (the header of a CSV is row 0, so a CSV
+    row number matches what a spreadsheet shows minus one); `mol` is None
+    exactly when `error` is set."""
+
+    row: int
+    name: str
+    source: str
+    mol: Chem.Mol | None = None
+    error: str | None = None
+    data: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.mol is not None
+
+    @property
+    def smiles(self) -> str | None:
+        return Chem.MolToSmiles(self.mol) if self.mol is not None else None
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "name": self.name, "input": self.source,
+                "smiles": self.smiles, "error": self.error, "data": dict(self.data)}
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _rdkit_messages() -> Iterator[list[str]]:
+    """RDKit reports *why* a SMILES is bad only through its logger, so route
+    the logger to Python for the duration and collect what it says."""
+    rdBase.LogToPythonLogger()
+    logger = logging.getLogger("rdkit")
+    handler = _Capture()
+    logger.addHandler(handler)
+    old_propagate = logger.propagate
+    logger.propagate = False
+    # Meeko raises the level of its own handler; ours must see errors at least.
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old_propagate
+        logger.setLevel(old_level)
+
+
+def _clean(messages: list[str]) -> str:
+    lines = []
+    for msg in messages:
+        for line in str(msg).splitlines():
+            line = line.strip()
+            if line.startswith("[") and "]" in line[:12]:
+                line = line.split("]", 1)[1].strip()
+            if line and line not in lines:
+                lines.append(line)
+    return "; ".join(lines)
+
+
+def _sanitize(mol: Chem.Mol, what: str) -> Chem.Mol:
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:  # RDKit raises several sanitisation exception types
+        raise ValueError(f"{what}: {exc}") from None
+    if mol.GetNumAtoms() == 0:
+        raise ValueError(f"{what}: no atoms")
+    return mol
+
+
+def parse_smiles(smiles: str, what: str = "SMILES") -> Chem.Mol:
+    """Parse and sanitise one SMILES; `ValueError` carries RDKit's reason and
+    `what` (e.g. "row 12 (TOX24723)") so a message names its record."""
+    if smiles is None or not str(smiles).strip():
+        raise ValueError(f"{what}: empty SMILES")
+    # Some public files (ESOL's first row) carry trailing spaces that RDKit
+    # would read as the start of a molecule name.
+    text = str(smiles).strip()
+    with _rdkit_messages() as messages:
+        mol = Chem.MolFromSmiles(text, sanitize=False)
+    if mol is None:
+        raise ValueError(f"{what}: {_clean(messages) or 'RDKit could not parse the SMILES'} ({text!r})")
+    return _sanitize(mol, what)
+
+
+def parse_molblock(block: str, what: str = "molfile", remove_hs: bool = True) -> Chem.Mol:
+    with _rdkit_messages() as messages:
+        mol = Chem.MolFromMolBlock(block, sanitize=False, removeHs=False)
+    if mol is None:
+        raise ValueError(f"{what}: {_clean(messages) or 'RDKit could not parse the molfile'}")
+    mol = _sanitize(mol, what)
+    return Chem.RemoveHs(mol) if remove_hs else mol
+
+
+def to_mol(smiles_or_mol, what: str = "molecule") -> Chem.Mol:
+    if isinstance(smiles_or_mol, Chem.Mol):
+        return smiles_or_mol
+    if isinstance(smiles_or_mol, str):
+        if "\n" in smiles_or_mol and "M  END" in smiles_or_mol:
+            return parse_molblock(smiles_or_mol, what)
+        return parse_smiles(smiles_or_mol, what)
+    raise ValueError(f"{what}: expected a SMILES string or an RDKit molecule, got {type(smiles_or_mol).__name__}")
+
+
+def _text(source) -> str:
+    """Accept a path, a file object or the text itself."""
+    if hasattr(source, "read"):
+        data = source.read()
+        return data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    if isinstance(source, bytes):
+        return source.decode("utf-8-sig")
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                           and len(source) < 4096 and os.path.isfile(source)):
+        with open(source, encoding="utf-8-sig") as handle:
+            return handle.read()
+    return str(source)
+
+
+def _record(row: int, name: str, smiles: str, data: dict | None = None) -> MoleculeRecord:
+    label = f"row {row}" + (f" ({name})" if name else "")
+    rec = MoleculeRecord(row=row, name=name, source=(smiles or "").strip(), data=data or {})
+    try:
+        rec.mol = parse_smiles(smiles, label)
+    except ValueError as exc:
+        rec.error = str(exc)
+    return rec
+
+
+def read_smiles(source) -> list[MoleculeRecord]:
+    """One molecule per line: `SMILES [name]`, blank lines and `#` comments skipped."""
+    records = []
+    for lineno, line in enumerate(_text(source).splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        parts = stripped.split(None, 1)
+        records.append(_record(lineno, parts[1].strip() if len(parts) > 1 else "", parts[0]))
+    return records
+
+
+def _pick(header: list[str], wanted: str | None, candidates, kind: str) -> str | None:
+    if wanted is not None:
+        if wanted not in header:
+            raise ValueError(f"CSV: no column {wanted!r} for the {kind} (columns: {', '.join(header)})")
+        return wanted
+    lower = {h.lower().strip(): h for h in header}
+    for cand in candidates:
+        if cand.lower() in lower:
+            return lower[cand.lower()]
+    return None
+
+
+def read_csv(source, smiles_column: str | None = None, name_column: str | None = None,
+             delimiter: str | None = None) -> list[MoleculeRecord]:
+    """A CSV/TSV with a header. Other columns are kept in `record.data`."""
+    text = _text(source)
+    if delimiter is None:
+        first = text.split("\n", 1)[0]
+        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = reader.fieldnames or []
+    if not header:
+        raise ValueError("CSV: empty file or no header row")
+    smiles_col = _pick(header, smiles_column, SMILES_COLUMN_NAMES, "SMILES")
+    if smiles_col is None:
+        raise ValueError(f"CSV: no SMILES column found (columns: {', '.join(header)})")
+    name_col = _pick(header, name_column, NAME_COLUMN_NAMES, "name")
+    records = []
+    for row, fields in enumerate(reader, start=1):
+        name = (fields.get(name_col) or "").strip() if name_col else ""
+        data = {k: v for k, v in fields.items() if k not in (smiles_col, name_col) and k is not None}
+        records.append(_record(row, name, fields.get(smiles_col) or "", data))
+    return records
+
+
+def read_sdf(source, remove_hs: bool = True) -> list[MoleculeRecord]:
+    """Every SDF record, with its SD tags in `record.data`; 3D coordinates are kept."""
+    text = _text(source)
+    blocks = [b for b in text.split("$$$$") if b.strip()]
+    records = []
+    for i, block in enumerate(blocks, start=1):
+        block = block.lstrip("\r\n")
+        molblock, _, tags = block.partition("M  END")
+        name = molblock.splitlines()[0].strip() if molblock.splitlines() else ""
+        data = _sd_tags(tags)
+        label = f"record {i}" + (f" ({name})" if name else "")
+        rec = MoleculeRecord(row=i, name=name, source=name or f"record {i}", data=data)
+        try:
+            rec.mol = parse_molblock(molblock + "M  END\n", label, remove_hs=remove_hs)
+            if name:
+                rec.mol.SetProp("_Name", name)
+        except ValueError as exc:
+            rec.error = str(exc)
+        records.append(rec)
+    return records
+
+
+def _sd_tags(text: str) -> dict:
+    data, key, lines = {}, None, []
+    for line in text.splitlines():
+        if line.startswith(">"):
+            if key is not None:
+                data[key] = "\n".join(lines).strip()
+            start, end = line.find("<"), line.find(">", line.find("<") + 1)
+            key, lines = (line[start + 1:end] if start >= 0 and end > start else line[1:].strip()), []
+        elif key is not None:
+            lines.append(line)
+    if key is not None:
+        data[key] = "\n".join(lines).strip()
+    return data
+
+
+def read_molecules(source, fmt: str | None = None, **options) -> list[MoleculeRecord]:
+    """Dispatch on `fmt` ("smi", "csv", "sdf") or on the file name/contents."""
+    if fmt is None:
+        name = str(source) if isinstance(source, (str, os.PathLike)) and "\n" not in str(source) else ""
+        lowered = name.lower()
+        if lowered.endswith((".sdf", ".mol", ".sd")):
+            fmt = "sdf"
+        elif lowered.endswith((".csv", ".tsv")):
+            fmt = "csv"
+        elif lowered.endswith((".smi", ".smiles", ".txt")):
+            fmt = "smi"
+        else:
+            text = _text(source)
+            source = text
+            fmt = "sdf" if "M  END" in text else ("csv" if "," in text.split("\n", 1)[0] else "smi")
+    fmt = fmt.lower().lstrip(".")
+    if fmt in ("sdf", "sd", "mol"):
+        return read_sdf(source, **options)
+    if fmt in ("csv", "tsv"):
+        return read_csv(source, **options)
+    if fmt in ("smi", "smiles", "txt"):
+        return read_smiles(source)
+    raise ValueError(f"format: unknown molecule format {fmt!r} (use smi, csv or sdf)")
+
+
+def valid(records: list[MoleculeRecord]) -> list[MoleculeRecord]:
+    return [r for r in records if r.ok]
+
