@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from workers import lifecycle
 from workers.api import ErrorOut, JobOut, job_out
@@ -37,4 +37,4 @@ def submit_protparam(request, payload: ProtParamIn):
         params["example"] = payload.example
     job = lifecycle.submit(request.user, "analysis.protparam", params,
                            title=payload.title, shared=payload.shared)
-    return 202, job_out(request, job)
+    return Status(202, job_out(request, job))

@@ -79,6 +79,16 @@ def alice_client(client, user):
 
 
 @pytest.fixture
+def api(client, user):
+    """A test client that authenticates as `user` with an API token."""
+    from accounts.models import ApiToken
+
+    _, raw = ApiToken.issue(user, "tests")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    return client
+
+
+@pytest.fixture
 def no_broker(monkeypatch):
     """Record dispatches instead of sending them, for tests of the web side."""
     sent = []

@@ -12,13 +12,6 @@ from workers.models import Job, Status
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(client, user):
-    _, raw = ApiToken.issue(user, "tests")
-    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
-    return client
-
-
 def post(client, url, data):
     return client.post(url, data, content_type="application/json")
 

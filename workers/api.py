@@ -9,6 +9,7 @@ from uuid import UUID
 from django.http import FileResponse, Http404
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema
+from ninja import Status as Reply
 
 from . import kinds, lifecycle
 from .access import can_control, get_visible_job
@@ -101,7 +102,7 @@ def submit_job(request, payload: JobIn):
             raise ParamsError("lab", f"You are not a member of a lab “{payload.lab}”.")
     job = lifecycle.submit(request.user, payload.kind, payload.params, lab=lab,
                            shared=payload.shared, title=payload.title)
-    return 202, job_out(request, job)
+    return Reply(202, job_out(request, job))
 
 
 @router.get("/jobs", response=list[JobOut], url_name="job_list")
@@ -133,7 +134,7 @@ def cancel_job(request, job_id: UUID):
              url_name="job_rerun")
 def rerun_job(request, job_id: UUID):
     job = get_visible_job(request.user, job_id)
-    return 202, job_out(request, lifecycle.rerun(job, request.user))
+    return Reply(202, job_out(request, lifecycle.rerun(job, request.user)))
 
 
 @router.get("/jobs/{job_id}/files/{name}", url_name="job_file", response={200: None})

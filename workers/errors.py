@@ -23,3 +23,8 @@ class ParamsError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class JobSystemError(Exception):
+    """A failure on our side that the user should read as is (e.g. model
+    weights missing on an offline worker). Not retried."""

@@ -2,6 +2,7 @@
 
 Retry and error paths of an attempt (see JobAttempt.run):
 * bad input (JobInputError)       -> failed, shown to the user as their error
+* setup problem (JobSystemError)  -> failed, system error shown as is
 * cancelled (JobCancelled)        -> cancelled
 * soft time limit                 -> failed, system error naming the limit
 * transient (TransientJobError, lost DB connection) -> back to queued, retried
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from . import kinds, lifecycle
-from .errors import JobCancelled, JobInputError, TransientJobError
+from .errors import JobCancelled, JobInputError, JobSystemError, TransientJobError
 from .models import ErrorKind, Job, Status
 from .runtime import DbJobContext, Heartbeat, LostClaim
 
@@ -105,6 +106,8 @@ class JobAttempt:
             return "lost"
         except JobInputError as exc:
             return end(Status.FAILED, error_kind=ErrorKind.INPUT, message=str(exc))
+        except JobSystemError as exc:
+            return end(Status.FAILED, error_kind=ErrorKind.SYSTEM, message=str(exc))
         except JobCancelled:
             return end(Status.CANCELLED, message="Cancelled by request.")
         except SoftTimeLimitExceeded:

@@ -1,0 +1,90 @@
+"""POST /api/v1/esm/embeddings: submit an ESM-2 job; small ones can be waited for.
+
+`?wait=true` does not run the model in the web process (which never imports
+torch): it waits for a worker, whose model stays loaded between jobs, to
+finish the job, then answers with the embeddings inline. A request that is too
+large, or not finished within BIOFM_ESM_SYNC_WAIT_SECONDS, answers 202 with
+the job to follow instead."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import numpy as np
+from django.conf import settings
+from ninja import Field, Router, Schema, Status
+
+from workers import lifecycle
+from workers.api import ErrorOut, JobOut, job_out
+from workers.models import Job
+
+router = Router(tags=["esm"])
+
+
+class SequenceIn(Schema):
+    id: str
+    sequence: str
+
+
+class EsmIn(Schema):
+    model: str = Field("esm2_t33_650M_UR50D", description="A published ESM-2 checkpoint name")
+    sequences: list[SequenceIn] | None = None
+    fasta: str | None = None
+    repr_layers: list[int] = Field(default_factory=lambda: [-1])
+    include: list[Literal["mean", "per_tok", "bos", "contacts"]] = Field(default_factory=lambda: ["mean"])
+    long_sequences: Literal["truncate", "window"] = "truncate"
+    skip_invalid: bool = Field(False, description="Embed the valid records and list the others, "
+                                                  "instead of refusing the request")
+    title: str = ""
+    shared: bool = False
+
+
+class EsmOut(JobOut):
+    embeddings: dict[str, Any] | None = None
+    wait: str | None = None
+
+
+@router.post("/embeddings", response={200: EsmOut, 202: EsmOut, 400: ErrorOut, 403: ErrorOut},
+             url_name="esm_embeddings")
+def submit_embeddings(request, payload: EsmIn, wait: bool = False):
+    params: dict[str, Any] = payload.dict(exclude={"title", "shared", "sequences", "fasta"})
+    if payload.sequences is not None:
+        params["sequences"] = [s.dict() for s in payload.sequences]
+    if payload.fasta is not None:
+        params["fasta"] = payload.fasta
+    job = lifecycle.submit(request.user, "analysis.esm_embeddings", params,
+                           title=payload.title, shared=payload.shared)
+    if not wait:
+        return Status(202, job_out(request, job))
+    if (job.params["n_records"] > settings.BIOFM_ESM_SYNC_MAX_SEQUENCES
+            or job.params["max_length"] > settings.BIOFM_ESM_SYNC_MAX_LENGTH):
+        return Status(202, {**job_out(request, job), "wait": (
+            f"Not waited for: ?wait=true is for up to {settings.BIOFM_ESM_SYNC_MAX_SEQUENCES} "
+            f"sequences of up to {settings.BIOFM_ESM_SYNC_MAX_LENGTH} residues.")})
+    deadline = time.monotonic() + settings.BIOFM_ESM_SYNC_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_final:
+            return Status(200, {**job_out(request, job), "embeddings": embeddings_json(job)})
+        time.sleep(0.2)
+    return Status(202, {**job_out(request, job), "wait": "Still running; follow api_url."})
+
+
+def embeddings_json(job: Job) -> dict | None:
+    npz = job.files.filter(name="embeddings.npz").first()
+    if npz is None:
+        return None
+    out: dict[str, dict] = {}
+    with npz.file.open("rb") as fh, np.load(fh) as arrays:
+        for key in arrays.files:
+            if key == "__ids__":
+                continue
+            # Keys are "<id>/contacts" or "<id>/<part>/<layer>"; an id may contain "/".
+            if key.endswith("/contacts"):
+                out.setdefault(key[: -len("/contacts")], {})["contacts"] = arrays[key].tolist()
+            else:
+                record_id, part, layer = key.rsplit("/", 2)
+                out.setdefault(record_id, {}).setdefault(part, {})[layer] = arrays[key].tolist()
+    return out
+

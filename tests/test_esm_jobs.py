@@ -1,0 +1,208 @@
+"""ESM-2 embedding jobs: parameters and API errors, a job run on a tiny
+checkpoint in fair-esm's file format, its downloads, the page, missing
+weights, the management command, and ?wait=true through a real worker."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from django.core.management import call_command
+from django.urls import reverse
+
+from tests.conftest import run_job_now
+from tests.esm_fixtures import write_tiny_esm2
+from tests.processes import WorkerProcess, flush_redis
+from workers.models import Job, Status
+
+pytestmark = pytest.mark.django_db
+
+MODEL = "esm2_t6_8M_UR50D"  # the name; the weights are a tiny random stand-in
+SEQS = [
+    {"id": "sp|P69905|HBA_HUMAN", "sequence": "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF"},
+    {"id": "short", "sequence": "MKTAYIAKQR"},
+    {"id": "third", "sequence": "GSHMLEDPVAGGKRLLEELLKQAEALAKQG"},
+]
+
+
+@pytest.fixture
+def esm_weights(tmp_path_factory, settings):
+    hub = tmp_path_factory.mktemp("hub")
+    write_tiny_esm2(hub, name=MODEL, num_layers=6, embed_dim=32, heads=4, seed=1)
+    settings.BIOFM_ESM_WEIGHTS_DIR = str(hub / "checkpoints")
+    settings.BIOFM_ESM_ALLOW_DOWNLOAD = False
+    return hub / "checkpoints"
+
+
+def post(client, data, wait=False):
+    url = "/api/v1/esm/embeddings" + ("?wait=true" if wait else "")
+    return client.post(url, data, content_type="application/json")
+
+
+@pytest.mark.parametrize("payload, field, text", [
+    ({"model": "esm3_huge", "sequences": SEQS}, "model", "Unknown model"),
+    ({"sequences": [SEQS[0], {"id": "bad", "sequence": "MKTJAYIAKQR"}]}, "sequences[1].sequence", "Record 2 (bad)"),
+    ({"sequences": []}, "sequences", ""),
+    ({}, "sequences", "No input"),
+    ({"sequences": SEQS, "repr_layers": [7]}, "repr_layers", "layers 0 to 6"),
+    ({"sequences": SEQS, "model": MODEL, "repr_layers": [-8]}, "repr_layers", ""),
+    ({"fasta": ">a\nMKTAYIAKQR\n>a\nMKTAYIAKQR\n"}, "fasta", "Record 2 (a): the id is already used"),
+])
+def test_bad_requests_name_record_and_field(api, payload, field, text):
+    payload = {"model": MODEL, **payload} if "model" not in payload else payload
+    response = post(api, payload)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["field"] == field
+    assert text in body["error"]
+    assert Job.objects.count() == 0
+
+
+def test_include_must_be_known(api):
+    response = post(api, {"model": MODEL, "sequences": SEQS, "include": ["mean", "logits"]})
+    assert response.status_code == 400 and response.json()["field"].startswith("include")
+
+
+def test_too_many_sequences(api, settings):
+    settings.BIOFM_ESM_MAX_SEQUENCES = 2
+    response = post(api, {"model": MODEL, "sequences": SEQS})
+    assert response.status_code == 400 and "limit" in response.json()["error"]
+
+
+def test_skip_invalid_embeds_the_rest(api, esm_weights):
+    response = post(api, {"model": MODEL, "skip_invalid": True,
+                          "sequences": SEQS + [{"id": "bad", "sequence": "MK1TAY"}]})
+    assert response.status_code == 202
+    job = Job.objects.get()
+    assert job.params["n_records"] == 3 and job.params["rejected"][0]["id"] == "bad"
+    assert job.params["rejected"][0]["index"] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_outputs_match_fair_esm_and_load_in_one_line(api, esm_weights, tmp_path):
+    from analysis.esm.checkpoints import fair_esm_model, load_checkpoint
+
+    response = post(api, {"model": MODEL, "sequences": SEQS, "repr_layers": [0, 3, -1],
+                          "include": ["mean", "per_tok", "bos", "contacts"]})
+    job = Job.objects.get(pk=response.json()["id"])
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.result["layers"] == [0, 3, 6]
+
+    npz_bytes = job.files.get(name="embeddings.npz").file.read()
+    arrays = np.load(io.BytesIO(npz_bytes))
+    assert list(arrays["__ids__"]) == [s["id"] for s in SEQS]
+    hba = arrays["sp|P69905|HBA_HUMAN/per_tok/6"]
+    assert hba.shape == (len(SEQS[0]["sequence"]), 32)
+    assert arrays["short/contacts"].shape == (10, 10)
+
+    # The same numbers as fair-esm's own forward pass, as extract.py computes them.
+    model, alphabet = fair_esm_model(load_checkpoint(MODEL, weights_dir=esm_weights, allow_download=False))
+    model.eval()
+    _, _, tokens = alphabet.get_batch_converter()([(SEQS[0]["id"], SEQS[0]["sequence"])])
+    with torch.no_grad():
+        ref = model(tokens, repr_layers=[0, 3, 6], return_contacts=True)
+    n = len(SEQS[0]["sequence"])
+    for layer in (0, 3, 6):
+        expected = ref["representations"][layer][0, 1:n + 1].numpy()
+        assert np.abs(arrays[f"sp|P69905|HBA_HUMAN/per_tok/{layer}"] - expected).max() <= 1e-5
+        assert np.abs(arrays[f"sp|P69905|HBA_HUMAN/mean/{layer}"] - expected.mean(0)).max() <= 1e-5
+        bos = ref["representations"][layer][0, 0].numpy()
+        assert np.abs(arrays[f"sp|P69905|HBA_HUMAN/bos/{layer}"] - bos).max() <= 1e-5
+    assert np.abs(arrays["sp|P69905|HBA_HUMAN/contacts"] - ref["contacts"][0].numpy()).max() <= 1e-5
+
+    # extract.py's layout, loadable without unpickling code.
+    with zipfile.ZipFile(io.BytesIO(job.files.get(name="extract_pt.zip").file.read())) as zf:
+        assert sorted(zf.namelist()) == sorted(["sp|P69905|HBA_HUMAN.pt", "short.pt", "third.pt"])
+        pt = torch.load(io.BytesIO(zf.read("short.pt")), weights_only=True)
+    assert pt["label"] == "short"
+    assert set(pt["representations"]) == {0, 3, 6}
+    assert torch.allclose(pt["mean_representations"][6], torch.from_numpy(arrays["short/mean/6"]))
+
+    # The page: summary, PCA and a contact map (pages use the session, not the token).
+    api.force_login(job.owner)
+    page = api.get(job.get_absolute_url())
+    assert b"esm-table" in page.content and b"pca-data" in page.content
+    assert job.result["pca"]["method"].startswith("PCA")
+    contact = api.get(reverse("analysis:esm_contacts", args=[job.pk, 1]))
+    assert contact.status_code == 200 and b"contact map" in contact.content
+    assert api.get(reverse("analysis:esm_contacts", args=[job.pk, 9])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_missing_weights_offline_fail_with_a_clear_message(api, settings, tmp_path):
+    settings.BIOFM_ESM_WEIGHTS_DIR = str(tmp_path / "empty")
+    settings.BIOFM_ESM_ALLOW_DOWNLOAD = False
+    job_id = post(api, {"model": "esm2_t12_35M_UR50D", "sequences": SEQS}).json()["id"]
+    job = Job.objects.get(pk=job_id)
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and job.error_kind == "system"
+    assert "esm2_t12_35M_UR50D.pt" in job.error_message
+
+
+def test_management_command_writes_extract_layout(esm_weights, tmp_path):
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">{s['id']}\n{s['sequence']}\n" for s in SEQS))
+    out = tmp_path / "out"
+    call_command("esm_embed", MODEL, str(fasta), str(out), "--repr-layers", "-1", "2",
+                 "--include", "mean", "per_tok")
+    names = sorted(p.name for p in out.glob("*.pt"))
+    assert names == sorted(["sp|P69905|HBA_HUMAN.pt", "short.pt", "third.pt"])
+    pt = torch.load(out / "third.pt", weights_only=True)
+    assert set(pt["mean_representations"]) == {2, 6}
+    assert pt["representations"][6].shape == (len(SEQS[2]["sequence"]), 32)
+    arrays = np.load(out / "embeddings.npz")
+    assert np.allclose(arrays["third/mean/6"], pt["mean_representations"][6].numpy())
+
+
+def test_management_command_refuses_invalid_records(esm_weights, tmp_path):
+    from django.core.management.base import CommandError
+
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">ok\nMKTAYIAKQR\n>bad\nMKTJ\n")
+    with pytest.raises(CommandError, match="bad"):
+        call_command("esm_embed", MODEL, str(fasta), str(tmp_path / "o"))
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_wait_true_answers_with_embeddings_from_a_real_worker(api, esm_weights, tmp_path):
+    flush_redis()
+    worker = WorkerProcess(tmp_path, env={"BIOFM_ESM_WEIGHTS_DIR": str(esm_weights),
+                                          "BIOFM_ESM_ALLOW_DOWNLOAD": "0"}).start()
+    try:
+        response = post(api, {"model": MODEL, "sequences": SEQS[:2], "include": ["mean", "contacts"]},
+                        wait=True)
+    finally:
+        worker.stop()
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "succeeded"
+    assert len(body["embeddings"]["short"]["mean"]["6"]) == 32
+    assert np.array(body["embeddings"]["short"]["contacts"]).shape == (10, 10)
+
+
+def test_wait_is_refused_for_large_requests(api, esm_weights, settings):
+    settings.BIOFM_ESM_SYNC_MAX_SEQUENCES = 2
+    response = post(api, {"model": MODEL, "sequences": SEQS}, wait=True)
+    assert response.status_code == 202 and "Not waited" in response.json()["wait"]
+
+
+def test_esm_form_page(alice_client, esm_weights):
+    page = alice_client.get(reverse("analysis:esm_new"))
+    assert page.status_code == 200 and b"esm2_t33_650M_UR50D" in page.content
+    bad = alice_client.post(reverse("analysis:esm_new"), {
+        "model": MODEL, "sequences": ">x\nMKTAYIAKQR", "repr_layers": "9", "include": ["mean"],
+        "long_sequences": "truncate"})
+    assert bad.status_code == 400 and "layers 0 to 6" in " ".join(bad.context["form"].errors["repr_layers"])
+    ok = alice_client.post(reverse("analysis:esm_new"), {
+        "model": MODEL, "sequences": ">x\nMKTAYIAKQR\n>y\nMK1\n", "repr_layers": "-1",
+        "include": ["mean", "contacts"], "long_sequences": "window"})
+    job = Job.objects.get()
+    assert ok["Location"] == job.get_absolute_url()
+    assert job.params["n_records"] == 1 and job.params["long_sequences"] == "window"
