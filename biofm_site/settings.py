@@ -287,6 +287,30 @@ BIOFM_ESM_SYNC_MAX_SEQUENCES = env_int("BIOFM_ESM_SYNC_MAX_SEQUENCES", 32)
 BIOFM_ESM_SYNC_MAX_LENGTH = env_int("BIOFM_ESM_SYNC_MAX_LENGTH", 1024)
 BIOFM_ESM_SYNC_WAIT_SECONDS = env_int("BIOFM_ESM_SYNC_WAIT_SECONDS", 60)
 
+# --- ATOMICA interaction embeddings ------------------------------------------
+# An operator-configured checkpoint (config.json + weights .pt, either official
+# layout), or the released one from the Hugging Face hub (ada-f/ATOMICA), kept
+# in BIOFM_ATOMICA_CHECKPOINT_DIR and downloaded there on first use if allowed.
+BIOFM_ATOMICA_CONFIG = os.environ.get("BIOFM_ATOMICA_CONFIG", "")
+BIOFM_ATOMICA_WEIGHTS = os.environ.get("BIOFM_ATOMICA_WEIGHTS", "")
+BIOFM_ATOMICA_CHECKPOINT_DIR = os.environ.get("BIOFM_ATOMICA_CHECKPOINT_DIR", str(VAR_DIR / "atomica"))
+BIOFM_ATOMICA_ALLOW_DOWNLOAD = env_bool("BIOFM_ATOMICA_ALLOW_DOWNLOAD", default=True)
+BIOFM_ATOMICA_BATCH_SIZE = env_int("BIOFM_ATOMICA_BATCH_SIZE", 8)
+BIOFM_ATOMICA_MAX_ITEMS = env_int("BIOFM_ATOMICA_MAX_ITEMS", 1000)
+# Scoring requests up to this many items are answered synchronously.
+BIOFM_ATOMICA_SYNC_MAX_ITEMS = env_int("BIOFM_ATOMICA_SYNC_MAX_ITEMS", 8)
+BIOFM_ATOMICA_SYNC_WAIT_SECONDS = env_int("BIOFM_ATOMICA_SYNC_WAIT_SECONDS", 120)
+# Per-block importance costs one extra forward pass per block: capped.
+BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS = env_int("BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS", 400)
+
+# --- Fetching user-supplied URLs (biofm_site/safe_fetch.py) -----------------
+BIOFM_FETCH_MAX_BYTES = env_int("BIOFM_FETCH_MAX_BYTES", 50 * 1024 * 1024)
+BIOFM_FETCH_TIMEOUT = env_int("BIOFM_FETCH_TIMEOUT", 30)
+# Hosts exempt from the public-address rule (an internal data server).
+BIOFM_FETCH_ALLOW_HOSTS = env_list("BIOFM_FETCH_ALLOW_HOSTS")
+# A decompressed input larger than this is refused (gzip bombs).
+BIOFM_MAX_DECOMPRESSED_BYTES = env_int("BIOFM_MAX_DECOMPRESSED_BYTES", 200 * 1024 * 1024)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
