@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
     path("analysis/", include("analysis.urls")),
+    path("design/", include("design.urls")),
     path("api/v1/", api.urls),
     path("", include("workers.urls")),
 ]

@@ -1,0 +1,134 @@
+"""Design endpoints under /api/v1/design: submit a campaign run, a property
+prediction or a docking job, and fetch a design job's results as JSON, CSV
+or SDF. Jobs are also reachable through the generic /api/v1/jobs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from django.http import FileResponse, Http404, JsonResponse
+from ninja import Field, Router, Schema
+from ninja import Status as Reply
+
+from workers import lifecycle
+from workers.access import get_visible_job
+from workers.api import ErrorOut, JobOut, job_out
+from workers.errors import ParamsError
+
+from .models import BindingSite, Campaign, Target
+
+router = Router(tags=["design"])
+
+
+def _visible_or_400(model, user, pk, field: str, what: str):
+    # A 400 naming the field, for someone else's id as for a missing one.
+    if pk is None or not model.objects.visible_to(user).filter(pk=pk).exists():
+        raise ParamsError(field, f"No {what} with id {pk} that you can use.")
+
+
+class Objective(Schema):
+    property: str
+    direction: Literal["max", "min"] = "max"
+    weight: float = 1.0
+
+
+class CampaignRunIn(Schema):
+    seeds: list[str] = Field(default_factory=list, description="SMILES; empty = common ring systems")
+    objectives: list[Objective] = Field(default_factory=lambda: [Objective(property="qed")])
+    mode: Literal["weighted", "pareto"] = "weighted"
+    filters: dict[str, Any] = Field(default_factory=dict, description='{"no_alerts": ["PAINS"], "mw_min", "mw_max"}')
+    population_size: int = 50
+    generations: int = 10
+    random_seed: int = 0
+    brics_seeds: int = 0
+    docking: dict[str, Any] = Field(default_factory=dict,
+                                    description='{"enabled", "exhaustiveness", "max_dockings", "weight"}')
+    scatter: dict[str, str] = Field(default_factory=dict)
+    title: str = ""
+    shared: bool = False
+
+
+@router.post("/campaigns/{campaign_id}/runs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+             url_name="design_campaign_run")
+def submit_campaign_run(request, campaign_id: int, payload: CampaignRunIn):
+    from .views import submit_run
+
+    campaign = Campaign.objects.visible_to(request.user).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404("No such campaign.")
+    params = payload.dict(exclude={"title", "shared"})
+    params["campaign_id"] = campaign.pk
+    job = submit_run(request.user, campaign, params, title=payload.title, shared=payload.shared)
+    return Reply(202, job_out(request, job))
+
+
+class PropertiesIn(Schema):
+    molecules: str | None = Field(None, description="CSV with a header, SMILES per line, or SDF text")
+    smiles: list[str] | None = None
+    format: Literal["csv", "sdf", "smi"] | None = None
+    smiles_column: str | None = None
+    name_column: str | None = None
+    title: str = ""
+    shared: bool = False
+
+
+@router.post("/properties", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="design_properties")
+def submit_properties(request, payload: PropertiesIn):
+    params = payload.dict(exclude={"title", "shared"}, exclude_none=True)
+    job = lifecycle.submit(request.user, "design.properties", params, title=payload.title, shared=payload.shared)
+    return Reply(202, job_out(request, job))
+
+
+class LigandIn(Schema):
+    name: str = ""
+    smiles: str
+
+
+class DockingIn(Schema):
+    target_id: int
+    site_id: int | None = None
+    center: list[float] | None = None
+    size: list[float] | float | None = None
+    ligands: list[LigandIn]
+    exhaustiveness: int = 8
+    n_poses: int = 9
+    cpu: int = 0
+    random_seed: int = 0
+    title: str = ""
+    shared: bool = False
+
+
+@router.post("/docking", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="design_docking")
+def submit_docking(request, payload: DockingIn):
+    _visible_or_400(Target, request.user, payload.target_id, "target_id", "target")
+    if payload.site_id is not None:
+        _visible_or_400(BindingSite, request.user, payload.site_id, "site_id", "binding site")
+    params = payload.dict(exclude={"title", "shared"}, exclude_none=True)
+    job = lifecycle.submit(request.user, "design.docking", params, title=payload.title, shared=payload.shared)
+    return Reply(202, job_out(request, job))
+
+
+# Which stored file answers each format, per kind.
+RESULT_FILES = {
+    "design.properties": {"csv": "properties.csv", "sdf": "properties.sdf"},
+    "design.docking": {"csv": "docking.csv", "sdf": "poses.sdf"},
+    "design.campaign_run": {"csv": "population.csv", "sdf": "population.sdf"},
+}
+
+
+@router.get("/jobs/{job_id}/results", response={200: None, 404: ErrorOut, 409: ErrorOut},
+            url_name="design_results")
+def job_results(request, job_id: UUID, format: Literal["json", "csv", "sdf"] = "json"):
+    job = get_visible_job(request.user, job_id)
+    if job.kind not in RESULT_FILES:
+        raise Http404("Not a design job.")
+    if job.status != "succeeded":
+        return Reply(409, {"error": f"The job is {job.status}; results exist once it has succeeded.",
+                           "field": None})
+    if format == "json":
+        return JsonResponse({"job": str(job.id), "kind": job.kind, "result": job.result})
+    jf = job.files.filter(name=RESULT_FILES[job.kind][format]).first()
+    if jf is None:
+        raise Http404(f"This job has no {format} result.")
+    return FileResponse(jf.file.open("rb"), as_attachment=True, filename=jf.name, content_type=jf.content_type)

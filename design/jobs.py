@@ -1,0 +1,334 @@
+"""The worker side of the design kinds: property prediction, docking and
+campaign runs. The science is in design.properties/docking/generate; this
+module loads inputs, reports progress and writes result files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from workers.context import JobContext
+from workers.errors import JobInputError
+
+# The job page shows at most this many rows; the downloads have them all.
+MAX_TABLE_ROWS = 500
+
+DOCKING_METHOD = ("AutoDock Vina {vina} (scoring function “vina”), receptor and ligands prepared with "
+                  "Meeko {meeko} (ligand 3D conformer by RDKit ETKDGv3 + MMFF); score = Vina's "
+                  "estimate of binding free energy of the best pose, kcal/mol")
+
+
+def finite(value):
+    """JSON (and PostgreSQL jsonb) has no NaN or infinity: those become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _owner(ctx: JobContext):
+    job = getattr(ctx, "job", None)
+    return job.owner if job is not None else None
+
+
+def _visible(model, pk, ctx, what):
+    owner = _owner(ctx)
+    qs = model.objects.all() if owner is None else model.objects.visible_to(owner)
+    obj = qs.filter(pk=pk).first()
+    if obj is None:
+        raise JobInputError(f"The {what} (id {pk}) does not exist or is not yours to use.")
+    return obj
+
+
+def _versions() -> dict:
+    import meeko
+    import vina
+
+    return {"vina": getattr(vina, "__version__", "?"), "meeko": getattr(meeko, "__version__", "?")}
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- properties
+
+def property_columns() -> list[dict]:
+    from design.properties import PROPERTIES
+
+    return [{"key": s.key, "label": s.label, "unit": s.unit, "method": s.method} for s in PROPERTIES.values()]
+
+
+def display_value(value):
+    """Lists of alerts become readable strings; numbers and bools stay."""
+    if isinstance(value, list):
+        return [f"{v['catalog']}: {v['description']}" if isinstance(v, dict) else str(v) for v in value]
+    return value
+
+
+def _cell(value) -> str:
+    value = display_value(value)
+    if isinstance(value, list):
+        return "; ".join(value)
+    return "" if value is None else str(value)
+
+
+def run_properties(ctx: JobContext) -> dict:
+    from rdkit import Chem
+
+    from design.molecules import read_molecules
+    from design.properties import METHODS, score_records
+
+    p = ctx.params
+    options = {k: p[k] for k in ("smiles_column", "name_column") if p.get(k)}
+    try:
+        records = read_molecules(p["molecules"], p["format"], **options)
+    except ValueError as exc:
+        raise JobInputError(str(exc)) from None
+    rows = score_records(records, progress=lambda pct, msg: ctx.progress(pct * 0.95, msg))
+    columns = property_columns()
+    keys = [c["key"] for c in columns]
+    ctx.add_file("properties.csv", _csv(
+        ["row", "name", "input", "smiles", "error"] + keys,
+        [[r["row"], r["name"], r["input"], r["smiles"] or "", r["error"] or ""]
+         + [_cell((r["properties"] or {}).get(k)) for k in keys] for r in rows]), "text/csv")
+    sdf = io.StringIO()
+    writer = Chem.SDWriter(sdf)
+    for rec, row in zip(records, rows):
+        if rec.mol is None or row["properties"] is None:
+            continue
+        mol = Chem.Mol(rec.mol)
+        mol.SetProp("_Name", rec.name or f"row {rec.row}")
+        mol.SetProp("row", str(rec.row))
+        mol.SetProp("smiles", row["smiles"])
+        for key in keys:
+            mol.SetProp(key, _cell(row["properties"].get(key)))
+        writer.write(mol)
+    writer.close()
+    ctx.add_file("properties.sdf", sdf.getvalue(), "chemical/x-mdl-sdfile")
+    errors = [{"row": r["row"], "name": r["name"], "input": r["input"], "error": r["error"]}
+              for r in rows if r["error"]]
+    if errors:
+        ctx.add_file("invalid_rows.csv", _csv(["row", "name", "input", "error"],
+                                              [list(e.values()) for e in errors]), "text/csv")
+    valid_rows = [r for r in rows if not r["error"]]
+    shown = [{"row": r["row"], "name": r["name"], "smiles": r["smiles"],
+              "values": {k: display_value(v) for k, v in r["properties"].items()}}
+             for r in valid_rows[:MAX_TABLE_ROWS]]
+    ctx.progress(100, f"Scored {len(valid_rows)} molecules, {len(errors)} invalid rows")
+    return finite({
+        "n_molecules": len(rows), "n_valid": len(valid_rows), "n_invalid": len(errors),
+        "columns": columns, "rows": shown, "truncated": len(valid_rows) > MAX_TABLE_ROWS,
+        "errors": errors[:MAX_TABLE_ROWS], "methods": dict(METHODS),
+    })
+
+
+# ---------------------------------------------------------------- docking
+
+def _receptor(target):
+    from design.docking import prepare_receptor
+
+    try:
+        return prepare_receptor(target.pdb_text())
+    except ValueError as exc:
+        raise JobInputError(f"Target “{target.name}”: {exc}") from None
+
+
+def _receptor_summary(prep) -> dict:
+    return {"failures_by_reason": prep.failures_by_reason(), "kept_hetero": list(prep.kept_hetero),
+            "warnings": list(prep.warnings)}
+
+
+def _site_of(params: dict, target, ctx) -> dict:
+    from design.sites import check_box, read_protein_atoms
+
+    from .models import BindingSite
+
+    if params.get("site_id"):
+        site = BindingSite.objects.filter(pk=params["site_id"], target=target).first()
+        if site is None:
+            raise JobInputError(f"Binding site {params['site_id']} is not a site of “{target.name}”.")
+        return {**site.as_site(), "name": site.name}
+    _, warnings = check_box(read_protein_atoms(target.pdb_text()), params["center"], params["size"])
+    return {"center": params["center"], "size": params["size"], "residues": [], "method": "explicit box",
+            "warnings": warnings, "name": "box"}
+
+
+def run_docking(ctx: JobContext) -> dict:
+    from design.docking import available_cpus, dock_many
+
+    from .models import Target
+
+    p = ctx.params
+    target = _visible(Target, p["target_id"], ctx, "target")
+    ctx.progress(1, "Preparing the receptor (Meeko)")
+    prep = _receptor(target)
+    site = _site_of(p, target, ctx)
+    cpu = min(p["cpu"] or available_cpus(), available_cpus())
+    ctx.progress(10, f"Docking {len(p['ligands'])} ligand(s) on {cpu} core(s)")
+    rows = dock_many(prep, [(l["name"], l["smiles"]) for l in p["ligands"]], site,
+                     progress=lambda pct, msg: ctx.progress(10 + pct * 0.88, msg),
+                     exhaustiveness=p["exhaustiveness"], n_poses=p["n_poses"], cpu=cpu,
+                     random_seed=p["random_seed"])
+    for row, lig in zip(rows, p["ligands"]):
+        row["smiles"] = lig["smiles"]
+    if all(r["error"] for r in rows):
+        raise JobInputError("No ligand could be docked: " + "; ".join(r["error"] for r in rows[:3]))
+    ctx.add_file("poses.sdf", "".join(r["poses_sdf"] or "" for r in rows), "chemical/x-mdl-sdfile")
+    ctx.add_file("docking.csv", _csv(
+        ["name", "smiles", "best_score_kcal_mol", "pose_scores_kcal_mol", "error"],
+        [[r["name"], r["smiles"], r["best_score"] if r["best_score"] is not None else "",
+          " ".join(f"{s:.2f}" for s in r.get("scores") or []), r["error"] or ""] for r in rows]), "text/csv")
+    ctx.add_file("receptor.pdbqt", prep.pdbqt, "text/plain")
+    versions = _versions()
+    return finite({
+        "target": {"id": target.pk, "name": target.name},
+        "site": site,
+        "receptor": _receptor_summary(prep),
+        "ligands": [{k: r.get(k) for k in ("name", "smiles", "best_score", "scores", "error")} for r in rows],
+        "options": {"exhaustiveness": p["exhaustiveness"], "n_poses": p["n_poses"], "cpu": cpu,
+                    "random_seed": p["random_seed"]},
+        "method": DOCKING_METHOD.format(**versions),
+        "versions": versions,
+    })
+
+
+# ---------------------------------------------------------------- campaign runs
+
+def _history_writer(ctx: JobContext, campaign):
+    """Each generation is written to the CampaignRun row at once, so the page
+    can draw the chart while the job runs. The write is conditional on this
+    attempt's claim, like every other write of a running job."""
+    from .models import CampaignRun
+
+    job = getattr(ctx, "job", None)
+    history: list[dict] = []
+    if job is not None:
+        CampaignRun.objects.get_or_create(job_id=job.pk, defaults={"campaign": campaign})
+
+    def write(stats: dict) -> None:
+        history.append(finite(stats))
+        if job is not None:
+            CampaignRun.objects.filter(job_id=job.pk, job__claim_token=ctx.token).update(history=history)
+
+    return history, write
+
+
+def _objectives(p: dict, campaign, ctx):
+    from design.generate import docking_objective, property_objective
+
+    objectives = [property_objective(o["property"], o["direction"], o["weight"]) for o in p["objectives"]]
+    docking = None
+    if p["docking"]["enabled"]:
+        from design.docking import DockingScorer, available_cpus
+
+        if campaign.site is None:
+            raise JobInputError(f"Campaign “{campaign.name}” has no binding site to dock into.")
+        ctx.progress(1, "Preparing the receptor (Meeko)")
+        prep = _receptor(campaign.target)
+        scorer = DockingScorer(prep, campaign.site.as_site(), exhaustiveness=p["docking"]["exhaustiveness"],
+                               n_poses=1, cpu=available_cpus(), random_seed=p["random_seed"])
+        objectives.append(docking_objective(scorer, p["docking"]["weight"]))
+        docking = _receptor_summary(prep)
+    return objectives, docking
+
+
+def _filters(p: dict):
+    from design.generate import mw_window, no_alerts
+
+    out = []
+    f = p["filters"]
+    if f["no_alerts"]:
+        out.append(no_alerts(*f["no_alerts"]))
+    if f["mw_min"] is not None or f["mw_max"] is not None:
+        out.append(mw_window(f["mw_min"] if f["mw_min"] is not None else 0.0,
+                             f["mw_max"] if f["mw_max"] is not None else 1e9))
+    return out
+
+
+def run_campaign(ctx: JobContext) -> dict:
+    from rdkit import Chem
+
+    from design.generate import non_dominated_sort, run_ga
+    from design.properties import METHODS, score_molecule
+
+    from .models import Campaign
+    from .params import DEFAULT_SEEDS, numeric_properties
+
+    p = ctx.params
+    campaign = _visible(Campaign, p["campaign_id"], ctx, "campaign")
+    objectives, docking = _objectives(p, campaign, ctx)
+    history, on_generation = _history_writer(ctx, campaign)
+    seeds = p["seeds"] or DEFAULT_SEEDS
+    try:
+        result = run_ga(
+            seeds, objectives, population_size=p["population_size"], generations=p["generations"],
+            random_seed=p["random_seed"], mode=p["mode"], filters=_filters(p), brics_seeds=p["brics_seeds"],
+            max_evaluations=p["docking"]["max_dockings"] if docking is not None else None,
+            progress=lambda pct, msg: ctx.progress(min(pct, 99.0), msg), on_generation=on_generation,
+        )
+    except ValueError as exc:
+        raise JobInputError(str(exc)) from None
+    # The front over every objective, in either mode, for the scatter's highlight.
+    front = set(non_dominated_sort([c.utilities for c in result.population])[0])
+    keys = list(numeric_properties())
+    population = []
+    for i, cand in enumerate(result.population):
+        props = score_molecule(cand.smiles, keys)
+        if "docking_score" in cand.values:
+            props["docking_score"] = cand.values["docking_score"]
+        population.append({**cand.as_dict(), "properties": props, "front": i in front})
+    header = ["rank", "smiles", "score", "pareto_front", "generation", "origin"] + keys + (
+        ["docking_score"] if docking is not None else [])
+    ctx.add_file("population.csv", _csv(header, [
+        [i + 1, m["smiles"], m["score"], m["front"], m["generation"], m["origin"]]
+        + [m["properties"].get(k) for k in header[6:]] for i, m in enumerate(population)]), "text/csv")
+    sdf = io.StringIO()
+    writer = Chem.SDWriter(sdf)
+    for i, m in enumerate(population):
+        mol = Chem.MolFromSmiles(m["smiles"])
+        mol.SetProp("_Name", f"rank {i + 1}")
+        for key, value in [("smiles", m["smiles"]), ("score", m["score"]), ("pareto_front", m["front"])] + list(
+                m["properties"].items()):
+            mol.SetProp(key, str(value))
+        writer.write(mol)
+    writer.close()
+    ctx.add_file("population.sdf", sdf.getvalue(), "chemical/x-mdl-sdfile")
+    ctx.add_file("history.csv", _csv(
+        ["generation", "best_score", "median_score", "evaluated", "front_size", "best_smiles"],
+        [[h["generation"], h["best_score"], h["median_score"], h["evaluated"], h["front_size"],
+          h["best_smiles"]] for h in history]), "text/csv")
+    methods = {k: METHODS[k] for k in keys}
+    if docking is not None:
+        methods["docking_score"] = DOCKING_METHOD.format(**_versions()) + (
+            f", exhaustiveness {p['docking']['exhaustiveness']}")
+    return finite({
+        "campaign": {"id": campaign.pk, "name": campaign.name},
+        "history": history,
+        "population": population,
+        "evaluated": result.evaluated,
+        "filtered": result.filtered,
+        "seconds": round(result.seconds, 2),
+        "seeds_used": list(seeds),
+        "default_seeds": not p["seeds"],
+        "objectives": [{**o, "method": methods[o["property"]]} for o in p["objectives"]] + (
+            [{"property": "docking_score", "direction": "min", "weight": p["docking"]["weight"],
+              "method": methods["docking_score"]}] if docking else []),
+        "mode": p["mode"],
+        "scatter": p["scatter"],
+        "receptor": docking,
+        "methods": methods,
+        "ga_method": ("Graph-based genetic algorithm (RDKit molecular graphs: atom/bond/ring mutations, "
+                      "crossover at acyclic single bonds)" + (", starting population extended by BRICS "
+                      "recombination of the seeds (Degen 2008, RDKit BRICS)" if p["brics_seeds"] else "")
+                      + (", ranked by weighted sum of objective utilities" if p["mode"] == "weighted"
+                         else ", ranked by non-dominated front and crowding distance (NSGA-II, Deb 2002)")),
+    })

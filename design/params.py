@@ -1,0 +1,347 @@
+"""Checking what is submitted for the design kinds (web forms and API alike),
+and reading uploaded structures.
+
+Jobs store ids of targets, sites and campaigns rather than copies of them;
+clean_* only checks the ids exist. Whether the submitting user may use them
+is checked by the views and the API before submission, and again by the
+runner against the job's owner, so a job sent through the generic
+POST /api/v1/jobs cannot reach someone else's structure.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from workers.errors import ParamsError
+
+MAX_MOLECULES = 20_000
+MAX_DOCK_LIGANDS = 20
+MAX_POPULATION = 500
+MAX_GENERATIONS = 200
+MAX_SEEDS = 200
+# Docking inside the GA costs seconds per molecule: every scored molecule is
+# docked once, so the GA's evaluation budget is what caps it.
+MAX_GA_DOCKINGS = 300
+MAX_GA_EXHAUSTIVENESS = 8
+
+# With no seeds the GA starts from common drug ring systems.
+DEFAULT_SEEDS = ["c1ccccc1", "c1ccncc1", "C1CCNCC1", "c1ccc2[nH]ccc2c1", "O=C(N)c1ccccc1",
+                 "c1cn[nH]c1", "C1COCCN1", "Nc1ncccn1"]
+
+
+# ---------------------------------------------------------------- structures
+
+def parse_structure(raw: bytes, filename: str) -> dict:
+    """Read a PDB or mmCIF upload with gemmi. Returns {"format", "chains",
+    "n_atoms"}; raises ValueError naming the file."""
+    import gemmi
+
+    lower = filename.lower()
+    fmt = "cif" if lower.endswith((".cif", ".mmcif")) else "pdb"
+    if b"\x00" in raw[:4096]:
+        raise ValueError(f"“{filename}” is a binary file, not a PDB or mmCIF structure.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"“{filename}” is not text, so not a PDB or mmCIF structure.") from None
+    if fmt == "pdb" and text.lstrip().startswith("data_"):
+        fmt = "cif"
+    try:
+        structure = _read(text, fmt)
+    except Exception as exc:  # gemmi raises RuntimeError/ValueError with its own message
+        raise ValueError(f"“{filename}” could not be read as {dict(pdb='PDB', cif='mmCIF')[fmt]}: {exc}") from None
+    if len(structure) == 0 or not any(len(ch) for ch in structure[0]):
+        raise ValueError(f"“{filename}” has no atoms.")
+    structure.setup_entities()
+    # A PDB file's hetero groups after TER come back as a second part of the
+    # same chain name: merge the parts so each chain is listed once.
+    by_name: dict[str, dict] = {}
+    n_atoms = 0
+    for chain in structure[0]:
+        polymer = chain.get_polymer()
+        n_atoms += sum(len(res) for res in chain)
+        entry = by_name.setdefault(chain.name, {"chain": chain.name, "residues": 0, "polymer": "", "ligands": []})
+        if len(polymer):
+            entry["residues"] += len(polymer)
+            entry["polymer"] = str(polymer.check_polymer_type()).split(".")[-1]
+        entry["ligands"] += [f"{r.name} {r.seqid.num}" for r in chain.get_ligands()]
+    chains = list(by_name.values())
+    if not any(c["polymer"].startswith("Peptide") for c in chains):
+        raise ValueError(f"“{filename}” has no protein chain.")
+    return {"format": fmt, "chains": chains, "n_atoms": n_atoms}
+
+
+def _read(text: str, fmt: str):
+    import gemmi
+
+    if fmt == "cif":
+        block = gemmi.cif.read_string(text).sole_block()
+        return gemmi.make_structure_from_block(block)
+    structure = gemmi.read_pdb_string(text)
+    return structure
+
+
+def to_pdb_text(raw: bytes, fmt: str) -> str:
+    text = raw.decode("utf-8")
+    if fmt == "pdb":
+        return text
+    structure = _read(text, "cif")
+    structure.setup_entities()
+    return structure.make_pdb_string()
+
+
+# ---------------------------------------------------------------- common checks
+
+def _int(params: dict, key: str, default: int, lo: int, hi: int, what: str) -> int:
+    value = params.get(key, default)
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise ParamsError(key, f"{what} must be a whole number.") from None
+    if not lo <= value <= hi:
+        raise ParamsError(key, f"{what} must be from {lo} to {hi}, not {value}.")
+    return value
+
+
+def _float(value, key: str, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParamsError(key, f"{what} must be a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ParamsError(key, f"{what} must be a finite number.")
+    return number
+
+
+def _pk(params: dict, key: str, model, what: str) -> int:
+    value = params.get(key)
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        raise ParamsError(key, f"Give the {what} id.") from None
+    if not model.objects.filter(pk=pk).exists():
+        raise ParamsError(key, f"No {what} with id {pk}.")
+    return pk
+
+
+def cpu_cap() -> int:
+    from design.docking import available_cpus
+
+    return max(1, available_cpus())
+
+
+# ---------------------------------------------------------------- properties
+
+def clean_properties_params(params: dict) -> dict:
+    from design.molecules import read_molecules
+
+    text = params.get("molecules")
+    if params.get("smiles") is not None:
+        items = params["smiles"]
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise ParamsError("smiles", "Give a list of SMILES strings.")
+        text, fmt = "\n".join(items), "smi"
+    else:
+        fmt = str(params.get("format") or "").lower() or None
+    if not isinstance(text, str) or not text.strip():
+        raise ParamsError("molecules", "Give molecules: SMILES (CSV or one per line) or SDF text.")
+    if len(text.encode()) > settings.BIOFM_UPLOAD_MAX_BYTES:
+        raise ParamsError("molecules", f"The molecules are over the {settings.BIOFM_UPLOAD_MAX_BYTES / 1e6:.1f} MB limit.")
+    if fmt is None:
+        fmt = "sdf" if "M  END" in text else ("csv" if "," in text.split("\n", 1)[0] else "smi")
+    if fmt not in ("csv", "sdf", "smi"):
+        raise ParamsError("format", f"Unknown format “{fmt}”: use csv, sdf or smi.")
+    options = {}
+    if fmt == "csv":
+        for key in ("smiles_column", "name_column"):
+            if params.get(key):
+                options[key] = str(params[key])
+    try:
+        records = read_molecules(text, fmt, **options)
+    except ValueError as exc:
+        raise ParamsError("molecules", str(exc)) from None
+    if len(records) > MAX_MOLECULES:
+        raise ParamsError("molecules", f"{len(records)} molecules: the limit is {MAX_MOLECULES}.")
+    n_valid = sum(r.ok for r in records)
+    if not n_valid:
+        first = "; ".join(r.error for r in records[:3] if r.error)
+        raise ParamsError("molecules", f"No valid molecule. {first}".strip())
+    return {"molecules": text, "format": fmt, **options, "filename": str(params.get("filename", ""))[:200],
+            "n_molecules": len(records), "n_invalid": len(records) - n_valid}
+
+
+def summarize_properties(params: dict) -> str:
+    return f"{params.get('n_molecules', 0)} molecules ({params.get('format', '')})"
+
+
+# ---------------------------------------------------------------- docking
+
+def clean_docking_params(params: dict) -> dict:
+    from .models import Target
+
+    target_id = _pk(params, "target_id", Target, "target")
+    site = _clean_site(params, target_id)
+    ligands = params.get("ligands")
+    if ligands is None and params.get("smiles"):
+        ligands = [{"name": "ligand", "smiles": params["smiles"]}]
+    if not isinstance(ligands, list) or not ligands:
+        raise ParamsError("ligands", "Give at least one ligand: {\"name\", \"smiles\"}.")
+    if len(ligands) > MAX_DOCK_LIGANDS:
+        raise ParamsError("ligands", f"{len(ligands)} ligands: the limit is {MAX_DOCK_LIGANDS} per job.")
+    from design.molecules import parse_smiles
+
+    clean_ligands = []
+    for n, item in enumerate(ligands):
+        if isinstance(item, str):
+            item = {"smiles": item}
+        if not isinstance(item, dict) or not isinstance(item.get("smiles"), str):
+            raise ParamsError(f"ligands[{n}].smiles", "Each ligand needs a \"smiles\" string.")
+        name = str(item.get("name") or f"ligand{n + 1}")[:100]
+        try:
+            parse_smiles(item["smiles"], name)
+        except ValueError as exc:
+            raise ParamsError(f"ligands[{n}].smiles", str(exc)) from None
+        clean_ligands.append({"name": name, "smiles": item["smiles"].strip()})
+    return {
+        "target_id": target_id, **site, "ligands": clean_ligands,
+        "exhaustiveness": _int(params, "exhaustiveness", 8, 1, 64, "Exhaustiveness"),
+        "n_poses": _int(params, "n_poses", 9, 1, 20, "Number of poses"),
+        "cpu": _int(params, "cpu", 0, 0, 256, "CPU cores (0 = all)"),
+        "random_seed": _int(params, "random_seed", 0, 0, 2**31 - 1, "Random seed"),
+    }
+
+
+def _clean_site(params: dict, target_id: int) -> dict:
+    """Either a stored site of the target, or an explicit box."""
+    from .models import BindingSite
+
+    if params.get("site_id") not in (None, ""):
+        site_id = _pk(params, "site_id", BindingSite, "binding site")
+        if not BindingSite.objects.filter(pk=site_id, target_id=target_id).exists():
+            raise ParamsError("site_id", f"Binding site {site_id} belongs to another target.")
+        return {"site_id": site_id}
+    center, size = params.get("center"), params.get("size")
+    if center is None:
+        raise ParamsError("site_id", "Give a binding site id, or a box: center [x, y, z] and size.")
+    if not isinstance(center, (list, tuple)) or len(center) != 3:
+        raise ParamsError("center", "The box centre needs three numbers [x, y, z] in Å.")
+    if isinstance(size, (int, float)):
+        size = [size] * 3
+    if not isinstance(size, (list, tuple)) or len(size) != 3:
+        raise ParamsError("size", "The box size needs three numbers [x, y, z] in Å, or one for a cube.")
+    center = [_float(c, "center", "The box centre") for c in center]
+    size = [_float(s, "size", "The box size") for s in size]
+    if any(s <= 0 or s > 126 for s in size):
+        raise ParamsError("size", "Every box edge must be above 0 and at most 126 Å.")
+    return {"center": center, "size": size}
+
+
+def summarize_docking(params: dict) -> str:
+    names = ", ".join(l["name"] for l in params.get("ligands", [])[:3])
+    return f"Dock {names} (exhaustiveness {params.get('exhaustiveness')})"
+
+
+# ---------------------------------------------------------------- campaign runs
+
+def numeric_properties() -> dict:
+    from design.properties import PROPERTIES
+
+    return {k: s for k, s in PROPERTIES.items() if s.unit not in ("list", "bool")}
+
+
+def clean_campaign_params(params: dict) -> dict:
+    from .models import Campaign
+
+    campaign_id = _pk(params, "campaign_id", Campaign, "campaign")
+    seeds = params.get("seeds") or []
+    if isinstance(seeds, str):
+        seeds = [s for s in (line.split()[0] for line in seeds.splitlines() if line.strip()) if s]
+    if not isinstance(seeds, list) or not all(isinstance(s, str) for s in seeds):
+        raise ParamsError("seeds", "Seeds are a list of SMILES strings.")
+    if len(seeds) > MAX_SEEDS:
+        raise ParamsError("seeds", f"{len(seeds)} seeds: the limit is {MAX_SEEDS}.")
+    from design.molecules import parse_smiles
+
+    for n, smiles in enumerate(seeds):
+        try:
+            parse_smiles(smiles, f"seed {n + 1}")
+        except ValueError as exc:
+            raise ParamsError(f"seeds[{n}]", str(exc)) from None
+    known = numeric_properties()
+    objectives = params.get("objectives") or [{"property": "qed", "direction": "max", "weight": 1.0}]
+    if not isinstance(objectives, list):
+        raise ParamsError("objectives", "Objectives are a list of {\"property\", \"direction\", \"weight\"}.")
+    clean_obj, names = [], set()
+    for n, obj in enumerate(objectives):
+        if not isinstance(obj, dict):
+            raise ParamsError(f"objectives[{n}]", "Each objective is an object.")
+        key = obj.get("property")
+        if key == "docking_score":
+            raise ParamsError(f"objectives[{n}].property",
+                              "The docking score is an objective through \"docking\": {\"enabled\": true}.")
+        if key not in known:
+            raise ParamsError(f"objectives[{n}].property",
+                              f"Unknown numeric property “{key}”; choose from {', '.join(known)}.")
+        if key in names:
+            raise ParamsError(f"objectives[{n}].property", f"“{key}” is listed twice.")
+        names.add(key)
+        direction = obj.get("direction", "max")
+        if direction not in ("max", "min"):
+            raise ParamsError(f"objectives[{n}].direction", "Direction is max or min.")
+        weight = _float(obj.get("weight", 1.0), f"objectives[{n}].weight", "The weight")
+        if weight <= 0:
+            raise ParamsError(f"objectives[{n}].weight", "The weight must be above 0.")
+        clean_obj.append({"property": key, "direction": direction, "weight": weight})
+    if not clean_obj:
+        raise ParamsError("objectives", "Give at least one objective.")
+    mode = params.get("mode", "weighted")
+    if mode not in ("weighted", "pareto"):
+        raise ParamsError("mode", "Mode is weighted or pareto.")
+    filters = params.get("filters") or {}
+    if not isinstance(filters, dict):
+        raise ParamsError("filters", "Filters are an object.")
+    alerts = filters.get("no_alerts", ["PAINS"])
+    if not isinstance(alerts, list) or any(a not in ("PAINS", "Brenk", "NIH") for a in alerts):
+        raise ParamsError("filters.no_alerts", "Alert catalogs are PAINS, Brenk and NIH.")
+    mw_min = filters.get("mw_min")
+    mw_max = filters.get("mw_max")
+    mw_min = None if mw_min in (None, "") else _float(mw_min, "filters.mw_min", "The lowest MW")
+    mw_max = None if mw_max in (None, "") else _float(mw_max, "filters.mw_max", "The highest MW")
+    if mw_min is not None and mw_max is not None and mw_min > mw_max:
+        raise ParamsError("filters.mw_min", f"The MW window is empty: {mw_min} > {mw_max}.")
+    docking = params.get("docking") or {}
+    if not isinstance(docking, dict):
+        raise ParamsError("docking", "Docking options are an object.")
+    dock = {"enabled": bool(docking.get("enabled", False))}
+    if dock["enabled"]:
+        if not Campaign.objects.filter(pk=campaign_id, site__isnull=False).exists():
+            raise ParamsError("docking.enabled", "The campaign has no binding site to dock into.")
+        dock.update(
+            exhaustiveness=_int(docking, "exhaustiveness", 4, 1, MAX_GA_EXHAUSTIVENESS, "Docking exhaustiveness"),
+            max_dockings=_int(docking, "max_dockings", 100, 1, MAX_GA_DOCKINGS, "Docked molecules"),
+            weight=_float(docking.get("weight", 1.0), "docking.weight", "The docking weight"),
+        )
+    clean = {
+        "campaign_id": campaign_id, "seeds": [s.strip() for s in seeds], "objectives": clean_obj,
+        "mode": mode,
+        "filters": {"no_alerts": alerts, "mw_min": mw_min, "mw_max": mw_max},
+        "population_size": _int(params, "population_size", 50, 2, MAX_POPULATION, "Population size"),
+        "generations": _int(params, "generations", 10, 1, MAX_GENERATIONS, "Generations"),
+        "random_seed": _int(params, "random_seed", 0, 0, 2**31 - 1, "Random seed"),
+        "brics_seeds": _int(params, "brics_seeds", 0, 0, 500, "BRICS recombinations of the seeds"),
+        "docking": dock,
+    }
+    scatter = params.get("scatter") or {}
+    axes = [o["property"] for o in clean_obj] + [k for k in ("mw", "clogp", "qed") if k not in names]
+    clean["scatter"] = {"x": scatter.get("x") or axes[0], "y": scatter.get("y") or axes[1]}
+    for axis in ("x", "y"):
+        if clean["scatter"][axis] not in known and clean["scatter"][axis] != "docking_score":
+            raise ParamsError(f"scatter.{axis}", f"Unknown property “{clean['scatter'][axis]}”.")
+    return clean
+
+
+def summarize_campaign(params: dict) -> str:
+    objectives = ", ".join(o["property"] for o in params.get("objectives", []))
+    dock = " + docking" if params.get("docking", {}).get("enabled") else ""
+    return (f"GA {params.get('mode')} {objectives}{dock}: {params.get('population_size')} x "
+            f"{params.get('generations')} generations, seed {params.get('random_seed')}")

@@ -1,0 +1,381 @@
+"""Design pages: targets and sites, campaigns and their runs, the property
+and docking forms, comparison, the shortlist, and depictions."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from workers import lifecycle
+from workers.access import can_control, get_visible_job
+from workers.errors import ParamsError
+from workers.models import Job
+from workers.quotas import QuotaExceeded
+
+from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, SiteForm, TargetForm
+from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
+
+
+def get_visible(model, user, pk):
+    """Someone else's object is a 404, exactly like a missing one."""
+    obj = model.objects.visible_to(user).filter(pk=pk).first()
+    if obj is None:
+        raise Http404(f"No such {model._meta.verbose_name}.")
+    return obj
+
+
+def _lab(user):
+    return user.profile.default_lab
+
+
+def submit_run(user, campaign: Campaign, params: dict, *, title: str = "", shared: bool = False,
+               rerun_of: Job | None = None) -> Job:
+    """Submit a campaign run and file it under its campaign."""
+    with transaction.atomic():
+        job = lifecycle.submit(user, "design.campaign_run", params, title=title, shared=shared,
+                               rerun_of=rerun_of)
+        CampaignRun.objects.create(campaign=campaign, job=job)
+    return job
+
+
+# ---------------------------------------------------------------- overview
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(request, "design/index.html", {
+        "targets": Target.objects.visible_to(user).select_related("owner"),
+        "campaigns": Campaign.objects.visible_to(user).select_related("target", "site"),
+        "jobs": Job.objects.visible_to(user).filter(kind__startswith="design.")[:10],
+        "shortlist_count": ShortlistEntry.objects.visible_to(user).count(),
+    })
+
+
+# ---------------------------------------------------------------- targets and sites
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def target_new(request: HttpRequest) -> HttpResponse:
+    form = TargetForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["structure"]
+        target = Target(owner=request.user, lab=_lab(request.user), shared=form.cleaned_data["shared"],
+                        name=form.cleaned_data["name"], format=form.parsed["format"],
+                        chains=form.parsed["chains"], n_atoms=form.parsed["n_atoms"])
+        target.structure.save(upload.name.rsplit("/", 1)[-1], ContentFile(upload.read()), save=False)
+        target.save()
+        messages.success(request, f"Target “{target.name}” added; now define its binding site.")
+        return redirect(target)
+    return render(request, "design/form.html", {
+        "form": form, "heading": "New target",
+        "intro": "A protein structure, parsed with gemmi. Receptor preparation for docking (Meeko) "
+                 "happens in each docking job; what it had to remove is reported there, by reason."},
+        status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def target_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    target = get_visible(Target, request.user, pk)
+    form = SiteForm(request.POST or None, request.FILES or None, target=target)
+    if request.method == "POST":
+        if target.owner_id != request.user.pk:
+            raise Http404("No such target.")
+        if form.is_valid():
+            site = form.cleaned_data["site"]
+            BindingSite.objects.create(
+                target=target, name=form.cleaned_data["name"], method=form.cleaned_data["method"],
+                params=form.cleaned_data["given"], description=site.method, center=list(site.center),
+                size=list(site.size), residues=list(site.residues), warnings=list(site.warnings),
+                protein_atoms_in_box=site.protein_atoms_in_box)
+            if site.warnings:
+                messages.warning(request, "Binding site saved, with warnings: " + "; ".join(site.warnings))
+            else:
+                messages.success(request, "Binding site saved.")
+            return redirect(target)
+    return render(request, "design/target_detail.html", {
+        "target": target, "sites": target.sites.all(), "form": form,
+        "campaigns": target.campaigns.visible_to(request.user),
+        "is_owner": target.owner_id == request.user.pk,
+    }, status=400 if form.errors else 200)
+
+
+# ---------------------------------------------------------------- campaigns
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    initial = {}
+    if request.GET.get("target"):
+        initial["target"] = request.GET["target"]
+    form = CampaignForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        campaign = Campaign.objects.create(owner=request.user, lab=_lab(request.user), shared=d["shared"],
+                                           name=d["name"], description=d["description"], target=d["target"],
+                                           site=d["site"])
+        return redirect(campaign)
+    return render(request, "design/form.html", {
+        "form": form, "heading": "New campaign",
+        "intro": "A campaign groups the generation runs for one target and binding site."},
+        status=400 if form.errors else 200)
+
+
+def _run_summary(run: CampaignRun) -> dict:
+    result = run.job.result or {}
+    population = result.get("population") or []
+    best = population[0] if population else None
+    return {"run": run, "job": run.job, "best": best, "evaluated": result.get("evaluated"),
+            "front": sum(1 for m in population if m.get("front"))}
+
+
+@login_required
+@require_GET
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_visible(Campaign, request.user, pk)
+    runs = [_run_summary(r) for r in campaign.runs.select_related("job")]
+    return render(request, "design/campaign_detail.html", {"campaign": campaign, "runs": runs})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_new(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_visible(Campaign, request.user, pk)
+    source = None
+    initial = {}
+    if request.GET.get("from"):
+        source = get_visible_job(request.user, request.GET["from"])
+        if source.kind != "design.campaign_run":
+            raise Http404("Not a campaign run.")
+        initial = RunForm.initial_from(source.params)
+        initial["title"] = source.title
+    form = RunForm(request.POST or None, campaign=campaign, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        if request.POST.get("rerun_of"):
+            source = get_visible_job(request.user, request.POST["rerun_of"])
+        try:
+            job = submit_run(request.user, campaign, form.cleaned_data["params"],
+                             title=form.cleaned_data["title"], shared=form.cleaned_data["shared"],
+                             rerun_of=source)
+        except (ParamsError, QuotaExceeded) as exc:
+            form.add_error(None, getattr(exc, "message", str(exc)))
+        else:
+            return redirect("design:run_detail", job.pk)
+    return render(request, "design/run_form.html", {"form": form, "campaign": campaign, "source": source},
+                  status=400 if form.errors else 200)
+
+
+def _visible_run(user, job_id) -> CampaignRun:
+    job = get_visible_job(user, job_id)
+    run = CampaignRun.objects.filter(job=job).select_related("campaign", "job").first()
+    if run is None:
+        raise Http404("That job is not a campaign run.")
+    return run
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, job_id) -> HttpResponse:
+    run = _visible_run(request.user, job_id)
+    job = run.job
+    return render(request, "design/run_detail.html", {
+        "run": run, "job": job, "campaign": run.campaign, "can_control": can_control(request.user, job),
+        "files": job.files.all(),
+    })
+
+
+@login_required
+@require_GET
+def run_history(request: HttpRequest, job_id) -> JsonResponse:
+    """Polled by the run page while the GA runs: one entry per generation so far."""
+    run = _visible_run(request.user, job_id)
+    return JsonResponse({"status": run.job.status, "progress": run.job.progress, "history": run.history})
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    a, b = request.GET.get("a"), request.GET.get("b")
+    if not a or not b:
+        raise Http404("Choose two runs to compare.")
+    runs = [_visible_run(request.user, a), _visible_run(request.user, b)]
+    keys = sorted(set(runs[0].job.params) | set(runs[1].job.params))
+    differences = [(k, runs[0].job.params.get(k), runs[1].job.params.get(k)) for k in keys
+                   if k != "campaign_id"]
+    sets = [{m["smiles"] for m in (r.job.result or {}).get("population", [])} for r in runs]
+    return render(request, "design/compare.html", {
+        "runs": [_run_summary(r) for r in runs],
+        "differences": differences,
+        "shared_molecules": len(sets[0] & sets[1]),
+        "histories": {"a": runs[0].job.result.get("history") or runs[0].history,
+                      "b": runs[1].job.result.get("history") or runs[1].history},
+        "tops": [(r.job.result or {}).get("population", [])[:10] for r in runs],
+    })
+
+
+# ---------------------------------------------------------------- property and docking jobs
+
+def _job_page(request, form, kind: str, heading: str, intro: str) -> HttpResponse:
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = lifecycle.submit(request.user, kind, form.cleaned_data["params"],
+                                   title=form.cleaned_data["title"], shared=form.cleaned_data["shared"])
+        except (QuotaExceeded, ParamsError) as exc:
+            form.add_error(None, getattr(exc, "message", str(exc)))
+        else:
+            return redirect(job)
+    return render(request, "design/form.html", {"form": form, "heading": heading, "intro": intro},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def properties_new(request: HttpRequest) -> HttpResponse:
+    return _job_page(
+        request, PropertiesForm(request.POST or None, request.FILES or None), "design.properties",
+        "Molecular property prediction",
+        "Each property is computed by the method named beside it on the results page (RDKit descriptors, "
+        "ESOL, QED, SA score, Lipinski/Veber, Abbott score, PAINS/Brenk/NIH alerts). Rows RDKit cannot "
+        "read are listed with RDKit's reason; the others are scored.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def docking_new(request: HttpRequest) -> HttpResponse:
+    initial = {k: request.GET[k] for k in ("target", "site") if request.GET.get(k)}
+    return _job_page(
+        request, DockingForm(request.POST or None, user=request.user, initial=initial), "design.docking",
+        "Docking (AutoDock Vina)",
+        "Meeko prepares the receptor and each ligand; Vina docks into the binding site's box on the "
+        "chosen number of cores. The best pose's score (kcal/mol) is the affinity shown; every pose "
+        "downloads as SDF.")
+
+
+# ---------------------------------------------------------------- shortlist
+
+@login_required
+@require_GET
+def shortlist(request: HttpRequest) -> HttpResponse:
+    entries = ShortlistEntry.objects.visible_to(request.user).select_related("source_job", "owner")
+    return render(request, "design/shortlist.html", {"entries": entries})
+
+
+@login_required
+@require_POST
+def shortlist_add(request: HttpRequest) -> HttpResponse:
+    form = ShortlistForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Could not shortlist: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("design:shortlist")
+    d = form.cleaned_data
+    from design.molecules import parse_smiles
+    from rdkit import Chem
+
+    try:
+        smiles = Chem.MolToSmiles(parse_smiles(d["smiles"]))
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("design:shortlist")
+    job = get_visible_job(request.user, d["source_job"]) if d["source_job"] else None
+    scores = _scores_from(job, smiles) if job else {}
+    try:
+        with transaction.atomic():
+            ShortlistEntry.objects.create(owner=request.user, lab=_lab(request.user), smiles=smiles,
+                                          name=d["name"], source_job=job, note=d["note"], scores=scores)
+        messages.success(request, f"Shortlisted {d['name'] or smiles}.")
+    except IntegrityError:
+        messages.info(request, f"{smiles} is already on your shortlist.")
+    return redirect(request.POST.get("next") or reverse("design:shortlist"))
+
+
+def _scores_from(job: Job, smiles: str) -> dict:
+    """The numbers the source job computed for this molecule, kept with the entry."""
+    result = job.result or {}
+    for m in result.get("population", []):
+        if m.get("smiles") == smiles:
+            return {**m.get("properties", {}), "score": m.get("score")}
+    for row in result.get("rows", []):
+        if row.get("smiles") == smiles:
+            return {k: v for k, v in row.get("values", {}).items() if not isinstance(v, list)}
+    from rdkit import Chem
+
+    for lig in result.get("ligands", []):
+        mol = Chem.MolFromSmiles(lig.get("smiles") or "")
+        if mol is not None and Chem.MolToSmiles(mol) == smiles and lig.get("best_score") is not None:
+            return {"docking_score": lig["best_score"]}
+    return {}
+
+
+@login_required
+@require_POST
+def shortlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = ShortlistEntry.objects.filter(owner=request.user, pk=pk).first()
+    if entry is None:
+        raise Http404("No such shortlist entry.")
+    entry.delete()
+    messages.success(request, "Removed from the shortlist.")
+    return redirect("design:shortlist")
+
+
+@login_required
+@require_GET
+def shortlist_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    entries = list(ShortlistEntry.objects.visible_to(request.user).select_related("source_job"))
+    keys = sorted({k for e in entries for k in e.scores})
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["name", "smiles", "note", "source_job"] + keys)
+        for e in entries:
+            writer.writerow([e.name, e.smiles, e.note, e.source_job_id or ""] + [e.scores.get(k, "") for k in keys])
+        response = HttpResponse(out.getvalue(), content_type="text/csv")
+    elif fmt == "sdf":
+        from rdkit import Chem
+
+        out = io.StringIO()
+        writer = Chem.SDWriter(out)
+        for e in entries:
+            mol = Chem.MolFromSmiles(e.smiles)
+            if mol is None:
+                continue
+            mol.SetProp("_Name", e.name or e.smiles)
+            for key, value in [("smiles", e.smiles), ("note", e.note)] + [(k, e.scores.get(k)) for k in keys]:
+                mol.SetProp(key, "" if value is None else str(value))
+            writer.write(mol)
+        writer.close()
+        response = HttpResponse(out.getvalue(), content_type="chemical/x-mdl-sdfile")
+    else:
+        raise Http404("Export as csv or sdf.")
+    response["Content-Disposition"] = f'attachment; filename="shortlist.{fmt}"'
+    return response
+
+
+# ---------------------------------------------------------------- depictions
+
+@login_required
+@require_GET
+@cache_control(private=True, max_age=86400)
+def depict(request: HttpRequest) -> HttpResponse:
+    """An RDKit SVG of one SMILES, for the result tables' <img> tags."""
+    from design.depict import mol_to_svg
+
+    smiles = request.GET.get("smiles", "")
+    if not smiles or len(smiles) > 2000:
+        raise Http404("Give a SMILES.")
+    try:
+        svg = mol_to_svg(smiles, width=200, height=150)
+    except ValueError:
+        raise Http404("Not a valid SMILES.") from None
+    return HttpResponse(svg, content_type="image/svg+xml")

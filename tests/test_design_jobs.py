@@ -1,0 +1,142 @@
+"""Design jobs run end to end in-process: property prediction with row-level
+errors and exports, docking on the 1IA1 fixture, and a small GA campaign
+with its live history, scatter and comparison page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from design.models import BindingSite, Campaign, CampaignRun, Target
+from tests.conftest import run_job_now
+from workers.models import Job, Status
+
+FIXTURES = Path(__file__).parent / "fixtures" / "design"
+TQ3 = "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1"
+# Tox21 rows around two of its aluminium compounds that RDKit rejects (valence).
+TOX21_ROWS = ("TOX24723", "TOX7518")
+
+
+def download(client, job, name) -> str:
+    response = client.get(reverse("job_download", args=[job.pk, name]))
+    assert response.status_code == 200
+    return b"".join(response.streaming_content).decode()
+
+
+def tox21_sample() -> str:
+    lines = (FIXTURES / "tox21.csv").read_text().splitlines()
+    bad = [l for l in lines if any(l.split(",")[-2] == t for t in TOX21_ROWS)]
+    assert len(bad) == 2
+    return "\n".join([lines[0]] + lines[1:9] + bad) + "\n"
+
+
+@pytest.fixture
+def target(alice_client):
+    alice_client.post(reverse("design:target_new"), {
+        "name": "DHFR", "structure": SimpleUploadedFile("1ia1.pdb", (FIXTURES / "1ia1_protein.pdb").read_bytes())})
+    target = Target.objects.get()
+    alice_client.post(target.get_absolute_url(), {
+        "name": "TQ3 pocket", "method": "ligand", "cutoff": 5,
+        "ligand_file": SimpleUploadedFile("tq3.sdf", (FIXTURES / "1ia1_TQ3_ligand.sdf").read_bytes())})
+    return target
+
+
+@pytest.mark.django_db(transaction=True)
+def test_property_job_scores_valid_rows_and_reports_invalid_ones(alice_client, user):
+    upload = SimpleUploadedFile("tox21_sample.csv", tox21_sample().encode())
+    response = alice_client.post(reverse("design:properties_new"), {"molecules_file": upload, "title": "tox"})
+    job = Job.objects.get()
+    assert response.status_code == 302 and job.params["n_invalid"] == 2
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    r = job.result
+    assert r["n_valid"] == 8 and r["n_invalid"] == 2
+    assert {e["name"] for e in r["errors"]} == set(TOX21_ROWS)
+    assert all("Valence" in e["error"] or "valence" in e["error"] for e in r["errors"])
+    assert all(isinstance(row["values"]["qed"], float) for row in r["rows"])
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "TOX24723" in page and "Invalid rows" in page
+    assert page.count('class="depiction"') == 8 and reverse("design:depict") in page
+    # Every figure's method is named on the page.
+    for method in ("ESOL, Delaney 2004", "Bickerton 2012", "Ertl &amp; Schuffenhauer 2009", "Martin 2005",
+                   "Wildman-Crippen", "PAINS"):
+        assert method in page, method
+    csv = download(alice_client, job, "properties.csv")
+    assert csv.count("\n") == 1 + 10 and "TOX24723" in csv
+    sdf = download(alice_client, job, "properties.sdf")
+    assert sdf.count("$$$$") == 8 and ">  <esol_logs>" in sdf
+    api_csv = alice_client.get(f"/api/v1/design/jobs/{job.pk}/results", {"format": "csv"})
+    assert api_csv.status_code == 200
+    assert alice_client.get(f"/api/v1/design/jobs/{job.pk}/results").json()["result"]["n_valid"] == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_docking_job_keeps_pose_and_names_the_method(alice_client, user, target):
+    site = BindingSite.objects.get()
+    alice_client.post(reverse("design:docking_new"), {
+        "target": target.pk, "site": site.pk, "ligands": f"{TQ3} TQ3", "exhaustiveness": 1, "n_poses": 2,
+        "cpu": 2, "random_seed": 0})
+    job = Job.objects.get(kind="design.docking")
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    ligand = job.result["ligands"][0]
+    assert ligand["error"] is None and -12 < ligand["best_score"] < -5
+    failures = job.result["receptor"]["failures_by_reason"]
+    assert "B:45 LYS" in failures["no Meeko template matched (missing or extra heavy atoms)"]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "AutoDock Vina" in page and "Meeko" in page and "kcal/mol" in page
+    assert f"{ligand['best_score']:.2f}" in page and "B:45 LYS" in page
+    poses = download(alice_client, job, "poses.sdf")
+    # Vina keeps at most n_poses, fewer when the others fall outside its energy range.
+    assert 1 <= poses.count("$$$$") == len(ligand["scores"]) <= 2 and "VINA_SCORE" in poses
+    api_sdf = alice_client.get(f"/api/v1/design/jobs/{job.pk}/results", {"format": "sdf"})
+    assert b"VINA_SCORE" in b"".join(api_sdf.streaming_content)
+
+
+def _campaign_run(client, campaign, **changes):
+    data = {"mode": "pareto", "population_size": 12, "generations": 3, "random_seed": 1, "brics_seeds": 4,
+            "seeds": "CCOc1ccccc1C(=O)N\nc1ccc2[nH]ccc2c1", "no_pains": "on", "mw_max": 450,
+            "objective_1": "qed", "direction_1": "max", "weight_1": 1,
+            "objective_2": "sa_score", "direction_2": "min", "weight_2": 0.5,
+            "objective_3": "", "direction_3": "max", "weight_3": 1,
+            "dock_exhaustiveness": 4, "max_dockings": 10, "dock_weight": 1,
+            "scatter_x": "qed", "scatter_y": "sa_score", **changes}
+    response = client.post(reverse("design:run_new", args=[campaign.pk]), data)
+    assert response.status_code == 302, response.context["form"].errors
+    job = Job.objects.filter(kind="design.campaign_run").order_by("-created_at").first()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    return job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_campaign_run_history_scatter_compare_and_shortlist(alice_client, user, target):
+    campaign = Campaign.objects.create(owner=user, name="DHFR leads", target=target, site=BindingSite.objects.get())
+    first = _campaign_run(alice_client, campaign)
+    r = first.result
+    assert [h["generation"] for h in r["history"]] == [0, 1, 2, 3]
+    assert all(h["best_score"] >= h["median_score"] for h in r["history"])
+    assert CampaignRun.objects.get(job=first).history == r["history"]  # written live, generation by generation
+    assert any(m["front"] for m in r["population"]) and all("qed" in m["properties"] for m in r["population"])
+    assert all(450 >= m["properties"]["mw"] for m in r["population"])
+    page = alice_client.get(reverse("design:run_detail", args=[first.pk])).content.decode()
+    for marker in ('id="history-chart"', 'id="population-chart"', 'id="population-data"', "Pareto front",
+                   "NSGA-II", "Bickerton 2012", "BRICS"):
+        assert marker in page, marker
+    live = alice_client.get(reverse("design:run_history", args=[first.pk])).json()
+    assert len(live["history"]) == 4
+    second = _campaign_run(alice_client, campaign, mode="weighted", random_seed=2)
+    page = alice_client.get(reverse("design:compare"), {"a": first.pk, "b": second.pk}).content.decode()
+    assert "random_seed" in page and "compare-data" in page and "pareto" in page and "weighted" in page
+    campaign_page = alice_client.get(campaign.get_absolute_url()).content.decode()
+    assert str(first.pk) in campaign_page and str(second.pk) in campaign_page
+    best = r["population"][0]["smiles"]
+    alice_client.post(reverse("design:shortlist_add"), {"smiles": best, "source_job": first.pk})
+    entry = user.design_shortlist.get()
+    assert entry.source_job == first and "qed" in entry.scores

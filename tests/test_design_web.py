@@ -1,0 +1,236 @@
+"""Design pages and API without running jobs: targets and binding sites,
+scoping of every design object, the shortlist, and field-naming 400s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from accounts.models import ApiToken
+from design.models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
+from workers.models import Job
+
+pytestmark = pytest.mark.django_db
+FIXTURES = Path(__file__).parent / "fixtures" / "design"
+PROTEIN = FIXTURES / "1ia1_protein.pdb"
+LIGAND = FIXTURES / "1ia1_TQ3_ligand.sdf"
+EMPTY_BOX = {"center_x": 1.548, "center_y": 68.184, "center_z": 83.831, "size_x": 20, "size_y": 20, "size_z": 20}
+
+
+def upload_target(client, name="DHFR 1IA1", path=PROTEIN, filename=None):
+    upload = SimpleUploadedFile(filename or path.name, path.read_bytes())
+    return client.post(reverse("design:target_new"), {"name": name, "structure": upload})
+
+
+def add_site(client, target, **data):
+    return client.post(reverse("design:target_detail", args=[target.pk]), data)
+
+
+@pytest.fixture
+def target(alice_client):
+    upload_target(alice_client)
+    return Target.objects.get()
+
+
+@pytest.fixture
+def ligand_site(alice_client, target):
+    add_site(alice_client, target, name="TQ3 pocket", method="ligand", cutoff=5,
+             ligand_file=SimpleUploadedFile("tq3.sdf", LIGAND.read_bytes()))
+    return BindingSite.objects.get(name="TQ3 pocket")
+
+
+@pytest.fixture
+def campaign(user, target, ligand_site):
+    return Campaign.objects.create(owner=user, name="DHFR leads", target=target, site=ligand_site)
+
+
+def test_upload_pdb_lists_chains_and_hetero_groups(alice_client, target):
+    assert target.format == "pdb" and target.n_atoms > 3000
+    chains = {c["chain"]: c for c in target.chains}
+    assert set(chains) == {"A", "B"} and chains["B"]["polymer"] == "PeptideL"
+    assert "NDP 195" in chains["B"]["ligands"]
+    page = alice_client.get(target.get_absolute_url())
+    assert b"NDP 195" in page.content and b"gemmi" in page.content
+
+
+def test_mmcif_upload_is_read_and_converted(alice_client, tmp_path):
+    import gemmi
+
+    structure = gemmi.read_structure(str(PROTEIN))
+    structure.setup_entities()
+    cif = tmp_path / "1ia1.cif"
+    structure.make_mmcif_document().write_file(str(cif))
+    upload_target(alice_client, "cif", cif)
+    target = Target.objects.get()
+    assert target.format == "cif"
+    assert target.pdb_text().count("\nATOM") > 3000
+
+
+def test_bad_structure_uploads_name_the_file(alice_client, settings):
+    page = alice_client.post(reverse("design:target_new"), {
+        "name": "x", "structure": SimpleUploadedFile("weights.pdb", b"\x00\x01" * 50)})
+    assert page.status_code == 400
+    assert "weights.pdb" in " ".join(page.context["form"].errors["structure"])
+    page = alice_client.post(reverse("design:target_new"), {
+        "name": "x", "structure": SimpleUploadedFile("notes.pdb", b"HEADER nothing here\nEND\n")})
+    assert "notes.pdb" in " ".join(page.context["form"].errors["structure"])
+    settings.BIOFM_UPLOAD_MAX_BYTES = 1000
+    page = upload_target(alice_client)
+    assert "limit" in " ".join(page.context["form"].errors["structure"])
+    assert Target.objects.count() == 0
+
+
+def test_site_by_ligand_lists_pocket_residues_and_box(alice_client, target, ligand_site):
+    assert ligand_site.method == "ligand" and ligand_site.warnings == []
+    assert "B:GLU:32" in ligand_site.residues and "B:PHE:36" in ligand_site.residues
+    assert ligand_site.protein_atoms_in_box > 100 and len(ligand_site.center) == 3
+    page = alice_client.get(target.get_absolute_url()).content.decode()
+    assert "B:GLU:32" in page and "residues within 5 Å" in page
+
+
+def test_site_by_box_warns_when_empty_or_large(alice_client, target):
+    add_site(alice_client, target, name="empty", method="box", cutoff=5, **EMPTY_BOX)
+    empty = BindingSite.objects.get(name="empty")
+    assert empty.protein_atoms_in_box == 0
+    assert any("no protein atoms" in w for w in empty.warnings)
+    add_site(alice_client, target, name="huge", method="box", cutoff=5, center_x=10.1, center_y=36.0,
+             center_z=18.4, size_x=40, size_y=40, size_z=40)
+    assert any("large" in w for w in BindingSite.objects.get(name="huge").warnings)
+    page = alice_client.get(target.get_absolute_url()).content.decode()
+    assert "no protein atoms" in page and "Warning:" in page
+
+
+def test_site_errors_are_shown_next_to_the_field(alice_client, target):
+    page = add_site(alice_client, target, name="r", method="residues", cutoff=5, residues="B:999")
+    assert page.status_code == 400 and "B:999" in " ".join(page.context["form"].errors["residues"])
+    page = add_site(alice_client, target, name="l", method="ligand", cutoff=5)
+    assert page.context["form"].errors["ligand_file"]
+    assert not BindingSite.objects.exists()
+
+
+def test_other_users_objects_are_404(client, other_user, user, campaign, no_broker):
+    entry = ShortlistEntry.objects.create(owner=user, smiles="CCO")
+    job = Job.objects.create(kind="design.campaign_run", owner=user, params={"campaign_id": campaign.pk})
+    CampaignRun.objects.create(campaign=campaign, job=job)
+    client.force_login(other_user)
+    assert client.get(reverse("design:target_detail", args=[campaign.target.pk])).status_code == 404
+    assert client.get(reverse("design:campaign_detail", args=[campaign.pk])).status_code == 404
+    assert client.get(reverse("design:run_new", args=[campaign.pk])).status_code == 404
+    assert client.get(reverse("design:run_detail", args=[job.pk])).status_code == 404
+    assert client.get(reverse("design:run_history", args=[job.pk])).status_code == 404
+    assert client.post(reverse("design:shortlist_remove", args=[entry.pk])).status_code == 404
+    assert b"CCO" not in client.get(reverse("design:shortlist")).content
+    assert b"DHFR" not in client.get(reverse("design:index")).content
+    # Nor can they point a job at it: the form offers only their own targets.
+    page = client.post(reverse("design:docking_new"), {
+        "target": campaign.target.pk, "site": campaign.site.pk, "ligands": "CCO", "exhaustiveness": 1,
+        "n_poses": 1, "cpu": 1, "random_seed": 0})
+    assert page.status_code == 400 and "target" in page.context["form"].errors
+    assert ShortlistEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_shortlist_add_remove_and_export(alice_client, user):
+    alice_client.post(reverse("design:shortlist_add"), {"smiles": "OCC", "name": "ethanol", "note": "small"})
+    alice_client.post(reverse("design:shortlist_add"), {"smiles": "c1ccccc1O", "name": "phenol"})
+    alice_client.post(reverse("design:shortlist_add"), {"smiles": "CCO"})  # same molecule as OCC
+    entries = ShortlistEntry.objects.filter(owner=user)
+    assert sorted(e.smiles for e in entries) == ["CCO", "Oc1ccccc1"]
+    csv = alice_client.get(reverse("design:shortlist_export", args=["csv"])).content.decode()
+    assert "ethanol,CCO,small" in csv and csv.count("\n") == 3
+    sdf = alice_client.get(reverse("design:shortlist_export", args=["sdf"])).content.decode()
+    assert sdf.count("$$$$") == 2
+    phenol = entries.get(name="phenol")
+    alice_client.post(reverse("design:shortlist_remove", args=[phenol.pk]))
+    assert list(entries.values_list("smiles", flat=True)) == ["CCO"]
+    page = alice_client.get(reverse("design:shortlist"))
+    assert b"ethanol" in page.content and b"Oc1ccccc1" not in page.content
+
+
+def test_depiction_is_rdkit_svg(alice_client):
+    svg = alice_client.get(reverse("design:depict"), {"smiles": "c1ccccc1O"})
+    assert svg["Content-Type"] == "image/svg+xml" and svg.content.startswith(b"<svg")
+    assert alice_client.get(reverse("design:depict"), {"smiles": "C1CC"}).status_code == 404
+
+
+def test_run_form_prefills_from_a_previous_run(alice_client, campaign, no_broker):
+    from design.params import clean_campaign_params
+
+    params = clean_campaign_params({"campaign_id": campaign.pk, "seeds": ["CCOc1ccccc1"], "generations": 3,
+                                    "population_size": 12, "random_seed": 5,
+                                    "objectives": [{"property": "clogp", "direction": "min"}]})
+    old = Job.objects.create(kind="design.campaign_run", owner=campaign.owner, params=params)
+    page = alice_client.get(reverse("design:run_new", args=[campaign.pk]), {"from": old.pk})
+    form = page.context["form"]
+    assert form.initial["objective_1"] == "clogp" and form.initial["random_seed"] == 5
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(generations=4, rerun_of=str(old.pk), direction_2="max", direction_3="max",
+                weight_2=1, weight_3=1, dock_exhaustiveness=4, max_dockings=10, dock_weight=1)
+    response = alice_client.post(reverse("design:run_new", args=[campaign.pk]), data)
+    new = Job.objects.exclude(pk=old.pk).get()
+    assert response.status_code == 302 and new.rerun_of_id == old.pk
+    assert new.params["generations"] == 4 and new.params["objectives"][0]["property"] == "clogp"
+    assert new.campaign_run.campaign == campaign
+
+
+# ---------------------------------------------------------------- API
+
+@pytest.fixture
+def api(client, user):
+    _, raw = ApiToken.issue(user, "tests")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    return client
+
+
+def post(client, url, data):
+    return client.post(url, data, content_type="application/json")
+
+
+def test_api_submits_each_design_kind(api, campaign, no_broker):
+    r = post(api, "/api/v1/design/properties", {"molecules": "smiles,name\nCCO,ethanol\n[AlH3](O)(O)O,bad\n"})
+    assert r.status_code == 202 and r.json()["kind"] == "design.properties"
+    r = post(api, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
+                                              "ligands": [{"name": "TQ3", "smiles": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1"}],
+                                              "exhaustiveness": 1, "n_poses": 1})
+    assert r.status_code == 202 and r.json()["kind"] == "design.docking"
+    r = post(api, f"/api/v1/design/campaigns/{campaign.pk}/runs", {"seeds": ["CCO"], "generations": 2})
+    assert r.status_code == 202
+    job = Job.objects.get(pk=r.json()["id"])
+    assert job.campaign_run.campaign == campaign
+
+
+@pytest.mark.parametrize("url, body, field", [
+    ("/api/v1/design/properties", {}, "molecules"),
+    ("/api/v1/design/properties", {"molecules": "smiles\nC1CC\n"}, "molecules"),
+    ("/api/v1/design/properties", {"molecules": "name,x\na,1\n"}, "molecules"),
+    ("/api/v1/design/docking", {"target_id": 999999, "ligands": [{"smiles": "CCO"}]}, "target_id"),
+    ("/api/v1/design/docking", {"target_id": "T", "ligands": [{"smiles": "CCO"}]}, "site_id"),
+    ("/api/v1/design/docking", {"target_id": "T", "site_id": "S", "ligands": [{"smiles": "C1CC"}]}, "ligands[0].smiles"),
+    ("/api/v1/design/docking", {"target_id": "T", "site_id": "S", "ligands": [{"smiles": "CCO"}],
+                                "exhaustiveness": 0}, "exhaustiveness"),
+    ("/api/v1/design/docking", {"target_id": "T", "center": [1, 2], "ligands": [{"smiles": "CCO"}]}, "center"),
+    ("/api/v1/design/campaigns/C/runs", {"objectives": [{"property": "potency"}]}, "objectives[0].property"),
+    ("/api/v1/design/campaigns/C/runs", {"seeds": ["C1CC"]}, "seeds[0]"),
+    ("/api/v1/design/campaigns/C/runs", {"population_size": 1}, "population_size"),
+    ("/api/v1/design/campaigns/C/runs", {"filters": {"mw_min": 600, "mw_max": 300}}, "filters.mw_min"),
+])
+def test_api_400s_name_the_field(api, campaign, no_broker, url, body, field):
+    url = url.replace("/C/", f"/{campaign.pk}/")
+    body = {k: (campaign.target.pk if v == "T" else campaign.site.pk if v == "S" else v) for k, v in body.items()}
+    r = post(api, url, body)
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == field
+    assert not Job.objects.exists()
+
+
+def test_api_refuses_other_users_target_and_campaign(client, other_user, campaign, no_broker):
+    _, raw = ApiToken.issue(other_user, "t")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    r = post(client, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
+                                                 "ligands": [{"smiles": "CCO"}]})
+    assert r.status_code == 400 and r.json()["field"] == "target_id"
+    r = post(client, f"/api/v1/design/campaigns/{campaign.pk}/runs", {})
+    assert r.status_code == 404
+    assert not Job.objects.exists()
