@@ -53,7 +53,9 @@ class TargetForm(forms.Form):
 class SiteForm(forms.Form):
     name = forms.CharField(max_length=200)
     method = forms.ChoiceField(choices=BindingSite.METHODS, widget=forms.RadioSelect, initial="ligand")
-    ligand_file = forms.FileField(label="Co-crystallised ligand (SDF/MOL, same frame as the structure)",
+    ligand_code = forms.CharField(label="Co-crystallised ligand in the structure", required=False,
+                                  help_text="Its HETATM code, e.g. E20, or CHAIN:CODE for one copy (A:E20)")
+    ligand_file = forms.FileField(label="…or the ligand as SDF/MOL (same frame as the structure)",
                                   required=False)
     cutoff = forms.FloatField(label="Pocket residues within (Å)", initial=5.0, min_value=1.0, max_value=12.0)
     residues = forms.CharField(label="Residues", required=False,
@@ -82,9 +84,13 @@ class SiteForm(forms.Form):
         method = data["method"]
         atoms = sites.read_protein_atoms(self.target.pdb_text())
         try:
-            if method == "ligand":
+            if method == "ligand" and data.get("ligand_code"):
+                field = "ligand_code"
+                site = sites.site_from_hetero(atoms, data["ligand_code"], cutoff=data["cutoff"])
+                given = {"ligand_code": data["ligand_code"], "cutoff": data["cutoff"]}
+            elif method == "ligand":
                 if not data["ligand_file"]:
-                    self.add_error("ligand_file", "Upload the ligand's SDF or MOL file.")
+                    self.add_error("ligand_code", "Name the ligand's HETATM code, or upload it as SDF/MOL.")
                     return data
                 site = sites.site_from_ligand(atoms, data["ligand_file"], cutoff=data["cutoff"])
                 given = {"ligand_sdf": data["ligand_file"], "cutoff": data["cutoff"]}

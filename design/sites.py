@@ -176,6 +176,36 @@ def site_from_ligand(protein, ligand, cutoff: float = 5.0, padding: float = 6.0,
                        f"residues within {cutoff:g} Å, box padding {padding:g} Å", residues, warnings, inside)
 
 
+def hetero_codes(atoms: list[ProteinAtom]) -> list[str]:
+    """Ligand codes present as HETATM records (waters left out), as “CHAIN:CODE”."""
+    seen = []
+    for a in atoms:
+        tag = f"{a.chain}:{a.resname}"
+        if a.record == "HETATM" and a.resname not in ("HOH", "WAT", "DOD") and tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+def site_from_hetero(protein, code: str, cutoff: float = 5.0, padding: float = 6.0,
+                     min_size: float = 18.0) -> BindingSite:
+    """Like site_from_ligand, for a ligand inside the structure's own HETATM
+    records, named “E20” (first copy) or “A:E20” (the copy on chain A)."""
+    atoms = protein if isinstance(protein, list) else read_protein_atoms(protein)
+    chain, _, name = code.strip().upper().rpartition(":")
+    copies = [a for a in atoms if a.record == "HETATM" and a.resname == name and (not chain or a.chain == chain)]
+    if not copies:
+        present = ", ".join(hetero_codes(atoms)[:20]) or "none"
+        raise ValueError(f"ligand {code!r} is not among the structure's HETATM groups ({present})")
+    first = (copies[0].chain, copies[0].resnum, copies[0].icode)
+    ligand = [a for a in copies if (a.chain, a.resnum, a.icode) == first and a.element not in ("H", "D")]
+    points = np.array([a.xyz for a in ligand], dtype=float)
+    center, size = _box_around(points, padding, min_size)
+    inside, warnings = check_box(atoms, center, size)
+    residues = _residues_near([a for a in atoms if a.record == "ATOM"], points, cutoff)
+    return BindingSite(center, size, f"co-crystallised ligand {ligand[0].residue_id} (from the structure), "
+                       f"residues within {cutoff:g} Å, box padding {padding:g} Å", residues, warnings, inside)
+
+
 def _parse_residue(spec: str):
     parts = [p.strip() for p in str(spec).replace(" ", ":").split(":") if p.strip()]
     if len(parts) == 2:

@@ -107,8 +107,19 @@ def test_site_errors_are_shown_next_to_the_field(alice_client, target):
     page = add_site(alice_client, target, name="r", method="residues", cutoff=5, residues="B:999")
     assert page.status_code == 400 and "B:999" in " ".join(page.context["form"].errors["residues"])
     page = add_site(alice_client, target, name="l", method="ligand", cutoff=5)
-    assert page.context["form"].errors["ligand_file"]
+    assert page.context["form"].errors["ligand_code"]
+    page = add_site(alice_client, target, name="l", method="ligand", cutoff=5, ligand_code="XYZ")
+    assert "B:NDP" in " ".join(page.context["form"].errors["ligand_code"])  # names what is there
     assert not BindingSite.objects.exists()
+
+
+def test_site_by_a_ligand_inside_the_structure(alice_client, target):
+    add_site(alice_client, target, name="cofactor", method="ligand", cutoff=4, ligand_code="B:NDP")
+    site = BindingSite.objects.get(name="cofactor")
+    assert "co-crystallised ligand B:NDP" in site.description
+    assert site.residues and all(r.startswith(("A:", "B:")) for r in site.residues)
+    # NADPH is long: its box (extent + 6 Å padding) is rightly flagged as large.
+    assert site.protein_atoms_in_box > 100 and [w for w in site.warnings if "large" in w] == site.warnings != []
 
 
 def test_other_users_objects_are_404(client, other_user, user, campaign, no_broker):
