@@ -42,8 +42,9 @@ class AtomicaForm(forms.Form):
     ligand_sdf = forms.FileField(label="…or the ligand as SDF", required=False)
     mode = forms.ChoiceField(choices=[("default", "Default (fixed converter)"),
                                       ("atomica", "ATOMICA-compatible (reproduces ATOMICA's records)")],
-                             initial="default")
-    cutoff = forms.FloatField(label="Interface distance (Å)", initial=8.0, min_value=2.0, max_value=20.0)
+                             initial="default", required=False)
+    cutoff = forms.FloatField(label="Interface distance (Å)", initial=8.0, min_value=2.0, max_value=20.0,
+                              required=False)
     importance = forms.BooleanField(
         label="Per-block interaction importance", required=False,
         help_text="One extra forward pass per block of the first complexes; slower.")
@@ -129,7 +130,7 @@ class AtomicaForm(forms.Form):
                     path, side["chains1"], side.get("chains2") or None,
                     ligand_code=side.get("ligand_code") or None,
                     ligand_smiles=data.get("ligand_smiles") or None, ligand_sdf=sdf,
-                    mode=data["mode"], cutoff=data.get("cutoff") or 8.0)
+                    mode=data.get("mode") or "default", cutoff=data.get("cutoff") or 8.0)
             except ValueError as exc:
                 self.add_error("structure", str(exc).replace(str(path), upload.name))
                 return None
@@ -138,7 +139,7 @@ class AtomicaForm(forms.Form):
             return None
         stored = store_input(raw, upload.name, suffix="-" + safe_name(upload.name))
         item = {"source": "structure", "path": stored["path"], "name": upload.name, "side": side,
-                "smiles": data.get("ligand_smiles", ""), "mode": data["mode"],
+                "smiles": data.get("ligand_smiles", ""), "mode": data.get("mode") or "default",
                 "cutoff": data.get("cutoff") or 8.0}
         if sdf_raw:
             item["ligand_sdf_path"] = store_input(sdf_raw, "ligand.sdf", suffix=".sdf")["path"]

@@ -351,6 +351,22 @@ def test_should_stop_cancels(engine):
     assert calls == [2]
 
 
+def test_identical_sequences_are_embedded_once(engine):
+    a, b = random_seqs([20, 35], seed=9)
+    records = [a, ("a-again", a[1]), b, ("a-third", a[1])]
+    batch_rows = []
+    engine.before_forward = lambda toks: batch_rows.append(toks.shape[0])
+    reports = []
+    res = engine.embed(records, EmbedOptions(include=ALL), progress=lambda d, t: reports.append((d, t)))
+    assert sum(batch_rows) == 2 and reports[-1] == (4, 4)
+    assert [r.id for r in res] == ["seq0", "a-again", "seq1", "a-third"]
+    assert np.array_equal(res[1].mean[3], res[0].mean[3]) and res[1].mean[3] is not res[0].mean[3]
+    assert np.array_equal(res[3].contacts, res[0].contacts)
+    batch_rows.clear()
+    engine.embed(records, EmbedOptions(deduplicate=False))
+    assert sum(batch_rows) == 4
+
+
 # --- long sequences --------------------------------------------------------
 
 

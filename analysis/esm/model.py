@@ -34,8 +34,9 @@ MASK_RATIO_TRAIN = 0.15 * 0.8
 class _KeepsFloat32(nn.Module):
     """A module that follows the model to a device but not to a lower precision.
 
-    ``model.to(torch.bfloat16)`` would otherwise round the rotary frequencies
-    (bf16 cannot tell position 257 from 256) and the contact regression.
+    ``model.to(torch.bfloat16)`` would otherwise round the rotary frequencies,
+    and the position angles computed from them (bf16 holds integers exactly
+    only up to 256), and the contact regression's weights.
     """
 
     def _apply(self, fn, recurse=True):
