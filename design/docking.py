@@ -236,7 +236,11 @@ class DockingScorer:
             self._vina.set_receptor(self._rec_path)
         finally:
             os.unlink(self._rec_path)
-        self._maps_ready = False
+        # Maps computed before any ligand is set cover every atom type. Maps
+        # made for one ligand's types would make Vina exit the whole process
+        # ("Affinity map for atom type S_P is not present") on a later ligand
+        # with a new element: in a worker, that is the worker.
+        self._vina.compute_vina_maps(center=self.center, box_size=self.size)
 
     def dock_ligand(self, ligand, name: str = "ligand") -> DockingResult:
         from meeko import PDBQTMolecule, RDKitMolCreate
@@ -244,9 +248,6 @@ class DockingScorer:
         started = time.monotonic()
         lig = prepare_ligand(ligand, self.random_seed, name=name)
         self._vina.set_ligand_from_string(lig)
-        if not self._maps_ready:
-            self._vina.compute_vina_maps(center=self.center, box_size=self.size)
-            self._maps_ready = True
         self._vina.dock(exhaustiveness=self.exhaustiveness, n_poses=self.n_poses)
         energies = self._vina.energies(n_poses=self.n_poses)
         scores = [float(e[0]) for e in energies]

@@ -85,3 +85,15 @@ def test_redock_crystal_ligand_within_2_angstrom(receptor):
     assert result.cpu == 2 and result.exhaustiveness == 4
     assert result.poses_sdf.count("$$$$") == len(result.poses) and "VINA_SCORE" in result.poses_sdf
     assert elapsed < 90
+
+
+def test_scorer_docks_ligands_with_new_elements_one_after_another():
+    """Grids are built for every atom type: a sulfur or halogen ligand after a
+    plain one must dock (Vina would otherwise exit the whole process)."""
+    from design.docking import DockingScorer, prepare_receptor
+
+    receptor = prepare_receptor((FIXTURES / "1ia1_protein.pdb").read_text())
+    scorer = DockingScorer(receptor, center=(10.26, 36.34, 18.56), size=(20, 20, 20),
+                           exhaustiveness=1, n_poses=1)
+    scores = [scorer(smiles) for smiles in ("CCO", "CCS(=O)(=O)N", "FC(F)(F)c1ccc(Cl)cc1Br")]
+    assert all(-15 < s < 5 for s in scores)

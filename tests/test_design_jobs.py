@@ -140,3 +140,19 @@ def test_campaign_run_history_scatter_compare_and_shortlist(alice_client, user, 
     alice_client.post(reverse("design:shortlist_add"), {"smiles": best, "source_job": first.pk})
     entry = user.design_shortlist.get()
     assert entry.source_job == first and "qed" in entry.scores
+
+
+@pytest.mark.django_db(transaction=True)
+def test_campaign_run_with_docking_scores_molecules_by_vina(alice_client, user, target):
+    """The GA with the docking score as an objective: molecules carry Vina
+    scores (kcal/mol) from real docking into the campaign's site, capped."""
+    campaign = Campaign.objects.create(owner=user, name="docked", target=target, site=BindingSite.objects.get())
+    job = _campaign_run(alice_client, campaign, population_size=6, generations=1, brics_seeds=0,
+                        dock="on", dock_exhaustiveness=1, max_dockings=8, objective_2="",
+                        scatter_x="docking_score", scatter_y="qed")
+    docked = [m for m in job.result["population"] if m["properties"].get("docking_score") is not None]
+    assert docked, "no molecule was docked"
+    assert len({m["smiles"] for m in docked}) <= 8
+    assert all(-20 < m["properties"]["docking_score"] < 5 for m in docked)
+    page = alice_client.get(reverse("design:run_detail", args=[job.pk])).content.decode()
+    assert "Vina" in page
