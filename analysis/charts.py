@@ -277,7 +277,7 @@ def contact_figure(record_id: str, contacts) -> dict:
     return {
         "data": [{
             "type": "heatmap", "z": z, "x": list(range(1, n + 1)), "y": list(range(1, n + 1)),
-            "colorscale": "Blues", "zmin": 0, "zmax": 1,
+            "colorscale": "Blues", "reversescale": True, "zmin": 0, "zmax": 1,
             "colorbar": {"title": {"text": "P(contact)"}},
             "hovertemplate": "residue %{y} – %{x}<br>P = %{z}<extra></extra>",
         }],
