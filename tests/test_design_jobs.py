@@ -156,3 +156,20 @@ def test_campaign_run_with_docking_scores_molecules_by_vina(alice_client, user, 
     assert all(-20 < m["properties"]["docking_score"] < 5 for m in docked)
     page = alice_client.get(reverse("design:run_detail", args=[job.pk])).content.decode()
     assert "Vina" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_property_job_from_sdf_keeps_good_records_and_names_bad_ones(alice_client, user):
+    good = (FIXTURES / "1ia1_TQ3_ligand.sdf").read_text()
+    # A record whose atom block is broken: RDKit cannot read it.
+    broken = "broken\n  RDKit\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n    0.0 garbage\nM  END\n$$$$\n"
+    upload = SimpleUploadedFile("mixed.sdf", (good + broken).encode())
+    response = alice_client.post(reverse("design:properties_new"), {"molecules_file": upload})
+    job = Job.objects.get()
+    assert response.status_code == 302
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.result["n_valid"] == 1 and job.result["n_invalid"] == 1
+    assert "record 2 (broken)" in job.result["errors"][0]["error"]  # named, with RDKit's reason
+    assert download(alice_client, job, "properties.sdf").count("$$$$") == 1
