@@ -157,7 +157,7 @@ def _locate(name: str, weights_dir: Path | None, allow_download: bool):
         if model_path is None:
             model_path, problem = _download(MODEL_URL.format(name=name), hub_dir / model_file)
             problems += [problem] if problem else []
-        if regression_path is None:
+        if regression_path is None and model_path is not None:
             # Small, and only needed for contacts: a failure here is not fatal.
             regression_path, _ = _download(REGRESSION_URL.format(name=name), hub_dir / regression_file)
 

@@ -1,0 +1,187 @@
+"""Throughput of our ESM-2 engine against fair-esm's extract.py, same weights.
+
+    .venv/bin/python bench/esm_throughput.py [--model esm2_t12_35M_UR50D]
+        [--device cpu|cuda] [--dtype auto|float32|bfloat16|float16]
+        [--toks-per-batch N] [--slice 100] [--dedup] [--threads N]
+        [--repeat N] [--weights-dir DIR]
+
+Both sides embed the same sequences (NC_000932.fasta plus the first --slice
+records of P62593.fasta) for the last layer's per-residue and mean
+representations. The baseline is extract.py's loop: FastaBatchedDataset,
+get_batch_indices(4096, extra_toks_per_seq=1), the batch converter with
+truncation at 1022, a float32 full forward (logits included), per-sequence
+slices and means. Without --weights-dir the weights are random, in the real
+architecture, written as an official checkpoint to a temporary directory;
+speed does not depend on the values. Throughput counts embedded residues
+(at most 1022 per sequence) per second of wall time. The engine embeds every
+record (no deduplication) unless --dedup is given. The last line printed is
+``ratio X.XX``: engine throughput over baseline throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from analysis.esm import ESM2_MODELS, EmbedOptions, Engine, fair_esm_model, load_checkpoint  # noqa: E402
+from tests.esm_fixtures import write_tiny_esm2  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "sequences"
+TRUNCATION = 1022
+
+
+def read_fasta(path: Path) -> list[tuple[str, str]]:
+    from esm.data import FastaBatchedDataset
+
+    ds = FastaBatchedDataset.from_file(path)
+    return list(zip(ds.sequence_labels, ds.sequence_strs))
+
+
+def write_inputs(directory: Path, n_slice: int) -> tuple[Path, list[tuple[str, str]]]:
+    records = read_fasta(DATA / "NC_000932.fasta") + read_fasta(DATA / "P62593.fasta")[:n_slice]
+    path = directory / "bench.fasta"
+    path.write_text("".join(f">{label}\n{seq}\n" for label, seq in records))
+    return path, records
+
+
+def baseline(model, alphabet, fasta: Path, device: torch.device) -> dict[str, dict]:
+    """fair-esm's scripts/extract.py, minus writing files (results kept in memory)."""
+    from esm.data import FastaBatchedDataset
+
+    model = model.to(device)
+    dataset = FastaBatchedDataset.from_file(fasta)
+    batches = dataset.get_batch_indices(4096, extra_toks_per_seq=1)
+    # extract.py passes num_workers=2; on a 2-core machine worker processes
+    # only compete with the forward pass for the same cores, so none here.
+    loader = torch.utils.data.DataLoader(
+        dataset, collate_fn=alphabet.get_batch_converter(TRUNCATION), batch_sampler=batches)
+    repr_layers = [(-1 + model.num_layers + 1) % (model.num_layers + 1)]
+    results = {}
+    with torch.no_grad():
+        for labels, strs, toks in loader:
+            toks = toks.to(device=device, non_blocking=True)
+            out = model(toks, repr_layers=repr_layers, return_contacts=False)
+            _ = out["logits"].to(device="cpu")
+            representations = {layer: t.to(device="cpu") for layer, t in out["representations"].items()}
+            for i, label in enumerate(labels):
+                truncate_len = min(TRUNCATION, len(strs[i]))
+                results[label] = {
+                    "representations": {layer: t[i, 1 : truncate_len + 1].clone()
+                                        for layer, t in representations.items()},
+                    "mean_representations": {layer: t[i, 1 : truncate_len + 1].mean(0).clone()
+                                             for layer, t in representations.items()},
+                }
+    return results
+
+
+def timed(fn, device: torch.device):
+    """(result, wall seconds, process CPU seconds). CPU time shows how much
+    of the wall time other processes on the machine took."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start, time.process_time() - cpu
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="esm2_t12_35M_UR50D", choices=sorted(ESM2_MODELS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="the engine's dtype (auto: float32 on CPU, bf16 or fp16 on GPU); the baseline is float32")
+    parser.add_argument("--toks-per-batch", type=int, default=None,
+                        help="the engine's token budget (default: its own, 2048 on CPU, 16384 on GPU)")
+    parser.add_argument("--slice", type=int, default=100, help="records taken from the start of P62593.fasta")
+    parser.add_argument("--dedup", action="store_true",
+                        help="let the engine embed identical sequences once (its default in the portal); "
+                             "off here so the ratio measures compute, not the input's repeats")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="alternate baseline and engine this many times and keep each side's fastest run")
+    parser.add_argument("--weights-dir", type=Path, default=None,
+                        help="use real weights from here (or torch hub's cache) instead of random ones")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fasta, records = write_inputs(tmp, args.slice)
+        if args.weights_dir:
+            ckpt = load_checkpoint(args.model, weights_dir=args.weights_dir, allow_download=False)
+            weights = f"real weights from {ckpt.path}"
+        else:
+            spec = ESM2_MODELS[args.model]
+            path = write_tiny_esm2(tmp, name=args.model, num_layers=spec.num_layers,
+                                   embed_dim=spec.embed_dim, heads=spec.attention_heads)
+            ckpt = load_checkpoint(str(path))
+            weights = "random weights, official layout"
+        ref_model, ref_alphabet = fair_esm_model(ckpt)
+        engine = Engine(ckpt, device=device, dtype=args.dtype)
+        del ckpt
+
+        residues = sum(min(len(s), TRUNCATION) for _, s in records)
+        distinct = len({s for _, s in records})
+        print(f"{args.model} ({weights}) on {device}: {len(records)} sequences ({distinct} distinct), "
+              f"{residues} residues (NC_000932 + first {args.slice} of P62593)")
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}, "
+              f"load average {load_average()}")
+
+        options = EmbedOptions(repr_layers=[-1], include=frozenset({"mean", "per_tok"}),
+                               toks_per_batch=args.toks_per_batch, deduplicate=args.dedup)
+        runs = {"baseline": [], "engine": []}
+        for i in range(args.repeat):
+            ref, *t = timed(lambda: baseline(ref_model, ref_alphabet, fasta, device), device)
+            runs["baseline"].append(t)
+            ours, *t = timed(lambda: engine.embed(records, options), device)
+            runs["engine"].append(t)
+            if args.repeat > 1:
+                print(f"run {i + 1}: baseline {runs['baseline'][-1][0]:.1f} s, engine {runs['engine'][-1][0]:.1f} s "
+                      f"(load average {load_average()})")
+        (t_ref, c_ref), (t_ours, c_ours) = min(runs["baseline"]), min(runs["engine"])
+        print(f"baseline (fair-esm extract.py, float32): {t_ref:7.1f} s wall {c_ref:7.1f} s CPU "
+              f"{residues / t_ref:8.0f} residues/s")
+        engine_label = f"engine   ({str(engine.dtype).removeprefix('torch.')}{', dedup' if args.dedup else ''}):"
+        print(f"{engine_label:41}{t_ours:7.1f} s wall {c_ours:7.1f} s CPU {residues / t_ours:8.0f} residues/s")
+        print(f"load average after: {load_average()}")
+
+        layer = engine.num_layers
+        diff = max(float((torch.from_numpy(r.mean[layer]) - ref[r.id]["mean_representations"][layer]).abs().max())
+                   for r in ours)
+        print(f"max |mean difference| engine vs baseline: {diff:.2e}")
+        print(f"CPU-time ratio {c_ref / c_ours:.2f}")
+        print(f"ratio {t_ref / t_ours:.2f}")
+
+
+if __name__ == "__main__":
+    main()
