@@ -188,13 +188,6 @@ def test_run_form_prefills_from_a_previous_run(alice_client, campaign, no_broker
 
 # ---------------------------------------------------------------- API
 
-@pytest.fixture
-def api(client, user):
-    _, raw = ApiToken.issue(user, "tests")
-    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
-    return client
-
-
 def post(client, url, data):
     return client.post(url, data, content_type="application/json")
 
