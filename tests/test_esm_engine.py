@@ -255,6 +255,49 @@ def test_parity_with_fair_esm(ckpt, engine):
     assert max_diff(ours[3].per_tok[3], ours[3].per_tok[2]) > 0.1
 
 
+def test_packed_cpu_path_matches_fair_esm(ckpt, engine, monkeypatch):
+    # Without contacts a CPU engine lays sequences end to end (no padding);
+    # equal-length neighbours share one attention call, the rest go alone.
+    assert engine.packed
+    calls = []
+    packed = engine.model.forward_packed
+    monkeypatch.setattr(engine.model, "forward_packed", lambda *a, **k: calls.append(a[1]) or packed(*a, **k))
+    records = random_seqs([1, 7, 30, 30, 30, 57, 80, 95, 120, 1100], seed=5)
+    layers = [0, 2, -1, -3]
+    ref = fair_esm_extract(ckpt, records, layers, toks_per_batch=512)
+    ours = engine.embed(records, EmbedOptions(repr_layers=layers, include={"mean", "per_tok", "bos"},
+                                              toks_per_batch=512))
+    assert calls and any(lengths.count(32) == 3 for lengths in calls)  # the run of three 30-residue sequences
+    for res in ours:
+        exp = ref[res.id]
+        for layer in exp["per_tok"]:
+            assert max_diff(res.per_tok[layer], exp["per_tok"][layer]) <= TOL, (res.id, layer)
+            assert max_diff(res.mean[layer], exp["mean"][layer]) <= TOL, (res.id, layer)
+            assert max_diff(res.bos[layer], exp["bos"][layer]) <= TOL, (res.id, layer)
+    assert ours[-1].per_tok[3].shape == (1022, 48)
+
+
+def test_packed_forward_equals_padded_forward_with_masked_tokens(ckpt):
+    # <mask> tokens change each sequence's token-dropout scaling, which the
+    # packed path must apply per sequence, not per batch.
+    model = ESM2(LAYERS, 48, 4)
+    model.load_state_dict(ckpt.state_dict)
+    model.eval()
+    seqs = [tok for _, s in random_seqs([9, 9, 25, 4], seed=11) for tok in [alphabet.tokenize(s)]]
+    seqs[0][3] = seqs[2][5] = seqs[2][6] = alphabet.MASK
+    width = max(map(len, seqs))
+    padded = torch.tensor([t + [alphabet.PAD] * (width - len(t)) for t in seqs])
+    flat = torch.tensor([tok for t in seqs for tok in t])
+    with torch.inference_mode():
+        expected = model(padded, repr_layers=[0, 1, 3])["representations"]
+        got = model.forward_packed(flat, [len(t) for t in seqs], [0, 1, 3])
+    start = 0
+    for b, t in enumerate(seqs):
+        for layer in (0, 1, 3):
+            assert max_diff(got[layer][start : start + len(t)], expected[layer][b, : len(t)]) <= TOL, (b, layer)
+        start += len(t)
+
+
 def test_model_logits_match_fair_esm(ckpt):
     model, alph = fair_esm_model(ckpt)
     ours = ESM2(LAYERS, 48, 4)

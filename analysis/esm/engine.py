@@ -203,6 +203,12 @@ class Engine:
                 f"missing {sorted(set(missing) - allowed_missing)}, unexpected {sorted(unexpected)}"
             )
         self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
+        # Embeddings without contacts go through ESM2.forward_packed on a
+        # CPU, where padding costs as much as real tokens. On a GPU the
+        # padded batch runs as one set of kernels, which matters more there.
+        self.packed = self.device.type == "cpu"
+        for layer in self.model.layers:
+            layer.self_attn.fused_qkv()  # once here, not racing in concurrent embed calls
         # Called with each batch's token tensor just before the forward pass.
         # A test seam: the OOM tests make it raise torch.cuda.OutOfMemoryError.
         self.before_forward: Callable[[torch.Tensor], None] | None = None
@@ -344,13 +350,23 @@ class Engine:
         tokens = torch.full((len(batch), width), alphabet.PAD, dtype=torch.long)
         for b, piece in enumerate(batch):
             tokens[b, : len(piece.residues) + 2] = torch.tensor(alphabet.tokenize(piece.residues))
-        tokens = tokens.to(self.device)
         if self.before_forward is not None:
             self.before_forward(tokens)
 
-        out = self.model(tokens, repr_layers=layers, need_contacts="contacts" in include)
-        reps = out["representations"]
         lengths = [len(p.residues) for p in batch]
+        contacts = None
+        if self.packed and "contacts" not in include:
+            # Sequences end to end, no padding: rows of one [N, E] tensor per layer.
+            flat = tokens[tokens.ne(alphabet.PAD)].to(self.device)
+            reps = self.model.forward_packed(flat, [n + 2 for n in lengths], layers)
+            starts = np.cumsum([0] + [n + 2 for n in lengths])[:-1].tolist()
+        else:
+            out = self.model(tokens.to(self.device), repr_layers=layers, need_contacts="contacts" in include)
+            # [B, T, E] -> [B * T, E]: sequence b's rows start at b * T.
+            reps = {layer: t.reshape(-1, t.shape[-1]) for layer, t in out["representations"].items()}
+            starts = [b * width for b in range(len(batch))]
+            contacts = out.get("contacts")
+
         # One device-to-host copy per output and layer, not one per sequence.
         # Rows leave the device only when used (per_tok, or stitching
         # windows); a whole sequence's mean is reduced on the device, per
@@ -360,17 +376,17 @@ class Engine:
         host_rows = {layer: _numpy(reps[layer]) for layer in layers} if need_rows else {}
         host_means = {}
         if "mean" in include:
-            host_means = {layer: _numpy(torch.stack([reps[layer][b, 1 : n + 1].float().mean(0)
-                                                     for b, n in enumerate(lengths)]))
+            host_means = {layer: _numpy(torch.stack([reps[layer][s + 1 : s + n + 1].float().mean(0)
+                                                     for s, n in zip(starts, lengths)]))
                           for layer in layers}
-        host_bos = {layer: _numpy(reps[layer][:, 0]) for layer in layers} if "bos" in include else {}
-        host_contacts = _numpy(out["contacts"]) if "contacts" in include else None
+        host_bos = {layer: _numpy(reps[layer][starts]) for layer in layers} if "bos" in include else {}
+        host_contacts = _numpy(contacts) if contacts is not None else None
 
         outputs = []  # copies, like extract.py's clone(): no result pins the whole batch
-        for b, (piece, n) in enumerate(zip(batch, lengths)):
+        for b, (piece, s, n) in enumerate(zip(batch, starts, lengths)):
             o: dict = {}
             if host_rows:
-                o["rows"] = {layer: rows[b, 1 : n + 1].copy() for layer, rows in host_rows.items()}
+                o["rows"] = {layer: rows[s + 1 : s + n + 1].copy() for layer, rows in host_rows.items()}
             if piece.whole and host_means:
                 o["mean"] = {layer: means[b].copy() for layer, means in host_means.items()}
             if host_bos and piece.index == 0:

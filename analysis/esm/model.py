@@ -13,6 +13,9 @@ different is only what the model does not compute:
 * the contact head is accumulated one layer at a time instead of over a
   stacked batch x layers x heads x T x T tensor.
 
+``forward_packed`` is the same model for embeddings only, with sequences laid
+end to end instead of padded into a rectangle (see its docstring for why).
+
 A sequence is ``<cls> residues <eos>``, padded with ``<pad>`` to the longest
 sequence in the batch. Shapes: B batch, T tokens, E embedding width,
 H heads, D = E / H per-head width.
@@ -61,6 +64,14 @@ class RotaryEmbedding(_KeepsFloat32):
         return _rotate(q, cos, sin), _rotate(k, cos, sin)
 
 
+def rotary_tables(inv_freq: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of each position's angles, [N, D/2] (the halves fair-esm
+    repeats are equal, so one is enough)."""
+    top = int(positions.max()) + 1
+    angles = torch.outer(torch.arange(top, device=inv_freq.device, dtype=inv_freq.dtype), inv_freq)
+    return angles.cos()[positions], angles.sin()[positions]
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     x32 = x.float()  # a no-op in float32
     first, second = x32.chunk(2, dim=-1)
@@ -81,6 +92,26 @@ class SelfAttention(nn.Module):
         self.q_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
         self.rot_emb = RotaryEmbedding(self.head_dim)
+
+    def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The q, k and v projections stacked, [3E, E] and [3E], so one matrix
+        multiply reads the input once. The three parameters become views into
+        the stacked tensors, so the model holds their weights once; this is
+        redone if a parameter was since replaced (by ``.to()``, say)."""
+        params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
+                  self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
+        fused = getattr(self, "_fused", None)
+        if fused is None or any(p.data_ptr() != f for p, f in zip(params, fused[2])):
+            weight = torch.cat([p.detach() for p in params[:3]])
+            bias = torch.cat([p.detach() for p in params[3:]])
+            E = self.q_proj.in_features
+            for k, proj in enumerate((self.q_proj, self.k_proj, self.v_proj)):
+                proj.weight.data = weight[k * E : (k + 1) * E]
+                proj.bias.data = bias[k * E : (k + 1) * E]
+            params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
+                      self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
+            fused = self._fused = (weight, bias, tuple(p.data_ptr() for p in params))
+        return fused[0], fused[1]
 
     def forward(
         self, x: torch.Tensor, padding_mask: torch.Tensor | None, need_weights: bool
@@ -268,3 +299,103 @@ class ESM2(nn.Module):
         if need_contacts:
             result["contacts"] = self.contact_head(contact_logits)
         return result
+
+    def forward_packed(self, tokens: torch.Tensor, lengths: list[int], repr_layers) -> dict[int, torch.Tensor]:
+        """Representations of sequences laid end to end: {layer: [N, E]}.
+
+        tokens: [N], each sequence's ``<cls> residues <eos>`` one after the
+        other; lengths: each sequence's token count (summing to N). The
+        arithmetic is ``forward``'s, so the rows are the same numbers (to
+        float rounding) as the unpadded rows of its output.
+
+        Why a second path: on a CPU the linear layers, which take most of
+        the time, cost as much per padding token as per real one, and
+        attention over padded keys needs a mask that slows the fused kernel.
+        Here no token is padding and each run of equal-length neighbours
+        (the batcher sorts by length) attends in one unmasked call. The
+        query, key and value projections run as one matrix multiply (see
+        ``SelfAttention.fused_qkv``). There are no contacts or logits here.
+        """
+        wanted = set(repr_layers)
+        if any(not 0 <= layer <= self.num_layers for layer in wanted):
+            raise ValueError(f"repr_layers must lie in 0..{self.num_layers}, got {sorted(wanted)}")
+        if sum(lengths) != tokens.numel():
+            raise ValueError(f"lengths add up to {sum(lengths)}, but there are {tokens.numel()} tokens")
+        device = tokens.device
+        N, E, H = tokens.numel(), self.embed_dim, self.attention_heads
+        D = E // H
+        lengths_t = torch.tensor(lengths, device=device)
+        seq_of_token = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths_t)
+        starts = torch.cumsum(lengths_t, 0) - lengths_t
+        positions = torch.arange(N, device=device) - starts[seq_of_token]
+
+        x = self.embed_tokens(tokens)
+        if self.token_dropout:  # as in forward, per sequence
+            is_mask = tokens.eq(alphabet.MASK)
+            x = x.masked_fill(is_mask.unsqueeze(-1), 0.0)
+            masked = torch.zeros(len(lengths), device=device).index_add_(0, seq_of_token, is_mask.float())
+            observed = masked.to(x.dtype) / lengths_t
+            x = x * (1 - MASK_RATIO_TRAIN) / (1 - observed)[seq_of_token, None]
+
+        representations = {}
+        if 0 in wanted:
+            representations[0] = x
+        depth = max(wanted, default=0)
+
+        # Runs of equal-length neighbours: (first token, sequences, tokens each).
+        runs, offset = [], 0
+        for length in lengths:
+            if runs and runs[-1][2] == length:
+                runs[-1][1] += 1
+            else:
+                runs.append([offset, 1, length])
+            offset += length
+
+        rot = self.layers[0].self_attn.rot_emb if self.layers else None
+        if rot is not None:
+            cos, sin = rotary_tables(rot.inv_freq, positions)
+            # Broadcast over (query | key) x heads; rotary math in float32 as in forward.
+            cos, sin = cos[:, None, None, :], sin[:, None, None, :]
+
+        # Every layer's intermediates have the same shapes, so they live in
+        # buffers reused from layer to layer: a fresh allocation this large
+        # comes from the kernel as zeroed pages, and the page faults on first
+        # touch cost as much as the GELU that follows.
+        def buffer(width):
+            return torch.empty(N, width, device=device, dtype=x.dtype)
+
+        qkv, ffn, attn_out, proj = buffer(3 * E), buffer(4 * E), buffer(E), buffer(E)
+        rotated = torch.empty(N, 2, H, D, device=device, dtype=torch.float32)
+        half = D // 2
+        for i, layer in enumerate(self.layers[:depth]):
+            attn = layer.self_attn
+            weight, bias = attn.fused_qkv()
+            torch.addmm(bias, layer.self_attn_layer_norm(x), weight.t(), out=qkv)  # q | k | v
+            qkv[:, :E].mul_(attn.scaling)  # fair-esm scales the query before rotating it
+            qk = qkv[:, : 2 * E].view(N, 2, H, D).float()
+            # x * cos + rotate_half(x) * sin, one half of the head at a time.
+            torch.mul(qk[..., :half], cos, out=rotated[..., :half])
+            rotated[..., :half].addcmul_(qk[..., half:], sin, value=-1)
+            torch.mul(qk[..., half:], cos, out=rotated[..., half:])
+            rotated[..., half:].addcmul_(qk[..., :half], sin)
+            q_k = rotated.to(x.dtype)
+            v = qkv[:, 2 * E :].view(N, H, D)
+            heads_out = attn_out.view(N, H, D)
+            for first, count, length in runs:
+                rows = slice(first, first + count * length)
+                # [count * length, H, D] -> [count, H, length, D]
+                q, k, v_ = (t.view(count, length, H, D).transpose(1, 2) for t in (q_k[rows, 0], q_k[rows, 1], v[rows]))
+                o = F.scaled_dot_product_attention(q, k, v_, scale=1.0)
+                heads_out[rows].view(count, length, H, D).copy_(o.transpose(1, 2))
+            torch.addmm(attn.out_proj.bias, attn_out, attn.out_proj.weight.t(), out=proj)
+            x = x + proj
+            torch.addmm(layer.fc1.bias, layer.final_layer_norm(x), layer.fc1.weight.t(), out=ffn)
+            torch.ops.aten.gelu_(ffn)  # exact (erf) GELU, as fair-esm
+            torch.addmm(layer.fc2.bias, ffn, layer.fc2.weight.t(), out=proj)
+            x = x + proj
+            if i + 1 in wanted:
+                representations[i + 1] = x
+
+        if self.num_layers in wanted:
+            representations[self.num_layers] = self.emb_layer_norm_after(x)
+        return representations
