@@ -386,7 +386,33 @@ def test_out_of_memory_splits_batch(engine):
         engine.embed(records[:1], opts)
 
 
-def test_should_stop_cancels(engine):
+def test_cpu_workers_run_batches_side_by_side_in_order(engine, monkeypatch):
+    records = random_seqs([30, 31, 32, 60, 61, 90, 5, 5, 5, 120], seed=12)
+    opts = EmbedOptions(repr_layers=[0, -1], include={"mean", "per_tok", "bos"}, toks_per_batch=128)
+    engine.cpu_workers = 1
+    serial = engine.embed(records, opts)
+
+    threads_seen = set()
+    forward = engine._forward
+    monkeypatch.setattr(engine, "_forward", lambda *a: threads_seen.add(threading.get_ident()) or forward(*a))
+    engine.cpu_workers = 2
+    before = torch.get_num_threads()
+    reports = []
+    side_by_side = engine.embed(records, opts, progress=lambda done, total: reports.append(done))
+    assert len(threads_seen) == 2 and threading.get_ident() not in threads_seen
+    assert torch.get_num_threads() == before  # the workers' one-thread setting stays in the workers
+    assert reports == sorted(reports) and reports[-1] == len(records) and len(reports) > 2
+    for a, b in zip(serial, side_by_side):
+        assert a.id == b.id
+        for layer in (0, 3):
+            assert max_diff(a.per_tok[layer], b.per_tok[layer]) <= TOL
+            assert max_diff(a.mean[layer], b.mean[layer]) <= TOL
+            assert max_diff(a.bos[layer], b.bos[layer]) <= TOL
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_should_stop_cancels(engine, workers):
+    engine.cpu_workers = workers
     calls = []
     with pytest.raises(EmbeddingCancelled):
         engine.embed(random_seqs([30] * 6), EmbedOptions(toks_per_batch=64),
