@@ -255,19 +255,26 @@ def test_parity_with_fair_esm(ckpt, engine):
     assert max_diff(ours[3].per_tok[3], ours[3].per_tok[2]) > 0.1
 
 
-def test_packed_cpu_path_matches_fair_esm(ckpt, engine, monkeypatch):
+@pytest.mark.parametrize("packed", [True, False])
+def test_embeddings_without_contacts_match_fair_esm(ckpt, engine, monkeypatch, packed):
     # Without contacts a CPU engine lays sequences end to end (no padding);
     # equal-length neighbours share one attention call, the rest go alone.
+    # packed=False is the GPU's path: padded batches, fused attention with a mask.
     assert engine.packed
+    engine.packed = packed
     calls = []
-    packed = engine.model.forward_packed
-    monkeypatch.setattr(engine.model, "forward_packed", lambda *a, **k: calls.append(a[1]) or packed(*a, **k))
+    forward_packed = engine.model.forward_packed
+    monkeypatch.setattr(engine.model, "forward_packed",
+                        lambda *a, **k: calls.append(a[1]) or forward_packed(*a, **k))
     records = random_seqs([1, 7, 30, 30, 30, 57, 80, 95, 120, 1100], seed=5)
     layers = [0, 2, -1, -3]
     ref = fair_esm_extract(ckpt, records, layers, toks_per_batch=512)
     ours = engine.embed(records, EmbedOptions(repr_layers=layers, include={"mean", "per_tok", "bos"},
                                               toks_per_batch=512))
-    assert calls and any(lengths.count(32) == 3 for lengths in calls)  # the run of three 30-residue sequences
+    if packed:
+        assert any(lengths.count(32) == 3 for lengths in calls)  # the run of three 30-residue sequences
+    else:
+        assert not calls
     for res in ours:
         exp = ref[res.id]
         for layer in exp["per_tok"]:
