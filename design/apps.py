@@ -22,6 +22,7 @@ class DesignConfig(AppConfig):
         kinds.register(kinds.JobKind(
             name="design.docking", label="Docking (AutoDock Vina)", queue="cpu",
             runner="design.jobs:run_docking", clean_params=params.clean_docking_params,
+            check_access=params.check_access,
             result_template="design/result_docking.html",
             soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300,
             description="AutoDock Vina docking with Meeko-prepared receptor and ligands into a "
@@ -33,6 +34,7 @@ class DesignConfig(AppConfig):
         kinds.register(kinds.JobKind(
             name="design.campaign_run", label="Design campaign run", queue="cpu",
             runner="design.jobs:run_campaign", clean_params=params.clean_campaign_params,
+            check_access=params.check_access,
             result_template="design/result_campaign.html",
             soft_time_limit=10 * 3600, time_limit=10 * 3600 + 600,
             description="Genetic algorithm with BRICS seeding over molecular graphs, weighted or "

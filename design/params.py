@@ -3,9 +3,9 @@ and reading uploaded structures.
 
 Jobs store ids of targets, sites and campaigns rather than copies of them;
 clean_* only checks the ids exist. Whether the submitting user may use them
-is checked by the views and the API before submission, and again by the
-runner against the job's owner, so a job sent through the generic
-POST /api/v1/jobs cannot reach someone else's structure.
+is ``check_access``'s job, which every submission runs (the kinds register
+it), and the runner checks again against the job's owner. An id the user may
+not see gets the same answer as one that does not exist.
 """
 
 from __future__ import annotations
@@ -122,6 +122,22 @@ def _pk(params: dict, key: str, model, what: str) -> int:
     if not model.objects.filter(pk=pk).exists():
         raise ParamsError(key, f"No {what} with id {pk}.")
     return pk
+
+
+def check_access(params: dict, user) -> None:
+    """Refuse ids of targets, sites or campaigns the user may not see, with
+    the answer a missing id gets. Runs before the clean_* functions, so
+    malformed ids are left for them to name."""
+    from design.models import BindingSite, Campaign, Target
+
+    for key, model, what in (("target_id", Target, "target"), ("site_id", BindingSite, "binding site"),
+                             ("campaign_id", Campaign, "campaign")):
+        try:
+            pk = int(params.get(key))
+        except (TypeError, ValueError):
+            continue
+        if not model.objects.visible_to(user).filter(pk=pk).exists():
+            raise ParamsError(key, f"No {what} with id {pk}.")
 
 
 def cpu_cap() -> int:

@@ -238,3 +238,28 @@ def test_api_refuses_other_users_target_and_campaign(client, other_user, campaig
     r = post(client, f"/api/v1/design/campaigns/{campaign.pk}/runs", {})
     assert r.status_code == 404
     assert not Job.objects.exists()
+
+
+def test_generic_jobs_api_refuses_other_users_records_as_if_missing(client, other_user, campaign, no_broker):
+    # POST /api/v1/jobs reaches the design kinds without the design views:
+    # the kind's access check must refuse another user's ids at submission,
+    # with the same answer as an id that does not exist.
+    _, raw = ApiToken.issue(other_user, "t")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    missing = campaign.target.pk + 1000
+
+    def submit(kind, params):
+        r = post(client, "/api/v1/jobs", {"kind": kind, "params": params})
+        assert r.status_code == 400, r.content
+        return r.json()
+
+    ligands = [{"smiles": "CCO"}]
+    theirs = submit("design.docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
+                                       "ligands": ligands})
+    absent = submit("design.docking", {"target_id": missing, "site_id": campaign.site.pk, "ligands": ligands})
+    assert theirs["field"] == absent["field"] == "target_id"
+    assert theirs["error"] == f"No target with id {campaign.target.pk}."
+    assert absent["error"] == f"No target with id {missing}."
+    r = submit("design.campaign_run", {"campaign_id": campaign.pk})
+    assert r == {"error": f"No campaign with id {campaign.pk}.", "field": "campaign_id"}
+    assert not Job.objects.exists()

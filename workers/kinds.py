@@ -29,6 +29,12 @@ class JobKind:
     description: str = ""
     submit_url_name: str | None = None
     summarize_params: Callable[[dict[str, Any]], str] = field(default=lambda params: "")
+    # (submitted params, user) -> None, run before clean_params; raises
+    # ParamsError when the params point at a stored object the user may not
+    # use. clean_params knows no user, so this is where a kind that refers
+    # to other records (a design target, say) keeps every way of submitting
+    # inside the user's scope.
+    check_access: Callable[[dict[str, Any], Any], None] | None = None
 
     def __post_init__(self) -> None:
         if self.queue not in QUEUES:

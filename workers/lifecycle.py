@@ -42,6 +42,8 @@ def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False
         raise ParamsError("kind", f"Unknown job kind “{kind_name}”.") from None
     if not isinstance(params, dict):
         raise ParamsError("params", "Parameters must be a JSON object.")
+    if kind.check_access is not None:  # first, so clean_params's answers say nothing of others' records
+        kind.check_access(params, user)
     clean = kind.clean_params(params)
     lab = lab or user.profile.default_lab
     if lab is not None and not lab.memberships.filter(user=user).exists():
