@@ -98,7 +98,7 @@ class AtomicaForm(forms.Form):
         from pathlib import Path
 
         from .atomica import convert
-        from .atomica_inputs import default_side, safe_name, side_dict  # noqa: F401
+        from .atomica_inputs import default_side, records_jsonl_gz, safe_name, side_dict  # noqa: F401
 
         upload = data["structure"]
         raw = upload.read()
@@ -138,9 +138,15 @@ class AtomicaForm(forms.Form):
             self.add_error("structure", "No interface between the chosen sides within the cutoff.")
             return None
         stored = store_input(raw, upload.name, suffix="-" + safe_name(upload.name))
+        # The records just made go with the job, so the worker does not convert
+        # the file a second time; the structure is kept for the record.
         item = {"source": "structure", "path": stored["path"], "name": upload.name, "side": side,
                 "smiles": data.get("ligand_smiles", ""), "mode": data.get("mode") or "default",
                 "cutoff": data.get("cutoff") or 8.0}
+        try:
+            item["records_path"] = store_input(records_jsonl_gz(records), upload.name + ".jsonl.gz")["path"]
+        except ValueError:
+            pass  # over the upload cap: the worker converts the structure again instead
         if sdf_raw:
             item["ligand_sdf_path"] = store_input(sdf_raw, "ligand.sdf", suffix=".sdf")["path"]
         return item

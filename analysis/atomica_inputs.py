@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 import uuid
 
@@ -64,8 +65,11 @@ def load_item(item: dict, index: int):
     from .atomica.records import record_from_dict
 
     if item["source"] == "structure":
-        return convert_structure(item)
-    if item["source"] == "url":
+        if not item.get("records_path"):  # submitted without converting (older jobs)
+            return convert_structure(item)
+        with default_storage.open(item["records_path"], "rb") as fh:
+            data = fh.read()  # converted when the form checked the upload
+    elif item["source"] == "url":
         data = fetch(item["url"], fetch_limits())
     elif item["source"] == "stored":
         with default_storage.open(item["path"], "rb") as fh:
@@ -90,6 +94,14 @@ def load_item(item: dict, index: int):
     if not records:
         raise ValueError(f"Item {index} holds no ATOMICA record.")
     return records
+
+
+def records_jsonl_gz(records) -> bytes:
+    """Records as the bytes of an ATOMICA .jsonl.gz (floats round-trip exactly)."""
+    from .atomica.records import record_to_dict
+
+    lines = "".join(json.dumps(record_to_dict(r), separators=(",", ":")) + "\n" for r in records)
+    return gzip.compress(lines.encode("utf-8"))
 
 
 def convert_structure(item: dict):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from workers.errors import ParamsError
+
+STORED_NAME = re.compile(r"atomica_inputs/[0-9a-f]{32}[^/\\]*")  # see atomica_inputs.store_input
 
 
 def clean_atomica_params(params: dict) -> dict:
@@ -23,9 +26,12 @@ def clean_atomica_params(params: dict) -> dict:
             parts = urlsplit(str(item.get("url", "")))
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ParamsError(f"items[{index}].url", f"Item {index}: only http and https URLs are fetched.")
-        elif not str(item.get("path", "")).startswith(("atomica_inputs/",)):
-            # Stored items are written by the portal itself, never named by users.
-            raise ParamsError(f"items[{index}]", f"Item {index} refers to no stored input.")
+        else:
+            # Stored files are written by the portal itself, never named by users:
+            # one file directly under atomica_inputs/, named from a random id.
+            for key in ("path", "records_path", "ligand_sdf_path"):
+                if (key == "path" or key in item) and not STORED_NAME.fullmatch(str(item.get(key, ""))):
+                    raise ParamsError(f"items[{index}]", f"Item {index} refers to no stored input.")
         clean.append(item)
     request_index = params.get("request_index") or list(range(len(clean)))
     if len(request_index) != len(clean):

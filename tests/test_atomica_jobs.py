@@ -210,12 +210,16 @@ def test_structure_errors_are_reported_next_to_the_field(alice_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weights):
+def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weights, monkeypatch):
     upload = SimpleUploadedFile("1rmd.pdb", (FIX / "structures" / "1rmd.pdb").read_bytes())
     response = alice_client.post(reverse("analysis:atomica_new"), {
         "structure": upload, "mode": "atomica", "cutoff": 8})
     assert response.status_code == 302, response.context["form"].errors if response.context else ""
     job = Job.objects.get()
+    assert job.params["items"][0]["records_path"].endswith(".jsonl.gz")
+    # The form converted the structure to check it; the worker uses those records.
+    monkeypatch.setattr("analysis.atomica_inputs.convert_structure",
+                        lambda item: pytest.fail("the worker converted the structure again"))
     run_job_now(job)
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message
@@ -225,3 +229,21 @@ def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weight
     arrays = np.load(io.BytesIO(job.files.get(name="atomica_embeddings.npz").file.read()))
     ref = reference("1rmd_A_A_ZN_0")
     assert np.abs(arrays["1rmd_A_A_ZN_0/graph_embedding"] - ref["graph_embedding"]).max() <= 1e-5
+
+
+@pytest.mark.parametrize("item", [
+    {"source": "stored", "path": "atomica_inputs/../jobs/x/result.npz"},
+    {"source": "stored", "path": "jobs/" + "a" * 32 + ".jsonl.gz"},
+    {"source": "structure", "path": "atomica_inputs/" + "a" * 32 + "-1rmd.pdb",
+     "records_path": "atomica_inputs/" + "a" * 32 + "/../../jobs/x.jsonl.gz"},
+    {"source": "structure", "path": "atomica_inputs/" + "a" * 32 + "-1rmd.pdb", "ligand_sdf_path": "/etc/passwd"},
+])
+def test_items_cannot_name_files_outside_the_inputs_folder(item):
+    from analysis.atomica_params import clean_atomica_params
+    from workers.errors import ParamsError
+
+    with pytest.raises(ParamsError) as caught:
+        clean_atomica_params({"items": [item]})
+    assert caught.value.field == "items[0]"
+    ok = {"source": "stored", "path": "atomica_inputs/" + "a" * 32 + ".jsonl.gz"}
+    assert clean_atomica_params({"items": [ok]})["items"] == [ok]
