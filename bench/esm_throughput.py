@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -179,6 +180,12 @@ def main(argv=None) -> None:
         diff = max(float((torch.from_numpy(r.mean[layer]) - ref[r.id]["mean_representations"][layer]).abs().max())
                    for r in ours)
         print(f"max |mean difference| engine vs baseline: {diff:.2e}")
+        if args.repeat > 1:
+            # Back-to-back pairs share the machine's state of the moment; on a
+            # machine whose speed drifts they say more than the two minima.
+            pairs = sorted(b[0] / e[0] for b, e in zip(runs["baseline"], runs["engine"]))
+            print("ratio per pair: " + ", ".join(f"{r:.2f}" for r in pairs)
+                  + f" (median {statistics.median(pairs):.2f})")
         print(f"CPU-time ratio {c_ref / c_ours:.2f}")
         print(f"ratio {t_ref / t_ours:.2f}")
 
