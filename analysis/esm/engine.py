@@ -212,8 +212,9 @@ class Engine:
         # On a CPU, batches run side by side, one per intra-op thread torch
         # was given (see _run_on_cpu_workers); 1 runs them one after another.
         self.cpu_workers = max(1, torch.get_num_threads())
-        for layer in self.model.layers:
-            layer.self_attn.fused_qkv()  # once here, not racing in concurrent embed calls
+        if self.packed:
+            for layer in self.model.layers:
+                layer.self_attn.fused_qkv()  # once here, not racing in concurrent embed calls
         # Called with each batch's token tensor just before the forward pass.
         # A test seam: the OOM tests make it raise torch.cuda.OutOfMemoryError.
         self.before_forward: Callable[[torch.Tensor], None] | None = None
@@ -407,9 +408,10 @@ class Engine:
         contacts = None
         if self.packed and "contacts" not in include:
             # Sequences end to end, no padding: rows of one [N, E] tensor per layer.
+            token_counts = [n + 2 for n in lengths]
             flat = tokens[tokens.ne(alphabet.PAD)].to(self.device)
-            reps = self.model.forward_packed(flat, [n + 2 for n in lengths], layers)
-            starts = np.cumsum([0] + [n + 2 for n in lengths])[:-1].tolist()
+            reps = self.model.forward_packed(flat, token_counts, layers)
+            starts = np.cumsum([0] + token_counts)[:-1].tolist()
         else:
             out = self.model(tokens.to(self.device), repr_layers=layers, need_contacts="contacts" in include)
             # [B, T, E] -> [B * T, E]: sequence b's rows start at b * T.

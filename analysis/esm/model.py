@@ -72,6 +72,10 @@ def rotary_tables(inv_freq: torch.Tensor, positions: torch.Tensor) -> tuple[torc
     return angles.cos()[positions], angles.sin()[positions]
 
 
+def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     x32 = x.float()  # a no-op in float32
     first, second = x32.chunk(2, dim=-1)
@@ -98,20 +102,18 @@ class SelfAttention(nn.Module):
         multiply reads the input once. The three parameters become views into
         the stacked tensors, so the model holds their weights once; this is
         redone if a parameter was since replaced (by ``.to()``, say)."""
-        params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
-                  self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
+        projections = (self.q_proj, self.k_proj, self.v_proj)
         fused = getattr(self, "_fused", None)
-        if fused is None or any(p.data_ptr() != f for p, f in zip(params, fused[2])):
-            weight = torch.cat([p.detach() for p in params[:3]])
-            bias = torch.cat([p.detach() for p in params[3:]])
+        if fused is None or not all(_same_storage(p.weight, fused[0]) and _same_storage(p.bias, fused[1])
+                                    for p in projections):
+            weight = torch.cat([p.weight.detach() for p in projections])
+            bias = torch.cat([p.bias.detach() for p in projections])
             E = self.q_proj.in_features
-            for k, proj in enumerate((self.q_proj, self.k_proj, self.v_proj)):
+            for k, proj in enumerate(projections):
                 proj.weight.data = weight[k * E : (k + 1) * E]
                 proj.bias.data = bias[k * E : (k + 1) * E]
-            params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
-                      self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
-            fused = self._fused = (weight, bias, tuple(p.data_ptr() for p in params))
-        return fused[0], fused[1]
+            fused = self._fused = (weight, bias)
+        return fused
 
     def forward(
         self, x: torch.Tensor, padding_mask: torch.Tensor | None, need_weights: bool
@@ -351,12 +353,6 @@ class ESM2(nn.Module):
                 runs.append([offset, 1, length])
             offset += length
 
-        rot = self.layers[0].self_attn.rot_emb if self.layers else None
-        if rot is not None:
-            cos, sin = rotary_tables(rot.inv_freq, positions)
-            # Broadcast over (query | key) x heads; rotary math in float32 as in forward.
-            cos, sin = cos[:, None, None, :], sin[:, None, None, :]
-
         # Every layer's intermediates have the same shapes, so they live in
         # buffers reused from layer to layer: a fresh allocation this large
         # comes from the kernel as zeroed pages, and the page faults on first
@@ -373,6 +369,9 @@ class ESM2(nn.Module):
             torch.addmm(bias, layer.self_attn_layer_norm(x), weight.t(), out=qkv)  # q | k | v
             qkv[:, :E].mul_(attn.scaling)  # fair-esm scales the query before rotating it
             qk = qkv[:, : 2 * E].view(N, 2, H, D).float()
+            # Each layer's own frequencies, as forward uses them; broadcast over
+            # (query | key) x heads, in float32 as in forward.
+            cos, sin = (t[:, None, None, :] for t in rotary_tables(attn.rot_emb.inv_freq, positions))
             # x * cos + rotate_half(x) * sin, one half of the head at a time.
             torch.mul(qk[..., :half], cos, out=rotated[..., :half])
             rotated[..., :half].addcmul_(qk[..., half:], sin, value=-1)
