@@ -98,10 +98,9 @@ def load_item(item: dict, index: int):
 
 def records_jsonl_gz(records) -> bytes:
     """Records as the bytes of an ATOMICA .jsonl.gz (floats round-trip exactly)."""
-    from .atomica.records import record_to_dict
+    from .atomica.records import record_line
 
-    lines = "".join(json.dumps(record_to_dict(r), separators=(",", ":")) + "\n" for r in records)
-    return gzip.compress(lines.encode("utf-8"))
+    return gzip.compress("".join(record_line(r) for r in records).encode("utf-8"))
 
 
 def convert_structure(item: dict):

@@ -200,4 +200,9 @@ def write_records(path: str | Path, records: Iterable[AtomicaRecord]) -> None:
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "wt", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record_to_dict(record), separators=(",", ":")) + "\n")
+            handle.write(record_line(record))
+
+
+def record_line(record: AtomicaRecord) -> str:
+    """One line of an ATOMICA .jsonl file."""
+    return json.dumps(record_to_dict(record), separators=(",", ":")) + "\n"
