@@ -116,18 +116,23 @@ class SiteForm(forms.Form):
         return data
 
 
-class CampaignForm(forms.Form):
+class UsersTargetAndSite:
+    """For forms with ``target`` and ``site`` fields: offer only the
+    targets and sites the user may see."""
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = Target.objects.visible_to(user)
+        self.fields["site"].queryset = BindingSite.objects.visible_to(user).select_related("target")
+
+
+class CampaignForm(UsersTargetAndSite, forms.Form):
     name = forms.CharField(max_length=200)
     target = forms.ModelChoiceField(queryset=Target.objects.none())
     site = forms.ModelChoiceField(queryset=BindingSite.objects.none(), required=False,
                                   help_text="Needed for docking; a campaign without one optimises properties only.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     shared = forms.BooleanField(label="Share with my lab", required=False)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["target"].queryset = Target.objects.visible_to(user)
-        self.fields["site"].queryset = BindingSite.objects.visible_to(user).select_related("target")
 
     def clean(self):
         data = super().clean()
@@ -262,7 +267,7 @@ class PropertiesForm(forms.Form):
         return data
 
 
-class DockingForm(forms.Form):
+class DockingForm(UsersTargetAndSite, forms.Form):
     title = forms.CharField(max_length=200, required=False)
     target = forms.ModelChoiceField(queryset=Target.objects.none())
     site = forms.ModelChoiceField(queryset=BindingSite.objects.none())
@@ -275,11 +280,6 @@ class DockingForm(forms.Form):
     cpu = forms.IntegerField(label="CPU cores (0 = all)", initial=0, min_value=0, max_value=256)
     random_seed = forms.IntegerField(initial=0, min_value=0)
     shared = forms.BooleanField(label="Share with my lab", required=False)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["target"].queryset = Target.objects.visible_to(user)
-        self.fields["site"].queryset = BindingSite.objects.visible_to(user).select_related("target")
 
     def clean(self):
         data = super().clean()
