@@ -1,13 +1,15 @@
 from django.urls import path
 
-from . import views
+from .atomica import views as atomica
+from .esm import views as esm
+from .protparam import views as protparam
 
 app_name = "analysis"
 urlpatterns = [
-    path("new/", views.new_analysis, name="new"),
-    path("esm/new/", views.new_esm, name="esm_new"),
-    path("esm/<uuid:job_id>/contacts/<int:index>/", views.esm_contacts, name="esm_contacts"),
-    path("atomica/new/", views.new_atomica, name="atomica_new"),
-    path("atomica/sides/", views.atomica_sides, name="atomica_sides"),
-    path("atomica/<uuid:job_id>/similar/<int:index>/", views.atomica_similar, name="atomica_similar"),
+    path("new/", protparam.new_analysis, name="new"),
+    path("esm/new/", esm.new_esm, name="esm_new"),
+    path("esm/<uuid:job_id>/contacts/<int:index>/", esm.esm_contacts, name="esm_contacts"),
+    path("atomica/new/", atomica.new_atomica, name="atomica_new"),
+    path("atomica/sides/", atomica.atomica_sides, name="atomica_sides"),
+    path("atomica/<uuid:job_id>/similar/<int:index>/", atomica.atomica_similar, name="atomica_similar"),
 ]

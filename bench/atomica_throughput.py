@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FIX = ROOT / "tests" / "fixtures" / "atomica"
 
-from analysis.atomica.checkpoints import load_model  # noqa: E402
-from analysis.atomica.embed import embed_records  # noqa: E402
-from analysis.atomica.records import read_records  # noqa: E402
+from analysis.atomica.compute.checkpoints import load_model  # noqa: E402
+from analysis.atomica.compute.embed import embed_records  # noqa: E402
+from analysis.atomica.compute.records import read_records  # noqa: E402
 
 
 def timed(model, records, batch_size, device, repeat):

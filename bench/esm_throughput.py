@@ -33,7 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis.esm import ESM2_MODELS, EmbedOptions, Engine, fair_esm_model, load_checkpoint  # noqa: E402
+from analysis.esm.compute import ESM2_MODELS, EmbedOptions, Engine, fair_esm_model, load_checkpoint  # noqa: E402
 from tests.esm_fixtures import write_tiny_esm2  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "sequences"

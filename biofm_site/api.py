@@ -74,16 +74,16 @@ def _register_routers() -> None:
     from workers.api import router as jobs_router
 
     api.add_router("/", jobs_router)
-    from analysis.api import router as analysis_router
+    from analysis.protparam.api import router as analysis_router
 
     api.add_router("/analysis", analysis_router)
-    from analysis.esm_api import router as esm_router
+    from analysis.esm.api import router as esm_router
 
     api.add_router("/esm", esm_router)
     from design.api import router as design_router
 
     api.add_router("/design", design_router)
-    from analysis.atomica_api import router as atomica_router
+    from analysis.atomica.api import router as atomica_router
 
     api.add_router("/atomica", atomica_router)
 

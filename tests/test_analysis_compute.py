@@ -1,5 +1,5 @@
 """Tests for the Django-free protein analysis compute (analysis.fasta,
-analysis.protparam, analysis.charts, analysis.examples).
+analysis.protparam, analysis.protparam.compute.charts, analysis.examples).
 
 Expected numbers are worked out by hand from published constants, not by
 calling Biopython, so a wrong wrapper cannot agree with itself.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from Bio.SeqUtils.ProtParam import ProteinAnalysis
 
-from analysis import charts
+from analysis.protparam.compute import charts
 from analysis.examples import EXAMPLES, load_example
 from analysis.fasta import (
     InputTooLarge,
@@ -22,7 +22,7 @@ from analysis.fasta import (
     ambiguous_letters,
     parse_fasta,
 )
-from analysis.protparam import COLUMNS, METHODS, analyse, hydropathy_profile, to_csv
+from analysis.protparam.compute.protparam import COLUMNS, METHODS, analyse, hydropathy_profile, to_csv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fasta"
 

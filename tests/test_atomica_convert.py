@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.atomica.convert import SideOption, convert_structure, load_structure, suggest_sides
-from analysis.atomica.fragment import FragmentationError, fragment_ligand
-from analysis.atomica.records import read_records
-from analysis.atomica.vocab import UNK_BLOCK, get_vocabulary
+from analysis.atomica.compute.convert import SideOption, convert_structure, load_structure, suggest_sides
+from analysis.atomica.compute.fragment import FragmentationError, fragment_ligand
+from analysis.atomica.compute.records import read_records
+from analysis.atomica.compute.vocab import UNK_BLOCK, get_vocabulary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "atomica"
 STRUCTURES = FIXTURES / "structures"

@@ -42,7 +42,7 @@ def reference(record_id: str):
 def atomica_weights(settings):
     settings.BIOFM_ATOMICA_CONFIG = str(FIX / "model" / "config.json")
     settings.BIOFM_ATOMICA_WEIGHTS = str(FIX / "model" / "weights.pt")
-    import analysis.atomica_jobs as jobs
+    import analysis.atomica.jobs as jobs
 
     jobs._model = None  # each test loads the weights it configured
     yield
@@ -99,7 +99,7 @@ def test_similarity_and_pages_are_scoped(client, other_user, user):
 
 @pytest.mark.django_db(transaction=True)
 def test_missing_weights_offline_fail_clearly(alice_client, settings, tmp_path):
-    import analysis.atomica_jobs as jobs
+    import analysis.atomica.jobs as jobs
 
     jobs._model = None
     settings.BIOFM_ATOMICA_CONFIG = settings.BIOFM_ATOMICA_WEIGHTS = ""
@@ -218,7 +218,7 @@ def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weight
     job = Job.objects.get()
     assert job.params["items"][0]["records_path"].endswith(".jsonl.gz")
     # The form converted the structure to check it; the worker uses those records.
-    monkeypatch.setattr("analysis.atomica_inputs.convert_structure",
+    monkeypatch.setattr("analysis.atomica.inputs.convert_structure",
                         lambda item: pytest.fail("the worker converted the structure again"))
     run_job_now(job)
     job.refresh_from_db()
@@ -239,7 +239,7 @@ def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weight
     {"source": "structure", "path": "atomica_inputs/" + "a" * 32 + "-1rmd.pdb", "ligand_sdf_path": "/etc/passwd"},
 ])
 def test_items_cannot_name_files_outside_the_inputs_folder(item):
-    from analysis.atomica_params import clean_atomica_params
+    from analysis.atomica.kind import clean_atomica_params
     from workers.errors import ParamsError
 
     with pytest.raises(ParamsError) as caught:

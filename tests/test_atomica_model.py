@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.atomica.checkpoints import (
+from analysis.atomica.compute.checkpoints import (
     CheckpointError,
     HF_CONFIG_FILENAME,
     HF_WEIGHTS_FILENAME,
@@ -31,8 +31,8 @@ from analysis.atomica.checkpoints import (
     load_state_dict,
     pretrained_checkpoint_paths,
 )
-from analysis.atomica.embed import ComplexEmbedding, embed_records
-from analysis.atomica.records import read_records, record_from_dict, write_records
+from analysis.atomica.compute.embed import ComplexEmbedding, embed_records
+from analysis.atomica.compute.records import read_records, record_from_dict, write_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "atomica"
 INPUTS = FIXTURES / "inputs" / "shared.jsonl.gz"

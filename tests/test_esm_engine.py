@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.esm import (
+from analysis.esm.compute import (
     ESM2,
     CheckpointError,
     EmbedOptions,
@@ -22,7 +22,7 @@ from analysis.esm import (
     fair_esm_model,
     load_checkpoint,
 )
-from analysis.esm import alphabet
+from analysis.esm.compute import alphabet
 from tests.esm_fixtures import tiny_state_dict, write_tiny_esm2
 
 NAME = "esm2_t6_8M_UR50D"  # a real model's name, tiny weights behind it

@@ -83,7 +83,7 @@ def test_skip_invalid_embeds_the_rest(api, esm_weights):
 
 @pytest.mark.django_db(transaction=True)
 def test_job_outputs_match_fair_esm_and_load_in_one_line(api, esm_weights, tmp_path):
-    from analysis.esm.checkpoints import fair_esm_model, load_checkpoint
+    from analysis.esm.compute.checkpoints import fair_esm_model, load_checkpoint
 
     response = post(api, {"model": MODEL, "sequences": SEQS, "repr_layers": [0, 3, -1],
                           "include": ["mean", "per_tok", "bos", "contacts"]})

@@ -1,0 +1,144 @@
+"""The worker side of an ATOMICA embedding job."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+from django.conf import settings
+
+from biofm_site.safe_fetch import FetchError
+from workers.context import JobContext
+from workers.errors import JobInputError, JobSystemError
+
+from . import outputs as out
+from .inputs import load_item
+
+MAX_CHARTS = 10  # complexes whose charts are kept on the page; downloads have all
+
+_model = None
+_model_lock = threading.Lock()
+
+
+def load_atomica_model():
+    """The worker's ATOMICA model: the operator's checkpoint, or the released one."""
+    global _model
+    from .compute.checkpoints import CheckpointError, load_model, load_pretrained
+
+    with _model_lock:
+        if _model is None:
+            try:
+                if settings.BIOFM_ATOMICA_CONFIG and settings.BIOFM_ATOMICA_WEIGHTS:
+                    model = load_model(settings.BIOFM_ATOMICA_CONFIG, settings.BIOFM_ATOMICA_WEIGHTS)
+                else:
+                    model = load_pretrained(settings.BIOFM_ATOMICA_CHECKPOINT_DIR,
+                                            download=settings.BIOFM_ATOMICA_ALLOW_DOWNLOAD)
+            except (CheckpointError, OSError) as exc:
+                raise JobSystemError(f"The ATOMICA model could not be loaded: {exc}") from None
+            import torch
+
+            _model = model.to("cuda" if torch.cuda.is_available() else "cpu")
+        return _model
+
+
+def masked_copy(record, block: int):
+    """The record with one block masked: its type set to MASK, its atoms' types
+    to the atom mask (see atomica_outputs.IMPORTANCE_METHOD)."""
+    from .compute.vocab import MASK_BLOCK, UNKNOWN_ELEMENT
+
+    b = record.B.copy()
+    a = record.A.copy()
+    b[block] = MASK_BLOCK
+    a[record.atom_block_index == block] = UNKNOWN_ELEMENT
+    return dataclasses.replace(record, id=f"{record.id}#mask{block}", B=b, A=a)
+
+
+def block_importance(model, record, batch_size: int) -> list[float]:
+    from .compute.embed import embed_records
+
+    base = embed_records(model, [record])[0].graph_embedding
+    blocks = [i for i in range(record.num_blocks) if not record.is_global_block[i]]
+    masked = embed_records(model, [masked_copy(record, i) for i in blocks], batch_size=batch_size)
+    # Embeddings are L2-normalised, so the dot product is the cosine.
+    return [float(1.0 - np.dot(base, m.graph_embedding)) for m in masked]
+
+
+def run_atomica_embeddings(ctx: JobContext) -> dict:
+    from .compute.embed import embed_records
+
+    items = ctx.params["items"]
+    records, item_of, errors = [], [], []
+    for index, item in enumerate(items):
+        try:
+            loaded = load_item(item, index)
+        except (FetchError, ValueError) as exc:
+            errors.append({"index": index, "error": str(exc)})
+        else:
+            records.extend(loaded)
+            item_of.extend([index] * len(loaded))
+        ctx.progress(10 * (index + 1) / len(items), f"Read input {index + 1} of {len(items)}")
+    if not records:
+        raise JobInputError("No input could be read: " + "; ".join(e["error"] for e in errors[:5]))
+    records = _unique_ids(records, item_of)
+
+    model = load_atomica_model()
+    batch = settings.BIOFM_ATOMICA_BATCH_SIZE
+    embeddings = []
+    chunk = batch * 4
+    for start in range(0, len(records), chunk):
+        try:
+            embeddings.extend(embed_records(model, records[start:start + chunk], batch_size=batch))
+        except ValueError as exc:  # a record outside the model's vocabulary
+            raise JobInputError(str(exc)) from None
+        ctx.progress(10 + 70 * min(len(records), start + chunk) / len(records),
+                     f"Embedded {min(len(records), start + chunk)} of {len(records)} complexes")
+
+    labels = {r.id: out.block_labels(r) for r in records}
+    charts = []
+    importance_budget = settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS
+    for n, (record, emb) in enumerate(zip(records[:MAX_CHARTS], embeddings)):
+        entry = {"id": record.id, "atoms": out.atom_scatter_figure(record, emb)}
+        if ctx.params.get("importance") and record.num_blocks <= importance_budget:
+            ctx.progress(80 + 15 * n / min(len(records), MAX_CHARTS), f"Block importance for {record.id}")
+            scores = block_importance(model, record, batch)
+            importance_budget -= record.num_blocks
+            names = [labels[record.id][i] for i in range(record.num_blocks) if not record.is_global_block[i]]
+            entry["importance"] = out.importance_figure(record.id, names, scores)
+            entry["importance_values"] = dict(zip(names, scores))
+        charts.append(entry)
+
+    ctx.progress(96, "Writing results")
+    out.write_npz(embeddings, ctx.workdir / "atomica_embeddings.npz")
+    ctx.add_file("atomica_embeddings.npz", ctx.workdir / "atomica_embeddings.npz", "application/octet-stream")
+    out.write_parquet(embeddings, labels, ctx.workdir / "atomica_blocks.parquet")
+    ctx.add_file("atomica_blocks.parquet", ctx.workdir / "atomica_blocks.parquet", "application/vnd.apache.parquet")
+    ctx.add_file("atomica_embeddings.json", out.to_json_bytes(out.as_json(embeddings, labels)), "application/json")
+
+    first_of_item = {}
+    for record, index in zip(records, item_of):
+        first_of_item.setdefault(index, record.id)
+    return {
+        "complexes": [{"id": r.id, "item": i, "blocks": r.num_blocks, "atoms": r.num_atoms,
+                       "graph_embedding": np.round(e.graph_embedding, 7).tolist()}
+                      for r, i, e in zip(records, item_of, embeddings)],
+        "errors": errors,
+        "n_items": len(items),
+        # For the scoring API: which complex answers each input index.
+        "prediction_for_item": {str(k): v for k, v in first_of_item.items()},
+        "charts": charts,
+        "importance_method": out.IMPORTANCE_METHOD,
+        "method": "ATOMICA (biofm implementation on e3nn/PyG, official checkpoint format); "
+                  "embeddings are L2-normalised, 32-d",
+    }
+
+
+def _unique_ids(records, item_of):
+    seen: dict[str, int] = {}
+    unique = []
+    for record, index in zip(records, item_of):
+        if record.id in seen:
+            record = dataclasses.replace(record, id=f"{record.id}#{index}")
+        seen[record.id] = index
+        unique.append(record)
+    return unique

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from workers.access import get_visible_job
+from workers.models import Job, Status
+from workers.submit_page import job_form_page
+
+from .forms import AtomicaForm
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_atomica(request: HttpRequest) -> HttpResponse:
+    return job_form_page(
+        request, AtomicaForm(request.POST or None, request.FILES or None), "analysis.atomica_embeddings",
+        heading="ATOMICA interaction embeddings",
+        intro="Atom, block and complex embeddings of interaction interfaces from ATOMICA records. "
+              "Downloads: .npz, Parquet and JSON.",
+        template="analysis/new.html")
+
+
+@login_required
+@require_GET
+def atomica_similar(request: HttpRequest, job_id, index: int) -> HttpResponse:
+    """Complexes most like this one, by cosine similarity of ATOMICA graph
+    embeddings (interface fingerprints), across the jobs the user can see."""
+    job = get_visible_job(request.user, job_id)
+    complexes = job.result.get("complexes", []) if job.kind == "analysis.atomica_embeddings" else []
+    if not 0 <= index < len(complexes):
+        raise Http404("No such complex.")
+    query = np.asarray(complexes[index]["graph_embedding"])
+    candidates = []
+    others = Job.objects.visible_to(request.user).filter(
+        kind="analysis.atomica_embeddings", status=Status.SUCCEEDED).only("id", "title", "result")
+    for other in others:
+        for n, entry in enumerate(other.result.get("complexes", [])):
+            if other.pk == job.pk and n == index:
+                continue
+            candidates.append((other, n, entry))
+    if candidates:
+        matrix = np.asarray([c[2]["graph_embedding"] for c in candidates])
+        scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
+        order = np.argsort(-scores)[:25]
+        hits = [{"job": candidates[i][0], "index": candidates[i][1], "id": candidates[i][2]["id"],
+                 "score": float(scores[i])} for i in order]
+    else:
+        hits = []
+    return render(request, "analysis/atomica/similar.html",
+                  {"job": job, "query": complexes[index], "hits": hits, "searched": len(candidates)})
+
+
+@login_required
+@require_POST
+def atomica_sides(request: HttpRequest) -> HttpResponse:
+    """The interface sides a structure file offers, as <option>s (htmx)."""
+    from .inputs import ranked_sides, safe_name, side_dict
+
+    upload = request.FILES.get("structure")
+    options, error = [], ""
+    if upload is None or upload.size > settings.BIOFM_UPLOAD_MAX_BYTES:
+        error = "Choose a structure file under the size limit."
+    else:
+        with tempfile.TemporaryDirectory(prefix="biofm-sides-") as tmp:
+            path = Path(tmp) / safe_name(upload.name)
+            path.write_bytes(upload.read())
+            try:
+                options = [side_dict(o) for o in ranked_sides(path)]
+            except ValueError as exc:
+                error = str(exc)
+    return render(request, "analysis/atomica/side_options.html", {
+        "options": [(json.dumps(o), o["label"]) for o in options], "error": error})

@@ -1,0 +1,60 @@
+"""The worker side of a protein analysis job."""
+
+from __future__ import annotations
+
+import json
+
+from workers.context import JobContext
+
+from .compute.charts import composition_figure, hydropathy_figure
+from analysis.fasta import parse_fasta
+from .compute.protparam import METHODS, analyse, hydropathy_profile, to_csv
+
+# The job page draws at most this many records; the CSV has them all.
+MAX_TABLE_ROWS = 500
+MAX_PROFILES = 12
+
+
+def run_protparam(ctx: JobContext) -> dict:
+    params = ctx.params
+    records, errors = parse_fasta(params["fasta"], max_bytes=len(params["fasta"].encode()) + 1,
+                                  max_records=10**6)
+    rows, profiles = [], []
+    for i, record in enumerate(records):
+        row = analyse(record)
+        rows.append(row)
+        if len(profiles) < MAX_PROFILES:
+            profiles.append({"id": record.id,
+                             "profile": hydropathy_profile(record.sequence, params["window"]),
+                             "window": params["window"]})
+        if i % 10 == 0 or i == len(records) - 1:
+            ctx.progress(100.0 * (i + 1) / len(records), f"Analysed {i + 1} of {len(records)} records")
+    ctx.add_file("protparam.csv", to_csv(rows), "text/csv")
+    ctx.add_file("protparam.json", json.dumps({"methods": METHODS, "records": rows}, indent=1),
+                 "application/json")
+    error_rows = [e.__dict__ for e in errors]
+    if errors:
+        lines = ["record,id,field,message"] + [
+            ",".join(_csv_cell(str(e[k])) for k in ("index", "id", "field", "message"))
+            for e in error_rows]
+        ctx.add_file("rejected_records.csv", "\n".join(lines) + "\n", "text/csv")
+    shown = rows[:MAX_TABLE_ROWS]
+    return {
+        "n_records": len(rows),
+        "n_rejected": len(errors),
+        "errors": error_rows[:MAX_TABLE_ROWS],
+        "rows": [{k: v for k, v in r.items() if k != "composition"} for r in shown],
+        "truncated": len(rows) > MAX_TABLE_ROWS,
+        "methods": METHODS,
+        "charts": {
+            "composition": composition_figure(shown),
+            "hydropathy": hydropathy_figure(profiles),
+        },
+        "profiles_truncated": len(records) > MAX_PROFILES,
+    }
+
+
+def _csv_cell(value: str) -> str:
+    if any(c in value for c in ',"\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
