@@ -1,4 +1,4 @@
-"""Goal-directed generation benchmark: our graph GA (design.generate) next to
+"""Goal-directed generation benchmark: our graph GA (design.compute.generate) next to
 the `mol-ga` package's graph GA, same tasks, same start, same budget.
 
 Tasks are GuacaMol goal-directed tasks (Brown et al., J. Chem. Inf. Model.
@@ -38,7 +38,7 @@ sys.path.insert(0, ROOT)
 from rdkit import Chem, DataStructs, RDLogger  # noqa: E402
 from rdkit.Chem import Crippen, rdFingerprintGenerator, rdMolDescriptors  # noqa: E402
 
-from design.generate import Objective, run_ga  # noqa: E402
+from design.compute.generate import Objective, run_ga  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 

@@ -17,6 +17,7 @@ from workers.api import ErrorOut, JobOut, job_out
 from workers.errors import ParamsError
 
 from .models import BindingSite, Campaign, Target
+from .runs import submit_run
 
 router = Router(tags=["design"])
 
@@ -52,7 +53,6 @@ class CampaignRunIn(Schema):
 @router.post("/campaigns/{campaign_id}/runs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
              url_name="design_campaign_run")
 def submit_campaign_run(request, campaign_id: int, payload: CampaignRunIn):
-    from .views import submit_run
 
     campaign = Campaign.objects.visible_to(request.user).filter(pk=campaign_id).first()
     if campaign is None:

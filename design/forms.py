@@ -5,7 +5,8 @@ from django.conf import settings
 
 from workers.errors import ParamsError
 
-from . import params as P
+from . import kind as P
+from .compute.structures import parse_structure
 from .models import BindingSite, Campaign, Target
 
 
@@ -43,7 +44,7 @@ class TargetForm(forms.Form):
         upload = self.cleaned_data["structure"]
         raw = read_upload(upload, "structure")
         try:
-            self.parsed = P.parse_structure(raw, upload.name)
+            self.parsed = parse_structure(raw, upload.name)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         upload.seek(0)
@@ -76,7 +77,7 @@ class SiteForm(forms.Form):
         return _text(upload, "an SDF/MOL file") if upload else ""
 
     def clean(self):
-        from design import sites
+        from design.compute import sites
 
         data = super().clean()
         if self.errors:

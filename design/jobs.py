@@ -1,5 +1,5 @@
 """The worker side of the design kinds: property prediction, docking and
-campaign runs. The science is in design.properties/docking/generate; this
+campaign runs. The science is in design.compute.properties/docking/generate; this
 module loads inputs, reports progress and writes result files."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _csv(header: list[str], rows: list[list]) -> str:
 # ---------------------------------------------------------------- properties
 
 def property_columns() -> list[dict]:
-    from design.properties import PROPERTIES
+    from design.compute.properties import PROPERTIES
 
     return [{"key": s.key, "label": s.label, "unit": s.unit, "method": s.method} for s in PROPERTIES.values()]
 
@@ -84,8 +84,8 @@ def _cell(value) -> str:
 def run_properties(ctx: JobContext) -> dict:
     from rdkit import Chem
 
-    from design.molecules import read_molecules
-    from design.properties import METHODS, score_records
+    from design.compute.molecules import read_molecules
+    from design.compute.properties import METHODS, score_records
 
     p = ctx.params
     options = {k: p[k] for k in ("smiles_column", "name_column") if p.get(k)}
@@ -134,7 +134,7 @@ def run_properties(ctx: JobContext) -> dict:
 # ---------------------------------------------------------------- docking
 
 def _receptor(target):
-    from design.docking import prepare_receptor
+    from design.compute.docking import prepare_receptor
 
     try:
         return prepare_receptor(target.pdb_text())
@@ -148,7 +148,7 @@ def _receptor_summary(prep) -> dict:
 
 
 def _site_of(params: dict, target, ctx) -> dict:
-    from design.sites import check_box, read_protein_atoms
+    from design.compute.sites import check_box, read_protein_atoms
 
     from .models import BindingSite
 
@@ -163,7 +163,7 @@ def _site_of(params: dict, target, ctx) -> dict:
 
 
 def run_docking(ctx: JobContext) -> dict:
-    from design.docking import available_cpus, dock_many
+    from design.compute.docking import available_cpus, dock_many
 
     from .models import Target
 
@@ -223,12 +223,12 @@ def _history_writer(ctx: JobContext, campaign):
 
 
 def _objectives(p: dict, campaign, ctx):
-    from design.generate import docking_objective, property_objective
+    from design.compute.generate import docking_objective, property_objective
 
     objectives = [property_objective(o["property"], o["direction"], o["weight"]) for o in p["objectives"]]
     docking = None
     if p["docking"]["enabled"]:
-        from design.docking import DockingScorer, available_cpus
+        from design.compute.docking import DockingScorer, available_cpus
 
         if campaign.site is None:
             raise JobInputError(f"Campaign “{campaign.name}” has no binding site to dock into.")
@@ -242,7 +242,7 @@ def _objectives(p: dict, campaign, ctx):
 
 
 def _filters(p: dict):
-    from design.generate import mw_window, no_alerts
+    from design.compute.generate import mw_window, no_alerts
 
     out = []
     f = p["filters"]
@@ -257,11 +257,11 @@ def _filters(p: dict):
 def run_campaign(ctx: JobContext) -> dict:
     from rdkit import Chem
 
-    from design.generate import non_dominated_sort, run_ga
-    from design.properties import METHODS, score_molecule
+    from design.compute.generate import non_dominated_sort, run_ga
+    from design.compute.properties import METHODS, score_molecule
 
     from .models import Campaign
-    from .params import DEFAULT_SEEDS, numeric_properties
+    from .kind import DEFAULT_SEEDS, numeric_properties
 
     p = ctx.params
     campaign = _visible(Campaign, p["campaign_id"], ctx, "campaign")

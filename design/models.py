@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .compute.structures import to_pdb_text
+
 
 class ScopedQuerySet(models.QuerySet):
     # Path from this model to the object carrying owner/lab/shared ("" for itself).
@@ -71,8 +73,6 @@ class Target(models.Model):
 
     def pdb_text(self) -> str:
         """The structure as PDB text, the format the site and docking code read."""
-        from .params import to_pdb_text
-
         with self.structure.open("rb") as fh:
             return to_pdb_text(fh.read(), self.format)
 

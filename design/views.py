@@ -16,14 +16,15 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workers import lifecycle
 from workers.access import can_control, get_visible_job
 from workers.errors import ParamsError
 from workers.models import Job
 from workers.quotas import QuotaExceeded
+from workers.submit_page import job_form_page
 
 from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
+from .runs import submit_run
 
 
 def get_visible(model, user, pk):
@@ -36,16 +37,6 @@ def get_visible(model, user, pk):
 
 def _lab(user):
     return user.profile.default_lab
-
-
-def submit_run(user, campaign: Campaign, params: dict, *, title: str = "", shared: bool = False,
-               rerun_of: Job | None = None) -> Job:
-    """Submit a campaign run and file it under its campaign."""
-    with transaction.atomic():
-        job = lifecycle.submit(user, "design.campaign_run", params, title=title, shared=shared,
-                               rerun_of=rerun_of)
-        CampaignRun.objects.create(campaign=campaign, job=job)
-    return job
 
 
 # ---------------------------------------------------------------- overview
@@ -226,26 +217,13 @@ def compare(request: HttpRequest) -> HttpResponse:
 
 # ---------------------------------------------------------------- property and docking jobs
 
-def _job_page(request, form, kind: str, heading: str, intro: str) -> HttpResponse:
-    if request.method == "POST" and form.is_valid():
-        try:
-            job = lifecycle.submit(request.user, kind, form.cleaned_data["params"],
-                                   title=form.cleaned_data["title"], shared=form.cleaned_data["shared"])
-        except (QuotaExceeded, ParamsError) as exc:
-            form.add_error(None, getattr(exc, "message", str(exc)))
-        else:
-            return redirect(job)
-    return render(request, "design/form.html", {"form": form, "heading": heading, "intro": intro},
-                  status=400 if form.errors else 200)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def properties_new(request: HttpRequest) -> HttpResponse:
-    return _job_page(
+    return job_form_page(
         request, PropertiesForm(request.POST or None, request.FILES or None), "design.properties",
-        "Molecular property prediction",
-        "Each property is computed by the method named beside it on the results page (RDKit descriptors, "
+        heading="Molecular property prediction", template="design/form.html",
+        intro="Each property is computed by the method named beside it on the results page (RDKit descriptors, "
         "ESOL, QED, SA score, Lipinski/Veber, Abbott score, PAINS/Brenk/NIH alerts). Rows RDKit cannot "
         "read are listed with RDKit's reason; the others are scored.")
 
@@ -254,10 +232,10 @@ def properties_new(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def docking_new(request: HttpRequest) -> HttpResponse:
     initial = {k: request.GET[k] for k in ("target", "site") if request.GET.get(k)}
-    return _job_page(
+    return job_form_page(
         request, DockingForm(request.POST or None, user=request.user, initial=initial), "design.docking",
-        "Docking (AutoDock Vina)",
-        "Meeko prepares the receptor and each ligand; Vina docks into the binding site's box on the "
+        heading="Docking (AutoDock Vina)", template="design/form.html",
+        intro="Meeko prepares the receptor and each ligand; Vina docks into the binding site's box on the "
         "chosen number of cores. The best pose's score (kcal/mol) is the affinity shown; every pose "
         "downloads as SDF.")
 
@@ -280,7 +258,7 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect("design:shortlist")
     d = form.cleaned_data
-    from design.molecules import parse_smiles
+    from design.compute.molecules import parse_smiles
     from rdkit import Chem
 
     try:
@@ -369,7 +347,7 @@ def shortlist_export(request: HttpRequest, fmt: str) -> HttpResponse:
 @cache_control(private=True, max_age=86400)
 def depict(request: HttpRequest) -> HttpResponse:
     """An RDKit SVG of one SMILES, for the result tables' <img> tags."""
-    from design.depict import mol_to_svg
+    from design.compute.depict import mol_to_svg
 
     smiles = request.GET.get("smiles", "")
     if not smiles or len(smiles) > 2000:

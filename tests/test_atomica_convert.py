@@ -1,4 +1,4 @@
-"""Structure -> ATOMICA record conversion (analysis/atomica/convert.py, fragment.py).
+"""Structure -> ATOMICA record conversion (analysis/atomica/compute/convert.py, fragment.py).
 
 ATOMICA mode is checked against the records ATOMICA's own data/process_pdbs.py
 wrote (tests/fixtures/atomica/inputs/shared.jsonl.gz); the rows below are the CSV

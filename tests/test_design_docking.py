@@ -1,4 +1,4 @@
-"""Binding sites (design.sites) and Vina docking with Meeko (design.docking).
+"""Binding sites (design.compute.sites) and Vina docking with Meeko (design.compute.docking).
 
 The redocking check puts TQ3 back into dihydrofolate reductase 1IA1 (chain B
 pocket, NADPH kept as a typed cofactor) from an ETKDG conformer, not from
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
-from design.docking import dock, pose_rmsd, prepare_ligand, prepare_receptor
-from design.sites import site_from_box, site_from_ligand, site_from_residues
+from design.compute.docking import dock, pose_rmsd, prepare_ligand, prepare_receptor
+from design.compute.sites import site_from_box, site_from_ligand, site_from_residues
 
 FIXTURES = Path(__file__).parent / "fixtures" / "design"
 PROTEIN = FIXTURES / "1ia1_protein.pdb"
@@ -90,7 +90,7 @@ def test_redock_crystal_ligand_within_2_angstrom(receptor):
 def test_scorer_docks_ligands_with_new_elements_one_after_another():
     """Grids are built for every atom type: a sulfur or halogen ligand after a
     plain one must dock (Vina would otherwise exit the whole process)."""
-    from design.docking import DockingScorer, prepare_receptor
+    from design.compute.docking import DockingScorer, prepare_receptor
 
     receptor = prepare_receptor((FIXTURES / "1ia1_protein.pdb").read_text())
     scorer = DockingScorer(receptor, center=(10.26, 36.34, 18.56), size=(20, 20, 20),

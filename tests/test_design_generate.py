@@ -1,4 +1,4 @@
-"""Graph GA and BRICS recombination (design.generate)."""
+"""Graph GA and BRICS recombination (design.compute.generate)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
-from design.generate import (Objective, brics_recombine, crossover, crowding_distance, docking_objective,
+from design.compute.generate import (Objective, brics_recombine, crossover, crowding_distance, docking_objective,
                              mutate, mw_window, no_alerts, non_dominated_sort, property_objective, run_ga)
-from design.properties import structural_alerts
+from design.compute.properties import structural_alerts
 
 SEEDS = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "c1ccncc1C(=O)O", "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
          "O=C(O)c1ccccc1O", "CN1CCC[C@H]1c1cccnc1", "Clc1ccccc1", "COc1ccccc1"]

@@ -1,4 +1,4 @@
-"""Property predictors (design.properties) and molecule reading (design.molecules)."""
+"""Property predictors (design.compute.properties) and molecule reading (design.compute.molecules)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from design import properties
-from design.molecules import parse_smiles, read_csv, read_molecules, read_sdf, read_smiles
-from design.properties import (METHODS, PROPERTIES, abbott_score, esol_logs, lipinski_violations,
+from design.compute import properties
+from design.compute.molecules import parse_smiles, read_csv, read_molecules, read_sdf, read_smiles
+from design.compute.properties import (METHODS, PROPERTIES, abbott_score, esol_logs, lipinski_violations,
                                register_property, score_molecule, score_records, structural_alerts)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "design"

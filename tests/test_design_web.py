@@ -167,7 +167,7 @@ def test_depiction_is_rdkit_svg(alice_client):
 
 
 def test_run_form_prefills_from_a_previous_run(alice_client, campaign, no_broker):
-    from design.params import clean_campaign_params
+    from design.kind import clean_campaign_params
 
     params = clean_campaign_params({"campaign_id": campaign.pk, "seeds": ["CCOc1ccccc1"], "generations": 3,
                                     "population_size": 12, "random_seed": 5,

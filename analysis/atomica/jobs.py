@@ -44,7 +44,7 @@ def load_atomica_model():
 
 def masked_copy(record, block: int):
     """The record with one block masked: its type set to MASK, its atoms' types
-    to the atom mask (see atomica_outputs.IMPORTANCE_METHOD)."""
+    to the atom mask (see outputs.IMPORTANCE_METHOD)."""
     from .compute.vocab import MASK_BLOCK, UNKNOWN_ELEMENT
 
     b = record.B.copy()

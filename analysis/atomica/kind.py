@@ -10,7 +10,7 @@ from django.conf import settings
 from workers.errors import ParamsError
 from workers.kinds import JobKind
 
-STORED_NAME = re.compile(r"atomica_inputs/[0-9a-f]{32}[^/\\]*")  # see atomica_inputs.store_input
+STORED_NAME = re.compile(r"atomica_inputs/[0-9a-f]{32}[^/\\]*")  # see inputs.store_input
 
 
 def clean_atomica_params(params: dict) -> dict:

@@ -13,6 +13,9 @@ from __future__ import annotations
 from django.conf import settings
 
 from workers.errors import ParamsError
+from workers.kinds import JobKind
+
+from .models import BindingSite, Campaign, Target
 
 MAX_MOLECULES = 20_000
 MAX_DOCK_LIGANDS = 20
@@ -27,67 +30,6 @@ MAX_GA_EXHAUSTIVENESS = 8
 # With no seeds the GA starts from common drug ring systems.
 DEFAULT_SEEDS = ["c1ccccc1", "c1ccncc1", "C1CCNCC1", "c1ccc2[nH]ccc2c1", "O=C(N)c1ccccc1",
                  "c1cn[nH]c1", "C1COCCN1", "Nc1ncccn1"]
-
-
-# ---------------------------------------------------------------- structures
-
-def parse_structure(raw: bytes, filename: str) -> dict:
-    """Read a PDB or mmCIF upload with gemmi. Returns {"format", "chains",
-    "n_atoms"}; raises ValueError naming the file."""
-    import gemmi
-
-    lower = filename.lower()
-    fmt = "cif" if lower.endswith((".cif", ".mmcif")) else "pdb"
-    if b"\x00" in raw[:4096]:
-        raise ValueError(f"“{filename}” is a binary file, not a PDB or mmCIF structure.")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"“{filename}” is not text, so not a PDB or mmCIF structure.") from None
-    if fmt == "pdb" and text.lstrip().startswith("data_"):
-        fmt = "cif"
-    try:
-        structure = _read(text, fmt)
-    except Exception as exc:  # gemmi raises RuntimeError/ValueError with its own message
-        raise ValueError(f"“{filename}” could not be read as {dict(pdb='PDB', cif='mmCIF')[fmt]}: {exc}") from None
-    if len(structure) == 0 or not any(len(ch) for ch in structure[0]):
-        raise ValueError(f"“{filename}” has no atoms.")
-    structure.setup_entities()
-    # A PDB file's hetero groups after TER come back as a second part of the
-    # same chain name: merge the parts so each chain is listed once.
-    by_name: dict[str, dict] = {}
-    n_atoms = 0
-    for chain in structure[0]:
-        polymer = chain.get_polymer()
-        n_atoms += sum(len(res) for res in chain)
-        entry = by_name.setdefault(chain.name, {"chain": chain.name, "residues": 0, "polymer": "", "ligands": []})
-        if len(polymer):
-            entry["residues"] += len(polymer)
-            entry["polymer"] = str(polymer.check_polymer_type()).split(".")[-1]
-        entry["ligands"] += [f"{r.name} {r.seqid.num}" for r in chain.get_ligands()]
-    chains = list(by_name.values())
-    if not any(c["polymer"].startswith("Peptide") for c in chains):
-        raise ValueError(f"“{filename}” has no protein chain.")
-    return {"format": fmt, "chains": chains, "n_atoms": n_atoms}
-
-
-def _read(text: str, fmt: str):
-    import gemmi
-
-    if fmt == "cif":
-        block = gemmi.cif.read_string(text).sole_block()
-        return gemmi.make_structure_from_block(block)
-    structure = gemmi.read_pdb_string(text)
-    return structure
-
-
-def to_pdb_text(raw: bytes, fmt: str) -> str:
-    text = raw.decode("utf-8")
-    if fmt == "pdb":
-        return text
-    structure = _read(text, "cif")
-    structure.setup_entities()
-    return structure.make_pdb_string()
 
 
 # ---------------------------------------------------------------- common checks
@@ -128,8 +70,6 @@ def check_access(params: dict, user) -> None:
     """Refuse ids of targets, sites or campaigns the user may not see, with
     the answer a missing id gets. Runs before the clean_* functions, so
     malformed ids are left for them to name."""
-    from design.models import BindingSite, Campaign, Target
-
     for key, model, what in (("target_id", Target, "target"), ("site_id", BindingSite, "binding site"),
                              ("campaign_id", Campaign, "campaign")):
         try:
@@ -141,7 +81,7 @@ def check_access(params: dict, user) -> None:
 
 
 def cpu_cap() -> int:
-    from design.docking import available_cpus
+    from design.compute.docking import available_cpus
 
     return max(1, available_cpus())
 
@@ -149,7 +89,7 @@ def cpu_cap() -> int:
 # ---------------------------------------------------------------- properties
 
 def clean_properties_params(params: dict) -> dict:
-    from design.molecules import read_molecules
+    from design.compute.molecules import read_molecules
 
     text = params.get("molecules")
     if params.get("smiles") is not None:
@@ -193,7 +133,6 @@ def summarize_properties(params: dict) -> str:
 # ---------------------------------------------------------------- docking
 
 def clean_docking_params(params: dict) -> dict:
-    from .models import Target
 
     target_id = _pk(params, "target_id", Target, "target")
     site = _clean_site(params, target_id)
@@ -204,7 +143,7 @@ def clean_docking_params(params: dict) -> dict:
         raise ParamsError("ligands", "Give at least one ligand: {\"name\", \"smiles\"}.")
     if len(ligands) > MAX_DOCK_LIGANDS:
         raise ParamsError("ligands", f"{len(ligands)} ligands: the limit is {MAX_DOCK_LIGANDS} per job.")
-    from design.molecules import parse_smiles
+    from design.compute.molecules import parse_smiles
 
     clean_ligands = []
     for n, item in enumerate(ligands):
@@ -229,7 +168,6 @@ def clean_docking_params(params: dict) -> dict:
 
 def _clean_site(params: dict, target_id: int) -> dict:
     """Either a stored site of the target, or an explicit box."""
-    from .models import BindingSite
 
     if params.get("site_id") not in (None, ""):
         site_id = _pk(params, "site_id", BindingSite, "binding site")
@@ -260,13 +198,12 @@ def summarize_docking(params: dict) -> str:
 # ---------------------------------------------------------------- campaign runs
 
 def numeric_properties() -> dict:
-    from design.properties import PROPERTIES
+    from design.compute.properties import PROPERTIES
 
     return {k: s for k, s in PROPERTIES.items() if s.unit not in ("list", "bool")}
 
 
 def clean_campaign_params(params: dict) -> dict:
-    from .models import Campaign
 
     campaign_id = _pk(params, "campaign_id", Campaign, "campaign")
     seeds = params.get("seeds") or []
@@ -276,7 +213,7 @@ def clean_campaign_params(params: dict) -> dict:
         raise ParamsError("seeds", "Seeds are a list of SMILES strings.")
     if len(seeds) > MAX_SEEDS:
         raise ParamsError("seeds", f"{len(seeds)} seeds: the limit is {MAX_SEEDS}.")
-    from design.molecules import parse_smiles
+    from design.compute.molecules import parse_smiles
 
     for n, smiles in enumerate(seeds):
         try:
@@ -361,3 +298,38 @@ def summarize_campaign(params: dict) -> str:
     dock = " + docking" if params.get("docking", {}).get("enabled") else ""
     return (f"GA {params.get('mode')} {objectives}{dock}: {params.get('population_size')} x "
             f"{params.get('generations')} generations, seed {params.get('random_seed')}")
+
+
+KINDS = [
+    JobKind(
+        name="design.properties", label="Molecular property prediction", queue="cpu",
+        runner="design.jobs:run_properties", clean_params=clean_properties_params,
+        result_template="design/result_properties.html",
+        soft_time_limit=3600, time_limit=3700,
+        description="Drug-likeness, solubility, bioavailability and structural alerts, each by a "
+                    "named method, for a SMILES/CSV or SDF list; invalid rows are reported per row.",
+        submit_url_name="design:properties_new", summarize_params=summarize_properties,
+    ),
+    JobKind(
+        name="design.docking", label="Docking (AutoDock Vina)", queue="cpu",
+        runner="design.jobs:run_docking", clean_params=clean_docking_params,
+        check_access=check_access,
+        result_template="design/result_docking.html",
+        soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300,
+        description="AutoDock Vina docking with Meeko-prepared receptor and ligands into a "
+                    "binding site; poses as SDF, best score in kcal/mol.",
+        submit_url_name="design:docking_new", summarize_params=summarize_docking,
+    ),
+    # Docking inside the GA is capped by MAX_GA_DOCKINGS; the time
+    # limit covers that cap at the highest allowed exhaustiveness.
+    JobKind(
+        name="design.campaign_run", label="Design campaign run", queue="cpu",
+        runner="design.jobs:run_campaign", clean_params=clean_campaign_params,
+        check_access=check_access,
+        result_template="design/result_campaign.html",
+        soft_time_limit=10 * 3600, time_limit=10 * 3600 + 600,
+        description="Genetic algorithm with BRICS seeding over molecular graphs, weighted or "
+                    "Pareto objectives over properties and (optionally) the Vina score.",
+        submit_url_name="design:index", summarize_params=summarize_campaign,
+    ),
+]

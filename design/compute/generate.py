@@ -81,7 +81,7 @@ class Objective:
 
 def property_objective(key: str, direction: str = "max", weight: float = 1.0,
                        target: tuple[float, float] | None = None) -> Objective:
-    """An objective from a registered property (see design.properties)."""
+    """An objective from a registered property (see design.compute.properties)."""
     if key not in PROPERTIES:
         raise ValueError(f"objective: property {key!r} is not registered (known: {', '.join(PROPERTIES)})")
     spec = PROPERTIES[key]
@@ -90,7 +90,7 @@ def property_objective(key: str, direction: str = "max", weight: float = 1.0,
 
 def docking_objective(dock: Callable[[str], float], weight: float = 1.0, name: str = "docking_score") -> Objective:
     """`dock(smiles) -> kcal/mol` (lower is better), e.g. a closure around
-    design.docking.dock_smiles. Failures should return None or raise; either
+    design.compute.docking.dock_smiles. Failures should return None or raise; either
     makes the molecule rank last on this objective."""
 
     def score(mol):

@@ -37,7 +37,7 @@ def mol_to_svg(smiles_or_mol, width: int = 300, height: int = 220, legend: str =
 
 
 def alert_svg(smiles_or_mol, alert: dict, width: int = 300, height: int = 220) -> str:
-    """Highlight the atoms of one alert from design.properties.structural_alerts."""
+    """Highlight the atoms of one alert from design.compute.properties.structural_alerts."""
     return mol_to_svg(smiles_or_mol, width, height, legend=f"{alert['catalog']}: {alert['description']}",
                       highlight_atoms=alert.get("atoms"))
 

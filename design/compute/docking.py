@@ -1,7 +1,7 @@
 """Docking with AutoDock Vina (the `vina` package), Meeko preparing both sides.
 
     receptor = prepare_receptor("protein.pdb")          # PDBQT + what was removed and why
-    site = site_from_ligand("protein.pdb", "ligand.sdf")  # design.sites
+    site = site_from_ligand("protein.pdb", "ligand.sdf")  # design.compute.sites
     result = dock(receptor, "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1", site, exhaustiveness=8)
     result.best_score, result.poses_sdf
 
@@ -209,7 +209,7 @@ def _receptor_pdbqt(receptor) -> str:
 class DockingScorer:
     """Vina with the receptor and box loaded once; `dock_ligand` per ligand.
     Calling the object with a SMILES returns the best score in kcal/mol,
-    the shape design.generate.docking_objective expects."""
+    the shape design.compute.generate.docking_objective expects."""
 
     def __init__(self, receptor, site=None, *, center=None, size=None, exhaustiveness: int = 8,
                  n_poses: int = 9, cpu: int = 0, random_seed: int = 0, scoring: str = "vina"):
