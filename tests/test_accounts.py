@@ -450,3 +450,60 @@ def test_admin_edits_lab_quotas_and_profile_limits(admin_client_, user):
     user.profile.refresh_from_db()
     assert user.profile.running_limit == 5
     assert user.profile.notify_failed is False
+
+
+# --- Site name and front page --------------------------------------------------
+
+def _sign_up(client, email):
+    client.post(reverse("account_signup"),
+                {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+    return mail.outbox[-1]
+
+
+@pytest.mark.django_db
+def test_verification_email_names_the_portal(client):
+    message = _sign_up(client, "carol@example.org")
+    assert message.body.startswith("Hello from biofm!")
+    assert "Thank you for using biofm!" in message.body
+    assert "Hello from testserver" not in message.body and "127.0.0.1" not in message.body.split("\n")[0]
+    assert message.subject.startswith("[biofm] ")
+
+
+@pytest.mark.django_db
+def test_site_name_setting_reaches_the_emails_and_pages(client, settings):
+    settings.BIOFM_SITE_NAME = "Structural Biology Portal"
+    message = _sign_up(client, "carol@example.org")
+    assert message.body.startswith("Hello from Structural Biology Portal!")
+    page = Client().get(reverse("dashboard")).content.decode()
+    assert '<a class="brand" href="/">Structural Biology Portal</a>' in page
+
+
+def test_site_name_is_read_from_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import django; django.setup(); from django.conf import settings; "
+            "print(settings.BIOFM_SITE_NAME); print(settings.ACCOUNT_EMAIL_SUBJECT_PREFIX)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "biofm_site.settings", "BIOFM_VAR_DIR": str(tmp_path)}
+    for value, expected in [("Acme Lab Portal", "Acme Lab Portal"), ("", "biofm")]:
+        env["BIOFM_SITE_NAME"] = value
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        assert out == [expected, f"[{expected}] "]
+
+
+@pytest.mark.django_db
+def test_logged_out_home_page_says_what_the_portal_is(alice_client):
+    page = Client().get("/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "lab portal for biomolecular foundation models" in body
+    assert "Protein sequence analysis" in body
+    assert f'href="{reverse("account_login")}"' in body
+    assert f'href="{reverse("account_signup")}"' in body
+    assert "Recent jobs" not in body
+
+    assert Client().get(reverse("job_list")).status_code == 302
+    dashboard = alice_client.get("/").content.decode()
+    assert "Recent jobs" in dashboard and "lab portal for biomolecular" not in dashboard
