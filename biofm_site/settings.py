@@ -266,6 +266,10 @@ CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env_int("BIOFM_WORKER_SOFT_SHUTDOWN_
 BIOFM_DEFAULT_MAX_RUNNING_JOBS = env_int("BIOFM_DEFAULT_MAX_RUNNING_JOBS", 2)
 BIOFM_DEFAULT_LAB_CPU_HOURS = env_int("BIOFM_DEFAULT_LAB_CPU_HOURS", 500)
 BIOFM_DEFAULT_LAB_GPU_HOURS = env_int("BIOFM_DEFAULT_LAB_GPU_HOURS", 100)
+# A lab invitation can be accepted for this many days; an owner may send at
+# most this many invitations a day (each one is an email to any address).
+BIOFM_LAB_INVITATION_DAYS = env_int("BIOFM_LAB_INVITATION_DAYS", 14)
+BIOFM_LAB_INVITATIONS_PER_DAY = env_int("BIOFM_LAB_INVITATIONS_PER_DAY", 50)
 # A running job renews its lease every LEASE/3 seconds. A redelivered job waits
 # until the lease has lapsed before taking the job over.
 BIOFM_JOB_LEASE_SECONDS = env_int("BIOFM_JOB_LEASE_SECONDS", 60)
