@@ -6,7 +6,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from .models import ApiToken, Lab, Membership, Profile
+from . import invitations
+from .models import ApiToken, Lab, LabInvitation, Membership, Profile
 
 
 class MembershipInline(admin.TabularInline):
@@ -99,3 +100,34 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in tokens:
             token.revoke()
         self.message_user(request, f"{len(tokens)} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(LabInvitation)
+class LabInvitationAdmin(admin.ModelAdmin):
+    # token_hash stays off every page, like an API token's.
+    list_display = ["email", "lab", "invited_by", "status", "sent_at", "expires_at", "expired",
+                    "responded_at"]
+    list_select_related = ["lab", "invited_by"]
+    list_filter = ["status"]
+    search_fields = ["email", "lab__name", "lab__slug", "invited_by__email"]
+    fields = ["lab", "email", "invited_by", "status", "created_at", "sent_at", "expires_at",
+              "responded_at", "responded_by"]
+    readonly_fields = ["lab", "email", "invited_by", "status", "created_at", "sent_at",
+                       "responded_at", "responded_by"]
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request):
+        # An invitation is only worth its emailed link, which only the lab
+        # page's invite form sends.
+        return False
+
+    @admin.display(boolean=True, description="expired")
+    def expired(self, invitation):
+        return invitation.is_expired
+
+    @admin.action(description="Revoke selected pending invitations", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        pending = list(queryset.filter(status=LabInvitation.Status.PENDING))
+        for invitation in pending:
+            invitations.revoke(invitation)
+        self.message_user(request, f"{len(pending)} invitation(s) revoked.", messages.SUCCESS)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from .invitations import sent_today
 from .models import Lab, Membership, Profile
 
 _TRUE = {"on", "true", "1", "yes"}
@@ -84,29 +85,27 @@ class LabForm(forms.ModelForm):
         return name
 
 
-class AddMemberForm(forms.Form):
+class InviteForm(forms.Form):
     email = forms.EmailField(
         label="Email address",
-        help_text="The address the person signed up with; they must already have an account.",
+        help_text="They get an email with a link, and join the lab only if they accept. "
+                  "Someone without an account is asked to sign up with this address.",
     )
 
-    def __init__(self, *args, lab: Lab, **kwargs):
+    def __init__(self, *args, lab: Lab, inviter, **kwargs):
         super().__init__(*args, **kwargs)
         self.lab = lab
-        self.user = None
+        self.inviter = inviter
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip()
-        users = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
-        if not users:
-            raise ValidationError("No biofm account uses this email address.", code="unknown")
-        if len(users) > 1:
+        email = self.cleaned_data["email"].strip().lower()
+        # Members' addresses are on the lab page already, so saying so tells
+        # the owner nothing new; any other address gets the same answer.
+        if Membership.objects.filter(lab=self.lab, user__email__iexact=email).exists():
+            raise ValidationError(f"{email} is already a member of this lab.", code="member")
+        limit = settings.BIOFM_LAB_INVITATIONS_PER_DAY
+        if sent_today(self.inviter) >= limit:
             raise ValidationError(
-                "Several accounts use this email address; ask an operator to add the right one.",
-                code="ambiguous",
-            )
-        if Membership.objects.filter(lab=self.lab, user=users[0]).exists():
-            raise ValidationError(f"{users[0].email} is already a member of this lab.",
-                                  code="member")
-        self.user = users[0]
+                f"You have sent {limit} invitations in the last 24 hours, the most allowed; "
+                "try again later.", code="limit")
         return email

@@ -146,3 +146,84 @@ class ApiToken(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+class LabInvitationQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status=LabInvitation.Status.PENDING)
+
+    def open(self):
+        """Pending and not yet expired: the ones an invitee can still accept."""
+        return self.pending().filter(expires_at__gt=timezone.now())
+
+    def for_user(self, user):
+        """Invitations addressed to one of the user's verified email addresses."""
+        from allauth.account.models import EmailAddress
+
+        emails = {
+            e.lower() for e in
+            EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+        }
+        return self.filter(email__in=emails)
+
+
+class LabInvitation(models.Model):
+    """An owner's invitation of an email address into a lab.
+
+    Only the invitee's acceptance creates a membership, and only a user who has
+    verified the invited address can see or answer it. The link in the email
+    carries a random token of which only the hash is kept.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Revoked"
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="invitations")
+    # Stored lower-cased: addresses are compared case-insensitively.
+    email = models.EmailField()
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+        related_name="lab_invitations_sent",
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Inviting the same address again sends a fresh link and moves these on.
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="lab_invitations_answered",
+    )
+
+    objects = LabInvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lab", "email"], condition=models.Q(status="pending"),
+                name="one_pending_invitation_per_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.lab} ({self.status})"
+
+    @staticmethod
+    def new_token() -> tuple[str, str]:
+        """A raw token for the link and its hash for the row."""
+        raw = secrets.token_urlsafe(32)
+        return raw, hash_token(raw)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.PENDING and not self.is_expired

@@ -14,9 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from workers.quotas import lab_usage
 
-from .forms import AddMemberForm, LabForm, PreferencesForm, TokenForm
-from .models import ApiToken, Lab, Membership
+from . import invitations
+from .forms import InviteForm, LabForm, PreferencesForm, TokenForm
+from .models import ApiToken, Lab, LabInvitation, Membership
 from .signals import unique_lab_slug
+
+
+def _open_invitations(user):
+    return LabInvitation.objects.open().for_user(user).select_related("lab", "invited_by")
 
 
 def _usage_rows(memberships) -> list[dict]:
@@ -44,6 +49,7 @@ def _render_profile(request, *, prefs_form=None, token_form=None, new_token=None
         "new_token": new_token,
         "raw_secret": raw_secret,
         "usage_rows": _usage_rows(memberships),
+        "invitations": _open_invitations(user),
     }, status=status)
 
 
@@ -153,19 +159,24 @@ def labs(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/labs.html", {
         "memberships": memberships,
         "form": form,
+        "invitations": _open_invitations(request.user),
     }, status=400 if form.errors else 200)
 
 
-def _render_lab(request, membership: Membership, *, add_form=None, error: str = "",
+def _render_lab(request, membership: Membership, *, invite_form=None, error: str = "",
                 status: int = 200) -> HttpResponse:
     lab = membership.lab
+    is_owner = membership.role == Membership.Role.OWNER
     return render(request, "accounts/lab_detail.html", {
         "lab": lab,
         "membership": membership,
-        "is_owner": membership.role == Membership.Role.OWNER,
+        "is_owner": is_owner,
         "members": lab.memberships.select_related("user").order_by("-role", "user__email"),
         "usage": [lab_usage(lab, "cpu"), lab_usage(lab, "gpu")],
-        "add_form": add_form or AddMemberForm(lab=lab),
+        "invite_form": invite_form or InviteForm(lab=lab, inviter=request.user),
+        # Invited addresses are the owners' business, not every member's.
+        "pending_invitations": (
+            lab.invitations.pending().select_related("invited_by") if is_owner else []),
         "error": error,
     }, status=status)
 
@@ -183,15 +194,41 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _render_lab(request, _membership_or_404(request.user, slug))
 
 
+def invitation_sent_message(email: str, lab: Lab) -> str:
+    # Word for word the same whether or not the address has an account.
+    return (f"If {email} can receive email, an invitation to “{lab.name}” has been sent to it. "
+            f"It is valid for {settings.BIOFM_LAB_INVITATION_DAYS} days; they join the lab "
+            "only once they accept it.")
+
+
 @login_required
 @require_POST
-def lab_add_member(request: HttpRequest, slug: str) -> HttpResponse:
+def lab_invite(request: HttpRequest, slug: str) -> HttpResponse:
     own = _owner_membership_or_403(request, slug)
-    form = AddMemberForm(request.POST, lab=own.lab)
+    form = InviteForm(request.POST, lab=own.lab, inviter=request.user)
     if not form.is_valid():
-        return _render_lab(request, own, add_form=form, status=400)
-    Membership.objects.create(lab=own.lab, user=form.user, role=Membership.Role.MEMBER)
-    messages.success(request, f"{form.user.email} added to the lab.")
+        return _render_lab(request, own, invite_form=form, status=400)
+    email = form.cleaned_data["email"]
+    _, sent = invitations.invite(own.lab, email, request.user)
+    if sent:
+        messages.success(request, invitation_sent_message(email, own.lab))
+    else:
+        messages.error(request, f"The invitation for {email} is saved, but the email could not "
+                                "be sent just now. Invite the address again later to resend it.")
+    return redirect("lab_detail", slug=slug)
+
+
+@login_required
+@require_POST
+def lab_revoke_invitation(request: HttpRequest, slug: str, invitation_id: int) -> HttpResponse:
+    own = _owner_membership_or_403(request, slug)
+    invitation = get_object_or_404(LabInvitation, pk=invitation_id, lab=own.lab)
+    try:
+        invitations.revoke(invitation)
+    except invitations.InvitationClosed as closed:
+        return _render_lab(request, own, error=str(closed), status=400)
+    messages.success(request, f"The invitation for {invitation.email} is withdrawn; "
+                              "its link no longer works.")
     return redirect("lab_detail", slug=slug)
 
 
@@ -246,3 +283,58 @@ def _leave(request, membership: Membership) -> HttpResponse:
 @transaction.atomic
 def lab_leave(request: HttpRequest, slug: str) -> HttpResponse:
     return _leave(request, _membership_or_404(request.user, slug))
+
+
+# --- Invitations, the invitee's side --------------------------------------------
+
+def _invitation_for(user, **lookup) -> LabInvitation:
+    # An invitation for an address the user has not verified is another
+    # person's: the same 404 as no invitation at all.
+    return get_object_or_404(
+        LabInvitation.objects.for_user(user).select_related("lab", "invited_by"), **lookup)
+
+
+def _render_invitation(request, invitation: LabInvitation, *, status: int = 200) -> HttpResponse:
+    return render(request, "accounts/invitation.html", {
+        "invitation": invitation,
+        "closed_reason": "" if invitation.is_open else invitations.closed_reason(invitation),
+    }, status=status if invitation.is_open else 410)
+
+
+@never_cache
+@require_GET
+def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the invitation email."""
+    invitation = invitations.by_token(token)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    if not request.user.is_authenticated:
+        # Whoever holds the link was sent it; they still have to log in (or
+        # sign up) with the invited address to answer it.
+        return render(request, "accounts/invitation_anonymous.html",
+                      {"next": request.get_full_path()})
+    return _render_invitation(request, _invitation_for(request.user, pk=invitation.pk))
+
+
+@login_required
+@require_POST
+def invitation_accept(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = _invitation_for(request.user, pk=invitation_id)
+    try:
+        membership = invitations.accept(invitation, request.user)
+    except invitations.InvitationClosed as closed:
+        return _render_invitation(request, closed.invitation)
+    messages.success(request, f"You joined “{membership.lab.name}”.")
+    return redirect("lab_detail", slug=membership.lab.slug)
+
+
+@login_required
+@require_POST
+def invitation_decline(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = _invitation_for(request.user, pk=invitation_id)
+    try:
+        invitations.decline(invitation, request.user)
+    except invitations.InvitationClosed as closed:
+        return _render_invitation(request, closed.invitation)
+    messages.success(request, f"You declined the invitation to “{invitation.lab.name}”.")
+    return redirect("labs")

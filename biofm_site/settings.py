@@ -45,6 +45,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],test
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 # The absolute address used in emails, where no request is at hand.
 SITE_URL = os.environ.get("BIOFM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The portal's name in page titles and emails; allauth would otherwise name the
+# site after the request's host (accounts/adapter.py).
+BIOFM_SITE_NAME = os.environ.get("BIOFM_SITE_NAME", "").strip() or "biofm"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -95,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.site",
             ],
         },
     },
@@ -140,7 +144,8 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("BIOFM_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_GET = False
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[biofm] "
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{BIOFM_SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -264,6 +269,10 @@ CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env_int("BIOFM_WORKER_SOFT_SHUTDOWN_
 BIOFM_DEFAULT_MAX_RUNNING_JOBS = env_int("BIOFM_DEFAULT_MAX_RUNNING_JOBS", 2)
 BIOFM_DEFAULT_LAB_CPU_HOURS = env_int("BIOFM_DEFAULT_LAB_CPU_HOURS", 500)
 BIOFM_DEFAULT_LAB_GPU_HOURS = env_int("BIOFM_DEFAULT_LAB_GPU_HOURS", 100)
+# A lab invitation can be accepted for this many days; an owner may send at
+# most this many invitations a day (each one is an email to any address).
+BIOFM_LAB_INVITATION_DAYS = env_int("BIOFM_LAB_INVITATION_DAYS", 14)
+BIOFM_LAB_INVITATIONS_PER_DAY = env_int("BIOFM_LAB_INVITATIONS_PER_DAY", 50)
 # A running job renews its lease every LEASE/3 seconds. A redelivered job waits
 # until the lease has lapsed before taking the job over.
 BIOFM_JOB_LEASE_SECONDS = env_int("BIOFM_JOB_LEASE_SECONDS", 60)

@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, Lab, Membership
+from accounts.models import ApiToken, Lab, LabInvitation, Membership
 from workers.models import Job
 
 PASSWORD = "correct-horse-battery"
@@ -291,35 +291,10 @@ def test_create_lab_needs_a_name(alice_client, user):
 
 
 @pytest.mark.django_db
-def test_owner_adds_member_by_email(alice_client, user, make_user):
-    lab = Lab.objects.create(name="Group", slug="group")
-    Membership.objects.create(lab=lab, user=user, role=Membership.Role.OWNER)
-    carol = make_user("carol@example.org")
-    url = reverse("lab_add_member", args=[lab.slug])
-
-    response = alice_client.post(url, {"email": "Carol@Example.org"})
-    assert response.status_code == 302
-    assert Membership.objects.get(lab=lab, user=carol).role == Membership.Role.MEMBER
-    assert "carol@example.org" in alice_client.get(reverse("lab_detail", args=[lab.slug])).content.decode()
-
-    unknown = alice_client.post(url, {"email": "nobody@example.org"})
-    assert unknown.status_code == 400
-    assert unknown.context["add_form"].errors["email"] == ["No biofm account uses this email address."]
-
-    again = alice_client.post(url, {"email": "carol@example.org"})
-    assert again.status_code == 400
-    assert "already a member" in again.context["add_form"].errors["email"][0]
-
-    invalid = alice_client.post(url, {"email": "not an email"})
-    assert invalid.status_code == 400
-    assert lab.memberships.count() == 2
-
-
-@pytest.mark.django_db
 def test_lab_detail_is_404_for_non_members(make_user, shared_lab):
     outsider = _client_for(make_user("eve@example.org"))
     assert outsider.get(reverse("lab_detail", args=[shared_lab.slug])).status_code == 404
-    assert outsider.post(reverse("lab_add_member", args=[shared_lab.slug]),
+    assert outsider.post(reverse("lab_invite", args=[shared_lab.slug]),
                          {"email": "eve@example.org"}).status_code == 404
     assert outsider.post(reverse("lab_leave", args=[shared_lab.slug])).status_code == 404
     assert outsider.get(reverse("lab_detail", args=["no-such-lab"])).status_code == 404
@@ -331,8 +306,10 @@ def test_plain_member_cannot_manage_members(other_user, user, shared_lab, make_u
     make_user("carol@example.org")
     bob = _client_for(other_user)
     assert bob.get(reverse("lab_detail", args=[shared_lab.slug])).status_code == 200
-    assert bob.post(reverse("lab_add_member", args=[shared_lab.slug]),
+    assert bob.post(reverse("lab_invite", args=[shared_lab.slug]),
                     {"email": "carol@example.org"}).status_code == 403
+    assert not LabInvitation.objects.exists()
+    assert mail.outbox == []
     owner = shared_lab.memberships.get(user=user)
     assert bob.post(reverse("lab_remove_member", args=[shared_lab.slug, owner.pk])).status_code == 403
     assert bob.post(reverse("lab_set_role", args=[shared_lab.slug, owner.pk]),
@@ -388,6 +365,292 @@ def test_shared_job_visible_to_lab_member_unshared_is_not(user, other_user, shar
 
     shared_lab.memberships.filter(user=other_user).delete()
     assert bob.get(f"/jobs/{shared.id}/").status_code == 404
+
+
+# --- Lab invitations -------------------------------------------------------------
+
+INVITE_LINK = r"/account/invitations/[A-Za-z0-9_\-]{20,}/"
+
+
+@pytest.fixture
+def group(user):
+    """A lab owned by alice alone."""
+    lab = Lab.objects.create(name="Group", slug="group")
+    Membership.objects.create(lab=lab, user=user, role=Membership.Role.OWNER)
+    return lab
+
+
+def _invite(client, lab, email):
+    return client.post(reverse("lab_invite", args=[lab.slug]), {"email": email})
+
+
+def _invitation_link(message) -> str:
+    match = re.search(r"https?://\S+?(" + INVITE_LINK + ")", message.body)
+    assert match, f"no invitation link in:\n{message.body}"
+    return match.group(1)
+
+
+def _messages_block(html: str) -> str:
+    match = re.search(r'<ul class="messages">.*?</ul>', html, re.S)
+    assert match, "no messages on the page"
+    return match.group(0)
+
+
+@pytest.mark.django_db
+def test_invitee_accepts_and_only_then_becomes_member(alice_client, group, make_user):
+    carol = make_user("carol@example.org")
+    response = _invite(alice_client, group, "Carol@Example.org")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("lab_detail", args=[group.slug])
+    assert not group.memberships.filter(user=carol).exists()
+
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0]
+    assert sent.to == ["carol@example.org"]
+    assert "alice@example.org invited you" in sent.subject and "Group" in sent.subject
+    assert "Log in as carol@example.org" in sent.body
+    assert "text/html" in [mime for _, mime in sent.alternatives]
+    link = _invitation_link(sent)
+    invitation = LabInvitation.objects.get()
+    assert invitation.email == "carol@example.org"
+    assert link.rstrip("/").rsplit("/", 1)[1] not in invitation.token_hash  # only the hash is kept
+
+    owner_page = alice_client.get(reverse("lab_detail", args=[group.slug])).content.decode()
+    assert f'id="invitation-{invitation.pk}"' in owner_page
+
+    carol_client = _client_for(carol)
+    for page_name in ["labs", "profile"]:
+        page = carol_client.get(reverse(page_name)).content.decode()
+        assert 'id="invitations"' in page and "Group" in page, page_name
+    page = carol_client.get(link)
+    assert page.status_code == 200
+    assert reverse("invitation_accept", args=[invitation.pk]) in page.content.decode()
+
+    accepted = carol_client.post(reverse("invitation_accept", args=[invitation.pk]))
+    assert accepted.status_code == 302
+    assert accepted["Location"] == reverse("lab_detail", args=[group.slug])
+    assert group.memberships.get(user=carol).role == Membership.Role.MEMBER
+    invitation.refresh_from_db()
+    assert invitation.status == LabInvitation.Status.ACCEPTED
+    assert invitation.responded_by == carol
+    assert carol_client.get(reverse("lab_detail", args=[group.slug])).status_code == 200
+
+    # Single use: the link and the button are spent.
+    again = carol_client.get(link)
+    assert again.status_code == 410
+    assert "already been accepted" in again.content.decode()
+    assert carol_client.post(reverse("invitation_accept", args=[invitation.pk])).status_code == 410
+    assert group.memberships.filter(user=carol).count() == 1
+    assert 'id="invitations"' not in carol_client.get(reverse("labs")).content.decode()
+
+
+@pytest.mark.django_db
+def test_invitee_declines(alice_client, group, make_user):
+    carol = make_user("carol@example.org")
+    _invite(alice_client, group, "carol@example.org")
+    invitation = LabInvitation.objects.get()
+    carol_client = _client_for(carol)
+
+    response = carol_client.post(reverse("invitation_decline", args=[invitation.pk]))
+    assert response.status_code == 302
+    assert not group.memberships.filter(user=carol).exists()
+    invitation.refresh_from_db()
+    assert invitation.status == LabInvitation.Status.DECLINED
+    assert 'id="invitations"' not in carol_client.get(reverse("labs")).content.decode()
+    late = carol_client.post(reverse("invitation_accept", args=[invitation.pk]))
+    assert late.status_code == 410
+    assert "already been declined" in late.content.decode()
+    assert not group.memberships.filter(user=carol).exists()
+    assert alice_client.get(reverse("lab_detail", args=[group.slug])).context[
+        "pending_invitations"].count() == 0
+
+
+@pytest.mark.django_db
+def test_inviter_gets_the_same_answer_for_registered_and_unknown_addresses(
+        alice_client, group, make_user):
+    make_user("carol@example.org")
+    answers = {}
+    for email in ["carol@example.org", "dan@example.org"]:
+        response = _invite(alice_client, group, email)
+        page = alice_client.get(response["Location"]).content.decode()
+        invitation = LabInvitation.objects.get(email=email)
+        row = re.search(rf'<tr id="invitation-{invitation.pk}">.*?</tr>', page, re.S).group(0)
+        row = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", row)
+        answers[email] = {
+            "status": response.status_code,
+            "location": response["Location"],
+            "body": response.content,
+            "message": _messages_block(page).replace(email, "ADDRESS"),
+            "row": re.sub(r"\d+", "N", row.replace(email, "ADDRESS")),
+        }
+    registered, unknown = answers["carol@example.org"], answers["dan@example.org"]
+    assert registered == unknown
+    assert "If ADDRESS can receive email, an invitation" in registered["message"]
+
+    # Both addresses really get an email; only the unknown one is asked to sign up.
+    assert sorted(m.to[0] for m in mail.outbox) == ["carol@example.org", "dan@example.org"]
+    by_address = {m.to[0]: m for m in mail.outbox}
+    assert "Sign up with dan@example.org" in by_address["dan@example.org"].body
+    assert "/accounts/signup/" in by_address["dan@example.org"].body
+    assert "Sign up" not in by_address["carol@example.org"].body
+
+
+@pytest.mark.django_db
+def test_unregistered_invitee_signs_up_and_finds_the_invitation(alice_client, group):
+    _invite(alice_client, group, "dan@example.org")
+    link = _invitation_link(mail.outbox[0])
+
+    dan = Client()
+    landing = dan.get(link)
+    assert landing.status_code == 200
+    body = landing.content.decode()
+    assert reverse("account_signup") + "?next=" in body and reverse("account_login") + "?next=" in body
+    assert "Group" not in body  # the lab is named only to the verified address
+
+    dan.post(reverse("account_signup"),
+             {"email": "dan@example.org", "password1": PASSWORD, "password2": PASSWORD})
+    dan.post(_link_in(mail.outbox[-1], "/accounts/confirm-email/"))
+    _login(dan, "dan@example.org", PASSWORD)
+    assert _logged_in(dan)
+
+    labs_page = dan.get(reverse("labs")).content.decode()
+    assert 'id="invitations"' in labs_page and "Group" in labs_page
+    invitation = LabInvitation.objects.get()
+    assert dan.get(link).status_code == 200
+    assert dan.post(reverse("invitation_accept", args=[invitation.pk])).status_code == 302
+    assert group.memberships.filter(user__email="dan@example.org",
+                                    role=Membership.Role.MEMBER).exists()
+
+
+@pytest.mark.django_db
+def test_another_user_cannot_see_or_answer_someone_elses_invitation(
+        alice_client, group, other_user, make_user):
+    make_user("carol@example.org")
+    _invite(alice_client, group, "carol@example.org")
+    link = _invitation_link(mail.outbox[0])
+    invitation = LabInvitation.objects.get()
+
+    # bob, and a user who added carol's address without confirming it.
+    squatter = make_user("eve@example.org")
+    EmailAddress.objects.create(user=squatter, email="carol@example.org", verified=False)
+    for intruder in [other_user, squatter]:
+        client = _client_for(intruder)
+        assert client.get(link).status_code == 404
+        assert client.post(reverse("invitation_accept", args=[invitation.pk])).status_code == 404
+        assert client.post(reverse("invitation_decline", args=[invitation.pk])).status_code == 404
+        assert 'id="invitations"' not in client.get(reverse("labs")).content.decode()
+    invitation.refresh_from_db()
+    assert invitation.status == LabInvitation.Status.PENDING
+    assert group.memberships.count() == 1
+    assert Client().get(reverse("invitation_link", args=["not-a-token-at-all"])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_expired_invitation_cannot_be_accepted(alice_client, group, make_user, settings):
+    carol = make_user("carol@example.org")
+    before = timezone.now()
+    _invite(alice_client, group, "carol@example.org")
+    invitation = LabInvitation.objects.get()
+    expected = before + timedelta(days=settings.BIOFM_LAB_INVITATION_DAYS)
+    assert abs((invitation.expires_at - expected).total_seconds()) < 60
+    link = _invitation_link(mail.outbox[0])
+    LabInvitation.objects.filter(pk=invitation.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1))
+
+    carol_client = _client_for(carol)
+    page = carol_client.get(link)
+    assert page.status_code == 410
+    assert "expired" in page.content.decode()
+    assert carol_client.post(reverse("invitation_accept", args=[invitation.pk])).status_code == 410
+    assert not group.memberships.filter(user=carol).exists()
+    assert 'id="invitations"' not in carol_client.get(reverse("labs")).content.decode()
+    owner_page = alice_client.get(reverse("lab_detail", args=[group.slug])).content.decode()
+    assert "expired</span>" in owner_page
+
+
+@pytest.mark.django_db
+def test_revoked_invitation_cannot_be_accepted(alice_client, group, make_user):
+    carol = make_user("carol@example.org")
+    _invite(alice_client, group, "carol@example.org")
+    invitation = LabInvitation.objects.get()
+    link = _invitation_link(mail.outbox[0])
+
+    response = alice_client.post(reverse("lab_revoke_invitation", args=[group.slug, invitation.pk]))
+    assert response.status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.status == LabInvitation.Status.REVOKED
+
+    carol_client = _client_for(carol)
+    page = carol_client.get(link)
+    assert page.status_code == 410
+    assert "withdrawn" in page.content.decode()
+    assert carol_client.post(reverse("invitation_accept", args=[invitation.pk])).status_code == 410
+    assert not group.memberships.filter(user=carol).exists()
+    twice = alice_client.post(reverse("lab_revoke_invitation", args=[group.slug, invitation.pk]))
+    assert twice.status_code == 400
+
+
+@pytest.mark.django_db
+def test_inviting_again_sends_a_fresh_link_and_kills_the_old(alice_client, group, make_user):
+    carol = make_user("carol@example.org")
+    _invite(alice_client, group, "carol@example.org")
+    _invite(alice_client, group, "carol@example.org")
+    assert LabInvitation.objects.count() == 1
+    assert len(mail.outbox) == 2
+    old, new = _invitation_link(mail.outbox[0]), _invitation_link(mail.outbox[1])
+    assert old != new
+    carol_client = _client_for(carol)
+    assert carol_client.get(old).status_code == 404
+    assert carol_client.get(new).status_code == 200
+
+
+@pytest.mark.django_db
+def test_plain_member_cannot_invite_or_revoke(alice_client, other_user, shared_lab):
+    _invite(alice_client, shared_lab, "dan@example.org")
+    invitation = LabInvitation.objects.get()
+    mail.outbox.clear()
+    bob = _client_for(other_user)
+    assert _invite(bob, shared_lab, "carol@example.org").status_code == 403
+    assert bob.post(reverse("lab_revoke_invitation",
+                            args=[shared_lab.slug, invitation.pk])).status_code == 403
+    assert list(LabInvitation.objects.values_list("email", "status")) == [("dan@example.org", "pending")]
+    assert mail.outbox == []
+    # Plain members do not see who was invited.
+    assert "dan@example.org" not in bob.get(reverse("lab_detail", args=[shared_lab.slug])).content.decode()
+
+
+@pytest.mark.django_db
+def test_revoking_another_labs_invitation_is_404(alice_client, group, make_user):
+    other_owner = make_user("olga@example.org")
+    other_lab = Lab.objects.create(name="Other", slug="other")
+    Membership.objects.create(lab=other_lab, user=other_owner, role=Membership.Role.OWNER)
+    _invite(_client_for(other_owner), other_lab, "dan@example.org")
+    invitation = LabInvitation.objects.get()
+    response = alice_client.post(reverse("lab_revoke_invitation", args=[group.slug, invitation.pk]))
+    assert response.status_code == 404
+    invitation.refresh_from_db()
+    assert invitation.status == LabInvitation.Status.PENDING
+
+
+@pytest.mark.django_db
+def test_invite_form_errors(alice_client, group, other_user, settings):
+    Membership.objects.create(lab=group, user=other_user)
+    member = _invite(alice_client, group, "Bob@example.org")
+    assert member.status_code == 400
+    assert member.context["invite_form"].errors["email"] == [
+        "bob@example.org is already a member of this lab."]
+    invalid = _invite(alice_client, group, "not an email")
+    assert invalid.status_code == 400
+    assert "Enter a valid email address." in invalid.content.decode()
+    assert mail.outbox == []
+
+    settings.BIOFM_LAB_INVITATIONS_PER_DAY = 2
+    assert _invite(alice_client, group, "one@example.org").status_code == 302
+    assert _invite(alice_client, group, "two@example.org").status_code == 302
+    third = _invite(alice_client, group, "three@example.org")
+    assert third.status_code == 400
+    assert "You have sent 2 invitations in the last 24 hours" in third.content.decode()
+    assert LabInvitation.objects.count() == 2 and len(mail.outbox) == 2
 
 
 # --- Admin ---------------------------------------------------------------------
@@ -450,3 +713,80 @@ def test_admin_edits_lab_quotas_and_profile_limits(admin_client_, user):
     user.profile.refresh_from_db()
     assert user.profile.running_limit == 5
     assert user.profile.notify_failed is False
+
+
+@pytest.mark.django_db
+def test_admin_lists_invitations_without_the_token_and_revokes(admin_client_, user, group):
+    _invite(_client_for(user), group, "dan@example.org")
+    invitation = LabInvitation.objects.get()
+    changelist = admin_client_.get(reverse("admin:accounts_labinvitation_changelist"))
+    assert changelist.status_code == 200
+    assert "dan@example.org" in changelist.content.decode()
+    change = admin_client_.get(reverse("admin:accounts_labinvitation_change", args=[invitation.pk]))
+    assert change.status_code == 200
+    for page in [changelist, change]:
+        assert invitation.token_hash not in page.content.decode()
+    assert admin_client_.get(reverse("admin:accounts_labinvitation_add")).status_code == 403
+    response = admin_client_.post(reverse("admin:accounts_labinvitation_changelist"), {
+        "action": "revoke_selected", "_selected_action": [invitation.pk],
+    })
+    assert response.status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.status == LabInvitation.Status.REVOKED
+
+
+# --- Site name and front page --------------------------------------------------
+
+def _sign_up(client, email):
+    client.post(reverse("account_signup"),
+                {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+    return mail.outbox[-1]
+
+
+@pytest.mark.django_db
+def test_verification_email_names_the_portal(client):
+    message = _sign_up(client, "carol@example.org")
+    assert message.body.startswith("Hello from biofm!")
+    assert "Thank you for using biofm!" in message.body
+    assert "Hello from testserver" not in message.body and "127.0.0.1" not in message.body.split("\n")[0]
+    assert message.subject.startswith("[biofm] ")
+
+
+@pytest.mark.django_db
+def test_site_name_setting_reaches_the_emails_and_pages(client, settings):
+    settings.BIOFM_SITE_NAME = "Structural Biology Portal"
+    message = _sign_up(client, "carol@example.org")
+    assert message.body.startswith("Hello from Structural Biology Portal!")
+    page = Client().get(reverse("dashboard")).content.decode()
+    assert '<a class="brand" href="/">Structural Biology Portal</a>' in page
+
+
+def test_site_name_is_read_from_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import django; django.setup(); from django.conf import settings; "
+            "print(settings.BIOFM_SITE_NAME); print(settings.ACCOUNT_EMAIL_SUBJECT_PREFIX)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "biofm_site.settings", "BIOFM_VAR_DIR": str(tmp_path)}
+    for value, expected in [("Acme Lab Portal", "Acme Lab Portal"), ("", "biofm")]:
+        env["BIOFM_SITE_NAME"] = value
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        assert out == [expected, f"[{expected}] "]
+
+
+@pytest.mark.django_db
+def test_logged_out_home_page_says_what_the_portal_is(alice_client):
+    page = Client().get("/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "lab portal for biomolecular foundation models" in body
+    assert "Protein sequence analysis" in body
+    assert f'href="{reverse("account_login")}"' in body
+    assert f'href="{reverse("account_signup")}"' in body
+    assert "Recent jobs" not in body
+
+    assert Client().get(reverse("job_list")).status_code == 302
+    dashboard = alice_client.get("/").content.decode()
+    assert "Recent jobs" in dashboard and "lab portal for biomolecular" not in dashboard

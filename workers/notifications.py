@@ -9,8 +9,9 @@ from django.template.loader import render_to_string
 
 def job_email(job) -> EmailMultiAlternatives:
     url = settings.SITE_URL + job.get_absolute_url()
-    context = {"job": job, "url": url, "site_url": settings.SITE_URL}
-    subject = f"[biofm] {job.kind_label} {job.get_status_display().lower()}: {job.title or str(job.id)[:8]}"
+    context = {"job": job, "url": url, "site_url": settings.SITE_URL,
+               "site_name": settings.BIOFM_SITE_NAME}
+    subject = f"[{settings.BIOFM_SITE_NAME}] {job.kind_label} {job.get_status_display().lower()}: {job.title or str(job.id)[:8]}"
     text = render_to_string("workers/email/job_finished.txt", context)
     html = render_to_string("workers/email/job_finished.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [job.owner.email])

@@ -17,9 +17,14 @@ from .models import Job, Status
 from .quotas import QuotaExceeded, lab_usage
 
 
-@login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        # The front page tells a visitor what the portal is before asking them
+        # to log in; every other page still needs an account.
+        return render(request, "home.html", {
+            "kinds": [k for k in kinds.all_kinds() if k.submit_url_name],
+        })
     jobs = Job.objects.visible_to(request.user)
     profile = request.user.profile
     usage = []
