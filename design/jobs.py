@@ -316,6 +316,8 @@ def run_campaign(ctx: JobContext) -> dict:
         "population": population,
         "evaluated": result.evaluated,
         "filtered": result.filtered,
+        "generations_run": result.generations_run,
+        "budget": _budget_note(p, result) if docking is not None else None,
         "seconds": round(result.seconds, 2),
         "seeds_used": list(seeds),
         "default_seeds": not p["seeds"],
@@ -332,3 +334,20 @@ def run_campaign(ctx: JobContext) -> dict:
                       + (", ranked by weighted sum of objective utilities" if p["mode"] == "weighted"
                          else ", ranked by non-dominated front and crowding distance (NSGA-II, Deb 2002)")),
     })
+
+
+def _budget_note(p: dict, result) -> dict | None:
+    """What the docking cap did to the run, in words for the run page."""
+    gen = result.budget_exhausted_in
+    if gen is None:
+        return None
+    cap, planned = p["docking"]["max_dockings"], p["generations"]
+    skipped = planned - gen
+    text = (f"The docking cap of {cap} molecules was reached during generation {gen} of {planned}: "
+            f"{result.evaluated} molecules were docked and scored")
+    if gen == 0:
+        text += " (not every starting molecule)"
+    if skipped > 0:
+        text += f"; generation{'s' if skipped > 1 else ''} {gen + 1}" + (
+            f"–{planned}" if skipped > 1 else "") + " did not run"
+    return {"cap": cap, "generation": gen, "planned_generations": planned, "text": text + "."}

@@ -284,6 +284,13 @@ def clean_campaign_params(params: dict) -> dict:
         "brics_seeds": _int(params, "brics_seeds", 0, 0, 500, "BRICS recombinations of the seeds"),
         "docking": dock,
     }
+    if dock["enabled"] and dock["max_dockings"] < clean["population_size"]:
+        # Every scored molecule is docked, so a cap below one generation's
+        # size would stop the run before its first offspring.
+        raise ParamsError("docking.max_dockings",
+                          f"A cap of {dock['max_dockings']} docked molecules cannot score one generation of "
+                          f"{clean['population_size']}: raise the cap to at least "
+                          f"{clean['population_size']} or lower the population size.")
     scatter = params.get("scatter") or {}
     axes = [o["property"] for o in clean_obj] + [k for k in ("mw", "clogp", "qed") if k not in names]
     clean["scatter"] = {"x": scatter.get("x") or axes[0], "y": scatter.get("y") or axes[1]}

@@ -119,3 +119,18 @@ def test_bad_arguments_name_the_field():
         run_ga(["CCO", "C1CC"], [property_objective("qed")])
     with pytest.raises(ValueError, match="mode"):
         run_ga(SEEDS, [property_objective("qed")], mode="best")
+
+
+def test_budget_says_where_it_ran_out():
+    """The run reports the generation during which max_evaluations ran out,
+    so a page can say what the cap cut short (it used to stop silently)."""
+    objective = property_objective("qed")
+    full = run_ga(SEEDS, [objective], population_size=10, generations=3, random_seed=5)
+    assert full.budget_exhausted_in is None and full.generations_run == 3
+    assert full.evaluated > 15
+    early = run_ga(SEEDS, [objective], population_size=10, generations=3, random_seed=5, max_evaluations=len(SEEDS) + 4)
+    assert early.evaluated == len(SEEDS) + 4
+    assert early.budget_exhausted_in == 1 and early.generations_run == 1
+    assert [h["generation"] for h in early.history] == [0, 1]
+    seeds_only = run_ga(SEEDS, [objective], population_size=10, generations=3, random_seed=5, max_evaluations=2)
+    assert seeds_only.evaluated == 2 and seeds_only.budget_exhausted_in == 0 and seeds_only.generations_run == 0

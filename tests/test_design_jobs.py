@@ -151,14 +151,18 @@ def test_campaign_run_with_docking_scores_molecules_by_vina(alice_client, user, 
     scores (kcal/mol) from real docking into the campaign's site, capped."""
     campaign = Campaign.objects.create(owner=user, name="docked", target=target, site=BindingSite.objects.get())
     job = _campaign_run(alice_client, campaign, population_size=6, generations=1, brics_seeds=0,
-                        dock="on", dock_exhaustiveness=1, max_dockings=8, objective_2="",
+                        dock="on", dock_exhaustiveness=1, max_dockings=6, objective_2="",
                         scatter_x="docking_score", scatter_y="qed")
     docked = [m for m in job.result["population"] if m["properties"].get("docking_score") is not None]
     assert docked, "no molecule was docked"
-    assert len({m["smiles"] for m in docked}) <= 8
+    assert len({m["smiles"] for m in docked}) <= 6
     assert all(-20 < m["properties"]["docking_score"] < 5 for m in docked)
     page = alice_client.get(reverse("design:run_detail", args=[job.pk])).content.decode()
     assert "Vina" in page
+    # 2 seeds, then 6 offspring wanted in generation 1: the cap of 6 cuts it
+    # short, and the page says so instead of ending without a word.
+    assert job.result["budget"]["generation"] == 1 and job.result["evaluated"] == 6
+    assert "The docking cap of 6 molecules was reached during generation 1 of 1" in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -219,6 +219,9 @@ def test_api_submits_each_design_kind(api, campaign, no_broker):
     ("/api/v1/design/campaigns/C/runs", {"seeds": ["C1CC"]}, "seeds[0]"),
     ("/api/v1/design/campaigns/C/runs", {"population_size": 1}, "population_size"),
     ("/api/v1/design/campaigns/C/runs", {"filters": {"mw_min": 600, "mw_max": 300}}, "filters.mw_min"),
+    # A docking cap below one generation would end the run before any offspring.
+    ("/api/v1/design/campaigns/C/runs", {"population_size": 12, "generations": 3,
+                                         "docking": {"enabled": True, "max_dockings": 8}}, "docking.max_dockings"),
 ])
 def test_api_400s_name_the_field(api, campaign, no_broker, url, body, field):
     url = url.replace("/C/", f"/{campaign.pk}/")

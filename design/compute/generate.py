@@ -469,6 +469,10 @@ class GAResult:
     all_scored: dict = field(default_factory=dict)  # smiles -> Candidate for every scored molecule
     filtered: dict = field(default_factory=dict)    # reason -> count of children rejected by filters
     seconds: float = 0.0
+    generations_run: int = 0               # generations after the starting one that ran
+    # The generation during which max_evaluations ran out (None: it never did),
+    # so a run page can say exactly what the cap cut short.
+    budget_exhausted_in: int | None = None
 
     @property
     def best(self) -> Candidate:
@@ -600,13 +604,15 @@ def run_ga(
                 start.append((Chem.MolFromSmiles(smi), smi, "brics"))
     population: list[Candidate] = []
     history: list[dict] = []
+    exhausted_in: int | None = None
+    generations_run = 0
     try:
         for mol, smi, origin in start:
             cand = evaluate(mol, smi, 0, origin)
             if cand is not None:
                 population.append(cand)
     except _Budget:
-        pass
+        exhausted_in = 0
     if not population:
         raise ValueError("seeds: no seed passed the filters "
                          f"({', '.join(f'{k}: {v}' for k, v in rejected.items()) or 'none scored'})")
@@ -618,6 +624,9 @@ def run_ga(
 
     # -- evolution
     for gen in range(1, generations + 1):
+        if exhausted_in is not None:
+            break
+        generations_run = gen
         children: list[Candidate] = []
         attempts = 0
         try:
@@ -647,7 +656,7 @@ def run_ga(
                 if cand is not None:
                     children.append(cand)
         except _Budget:
-            pass
+            exhausted_in = gen
         population = rank(population + children)[:population_size]
         history.append(_generation_stats(gen, population, objectives, len(scored), started, len(children)))
         if on_generation:
@@ -656,14 +665,15 @@ def run_ga(
         report(100.0 * (gen + 1) / (generations + 1),
                f"generation {gen}: best {best['best_score']:.3f}, median {best['median_score']:.3f}, "
                f"{len(scored)} scored")
-        if len(scored) >= budget:
-            break
+        if len(scored) >= budget and gen < generations:
+            exhausted_in = gen
     final = rank(population)
     if mode == "pareto":
         # The front first, and within it the best weighted sum first, so
         # `best` is still a sensible single answer.
         final.sort(key=lambda c: (c.rank, -c.score))
-    return GAResult(final, history, len(scored), scored, rejected, time.monotonic() - started)
+    return GAResult(final, history, len(scored), scored, rejected, time.monotonic() - started,
+                    generations_run, exhausted_in)
 
 
 def _generation_stats(gen, population, objectives, evaluated, started, new=None) -> dict:
