@@ -130,3 +130,36 @@ def test_dashboard_shows_limit_and_quota(alice_client, user):
     assert page.status_code == 200
     assert b"7 h" in page.content
     assert b"Protein sequence analysis" in page.content
+
+
+def test_job_page_shows_parameters_elapsed_time_and_asks_before_cancel(alice_client, user):
+    fasta = ">p1\n" + "M" * 5000
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0, "marker": fasta})
+    lifecycle.claim(job.pk, host="w", task_id="t")
+    page = alice_client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    params = page[page.index('id="job-params"'):page.index("</details>", page.index('id="job-params"'))]
+    assert "<th>seconds</th>" in params and "<th>marker</th>" in params
+    assert "(5,004 characters in all)" in params and "M" * 301 not in params  # a long value is cut
+    assert 'id="job-elapsed"' in page and "running for" in page
+    assert "hx-confirm=" in page and "confirm(" in page
+
+
+def test_cancelled_job_reads_once(alice_client, user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    lifecycle.cancel(job)
+    page = alice_client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    progress = page[page.index('id="job-progress"'):page.index('class="actions"')]
+    assert progress.count("Cancelled") == 2  # the status, and the message saying when
+    assert "Cancelled before it finished." in progress and "<strong>:</strong>" not in progress
+    assert "Cancelled</span>\n     <span" not in progress
+
+
+def test_navigation_reaches_every_job_form(alice_client):
+    from workers import kinds
+
+    page = alice_client.get(reverse("dashboard")).content.decode()
+    menu = page[page.index('id="new-job-menu"'):page.index("</details>", page.index('id="new-job-menu"'))]
+    for kind in kinds.all_kinds():
+        if kind.submit_url_name:
+            assert f'href="{reverse(kind.submit_url_name)}"' in menu, kind.name
+    assert reverse("analysis:esm_new") in menu and reverse("design:docking_new") in menu

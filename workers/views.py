@@ -63,7 +63,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     job = get_visible_job(request.user, job_id)
-    return render(request, "workers/job_detail.html", _detail_context(request, job))
+    return render(request, "workers/job_detail.html",
+                  {**_detail_context(request, job), "params": _param_rows(job.params)})
 
 
 @login_required
@@ -76,6 +77,23 @@ def job_progress(request: HttpRequest, job_id) -> HttpResponse:
     if job.is_final and request.GET.get("was") in {"queued", "running"}:
         response["HX-Refresh"] = "true"
     return response
+
+
+PARAM_DISPLAY_CHARS = 300
+
+
+def _param_rows(params: dict) -> list[tuple[str, str]]:
+    """The job's parameters for its page; long values (a whole FASTA, say)
+    are cut, with their full length said."""
+    import json
+
+    rows = []
+    for key, value in (params or {}).items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if len(text) > PARAM_DISPLAY_CHARS:
+            text = f"{text[:PARAM_DISPLAY_CHARS]}… ({len(text):,} characters in all)"
+        rows.append((key, text))
+    return rows
 
 
 def _detail_context(request, job: Job) -> dict:
