@@ -296,6 +296,7 @@ def release(job_id, token: str, message: str) -> bool:
     """Give a claimed job back to the queue (before a retry)."""
     return bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
         status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
+        updated_at=timezone.now(),  # the reconciler's clock: its retry message is on its way
     ))
 
 
