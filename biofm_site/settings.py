@@ -218,7 +218,9 @@ USE_TZ = True
 # * visibility timeout above every hard time limit: Redis must not redeliver a
 #   job that is still legitimately running.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# The filesystem broker ignores the host, but kombu warns "No hostname was
+# supplied" on every connection without one.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/"
 BIOFM_BROKER_DIR = VAR_DIR / "broker"
 BIOFM_VISIBILITY_TIMEOUT = env_int("BIOFM_VISIBILITY_TIMEOUT", 13 * 3600)
 if CELERY_BROKER_URL.startswith("filesystem://"):
