@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test venv deps test-deps assets migrate worker web services clean
+.PHONY: run serve test venv deps test-deps assets migrate worker web services clean
 
 $(VENV)/.deps: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,8 @@ assets: node_modules/.package-lock.json
 migrate: deps
 	$(PY) manage.py migrate --noinput
 
-# The web server and one worker for every queue, on SQLite and the filesystem
-# broker. Stop both with Ctrl-C.
+# The web server, one worker for every queue and beat (the reconciler's
+# schedule), on SQLite and the filesystem broker. Stop them with Ctrl-C.
 run: deps assets migrate
 	@echo
 	@echo "  biofm is starting at http://$(HOST):$(PORT)/"
@@ -42,9 +42,16 @@ run: deps assets migrate
 	@echo "  verification email is printed in this terminal (no SMTP configured)."
 	@echo "  An operator account: $(PY) manage.py createsuperuser"
 	@echo
-	@trap 'kill 0' INT TERM EXIT; \
-	DJANGO_DEBUG=1 $(VENV)/bin/celery -A biofm_site worker -Q cpu,gpu,notify -c 2 -l info & \
-	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	@$(MAKE) --no-print-directory serve
+
+# The processes of the Procfile under honcho, without the setup steps of `run`.
+# honcho starts each in its own process group and, on Ctrl-C or when one of
+# them exits, sends SIGTERM to every group, then SIGKILL to what is left after
+# 5 s. `-e /dev/null`: a `.env` beside the Procfile is docker compose's, not
+# for this.
+serve:
+	@PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) DJANGO_DEBUG=1 \
+	exec $(abspath $(VENV))/bin/honcho -e /dev/null -f Procfile start -p $(PORT)
 
 # Start PostgreSQL and Redis on this machine if they are not running.
 services:

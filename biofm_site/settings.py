@@ -227,7 +227,9 @@ USE_TZ = True
 # * visibility timeout above every hard time limit: Redis must not redeliver a
 #   job that is still legitimately running.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# The filesystem broker ignores the host, but kombu warns "No hostname was
+# supplied" on every connection without one.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/"
 BIOFM_BROKER_DIR = VAR_DIR / "broker"
 BIOFM_VISIBILITY_TIMEOUT = env_int("BIOFM_VISIBILITY_TIMEOUT", 13 * 3600)
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -264,6 +266,27 @@ CELERY_TASK_ALWAYS_EAGER = False
 # their messages back to the broker, so a redeploy never waits hours for a
 # long job nor loses it: the job restarts on another worker.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env_int("BIOFM_WORKER_SOFT_SHUTDOWN_TIMEOUT", 60))
+# The reconciler (workers/reconcile.py), sent by `celery beat` every
+# BIOFM_RECONCILE_INTERVAL seconds: sends queued jobs the broker was down for,
+# sends again a dispatched job whose message the broker no longer holds and that
+# has not changed for BIOFM_RECONCILE_LOST_AFTER seconds, and requeues (or fails)
+# a running job whose lease lapsed more than BIOFM_RECONCILE_STALE_AFTER seconds
+# ago (its worker machine is gone). It goes to the notify queue, with short
+# tasks only; a pass not started within one interval is dropped (expires).
+BIOFM_RECONCILE_INTERVAL = env_int("BIOFM_RECONCILE_INTERVAL", 60)
+BIOFM_RECONCILE_LOST_AFTER = env_int("BIOFM_RECONCILE_LOST_AFTER", 600)
+BIOFM_RECONCILE_STALE_AFTER = env_int("BIOFM_RECONCILE_STALE_AFTER", 600)
+CELERY_IMPORTS = ("workers.reconcile",)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-jobs": {
+        "task": "workers.reconcile_jobs",
+        "schedule": float(BIOFM_RECONCILE_INTERVAL),
+        "options": {"queue": "notify", "expires": float(BIOFM_RECONCILE_INTERVAL)},
+    },
+}
+# beat's record of when each entry last ran (a local file; an interval schedule
+# only needs it to avoid a burst at restart).
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Jobs -----------------------------------------------------------------
 # Default limits; operators change them per user and per lab in the admin.

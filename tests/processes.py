@@ -140,3 +140,74 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: st
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, with no
+    persistence: a test can stop it (as an outage would) and start it again
+    without touching the shared Redis on 6379."""
+
+    def __init__(self, log_dir: Path, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = log_dir / f"redis-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10) -> "RedisServer":
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--logfile", str(self.log_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        wait_until(lambda: self._pings(client), timeout, what=f"redis-server on port {self.port}")
+        return self
+
+    def _pings(self, client) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited: {self.log_path.read_text(errors='replace')}")
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        """Kill it at once, as a crash or an unplugged machine would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class BeatProcess:
+    """`celery beat` in a subprocess, sending the project's schedule."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]):
+        self.log_path = log_dir / f"beat-{uuid.uuid4().hex[:6]}.log"
+        self.schedule = log_dir / f"beat-schedule-{uuid.uuid4().hex[:6]}"
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "BeatProcess":
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "biofm_site", "beat", "-l", "info",
+             "-s", str(self.schedule)],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()

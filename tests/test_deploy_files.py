@@ -36,9 +36,11 @@ INSTALL_REQUIREMENTS = DOCKER_DIR / "install-requirements.sh"
 ENV_EXAMPLE = DOCKER_DIR / "env.example"
 SETTINGS_FILE = ROOT / "biofm_site" / "settings.py"
 
-SERVICES = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "mailpit"}
-APP_SERVICES = ("web", "worker-cpu", "worker-gpu")
+SERVICES = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat", "mailpit"}
+APP_SERVICES = ("web", "worker-cpu", "worker-gpu", "beat")
 WORKERS = ("worker-cpu", "worker-gpu")
+# The services that read and write result files (beat only sends a schedule).
+MEDIA_SERVICES = ("web", *WORKERS)
 # Prefixes of the variables this project reads: a compose variable with one of
 # them that settings.py does not read is a typo or a leftover.
 PROJECT_PREFIXES = ("DJANGO_", "BIOFM_", "EMAIL_", "DATABASE_", "REDIS_", "CELERY_", "DEFAULT_FROM_EMAIL")
@@ -255,7 +257,7 @@ def node_dirs_served_by_settings() -> list[str]:
 
 # --- docker-compose.yml: services ----------------------------------------
 
-def test_the_six_services_exist(compose):
+def test_the_seven_services_exist(compose):
     assert set(compose["services"]) == SERVICES
 
 
@@ -319,6 +321,30 @@ def test_every_queue_the_code_sends_to_has_a_worker(compose):
     assert "notify" in sent_to, "expected the notify queue (emails) among the queues the code uses"
     consumed = set().union(*(worker_queues(compose["services"][w]) for w in WORKERS))
     assert sent_to <= consumed, f"no worker consumes {sorted(sent_to - consumed)}"
+
+
+def test_one_beat_sends_the_schedule_to_queues_a_worker_consumes(compose):
+    services = compose["services"]
+    beat = services["beat"]
+    args = command_list(beat)
+    assert args[:4] == ["celery", "-A", "biofm_site", "beat"], args
+    # The same image as web and the cpu worker: the same settings and schedule.
+    assert beat["build"] == services["web"]["build"] and beat["image"] == services["web"]["image"]
+    # One instance: a second beat would send every entry twice.
+    assert beat.get("scale", 1) == 1 and "deploy" not in beat
+    runs_beat = [name for name, service in services.items()
+                 if "beat" in command_list(service) or {"-B", "--beat"} & set(command_list(service))]
+    assert runs_beat == ["beat"], runs_beat
+    consumed = set().union(*(worker_queues(services[w]) for w in WORKERS))
+    schedule = django_settings.CELERY_BEAT_SCHEDULE
+    assert "reconcile-jobs" in schedule
+    for name, entry in schedule.items():
+        assert entry["options"]["queue"] in consumed, f"no worker consumes the queue of beat entry {name}"
+    # The schedule file lies in BIOFM_VAR_DIR, which the image creates for the app user.
+    var_dir = service_env(compose, "beat")["BIOFM_VAR_DIR"]
+    run_lines = " ".join(line for line in dockerfile_stages()[-1]["lines"] if line.upper().startswith("RUN "))
+    assert re.search(rf"mkdir -p [^&]*{re.escape(var_dir)}(\s|$)", run_lines), var_dir
+    assert django_settings.CELERY_BEAT_SCHEDULE_FILENAME.startswith(str(django_settings.VAR_DIR))
 
 
 def test_workers_names_are_distinct(compose):
@@ -409,7 +435,7 @@ def test_web_and_workers_share_their_settings(compose):
 
 def test_web_and_workers_share_the_media_volume_at_media_root(compose):
     sources, targets = set(), set()
-    for name in APP_SERVICES:
+    for name in MEDIA_SERVICES:
         media_root = service_env(compose, name)["BIOFM_MEDIA_ROOT"]
         mounts = volume_mounts(compose["services"][name])
         assert media_root in mounts, f"{name} does not mount a volume at BIOFM_MEDIA_ROOT={media_root}"
@@ -423,7 +449,7 @@ def test_web_and_workers_share_the_media_volume_at_media_root(compose):
 
 def test_only_web_migrates(compose):
     roles = {name: command_list(compose["services"][name])[:1] for name in APP_SERVICES}
-    assert roles == {"web": ["web"], "worker-cpu": ["worker"], "worker-gpu": ["worker"]}
+    assert roles == {"web": ["web"], "worker-cpu": ["worker"], "worker-gpu": ["worker"], "beat": ["celery"]}
     for name, service in compose["services"].items():
         if name != "web":
             assert "migrate" not in command_list(service) and "web" not in command_list(service)[:1]
@@ -433,7 +459,8 @@ def test_start_order(compose):
     services = compose["services"]
     for name in APP_SERVICES:
         depends = services[name]["depends_on"]
-        for backing in ("postgres", "redis"):
+        # beat only publishes to Redis; the workers run what it sends.
+        for backing in ("redis",) if name == "beat" else ("postgres", "redis"):
             assert depends[backing]["condition"] == "service_healthy", f"{name} -> {backing}"
     # Web migrates before serving: healthy only once it answers, after its start period.
     assert services["web"]["healthcheck"]["test"]

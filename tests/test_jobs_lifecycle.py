@@ -151,3 +151,83 @@ def test_rerun_creates_a_new_job_with_the_same_parameters(user):
     new = lifecycle.rerun(Job.objects.get(pk=job.pk), user)
     assert new.pk != job.pk and new.params == job.params and new.rerun_of_id == job.pk
     assert new.status == Status.QUEUED
+
+
+# --- Sending tasks by name; the layers of workers/ ----------------------------
+
+def test_messages_sent_by_name_carry_the_queue_task_id_and_time_limits(user, django_capture_on_commit_callbacks):
+    """lifecycle sends `workers.run_job` and `workers.send_job_email` by name
+    (it imports no tasks): the messages in Redis are what the worker expects."""
+    import ast
+    import json
+
+    import redis
+    from django.conf import settings
+
+    from workers import kinds
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+        job.refresh_from_db()
+        [raw] = client.lrange("cpu", 0, -1)
+        headers = json.loads(raw)["headers"]
+        kind = kinds.get("test.sleep")
+        assert headers["task"] == "workers.run_job"
+        assert headers["id"] == job.celery_task_id
+        assert ast.literal_eval(headers["argsrepr"]) == [str(job.pk)]
+        assert headers["timelimit"] == [kind.time_limit, kind.soft_time_limit]
+
+        with django_capture_on_commit_callbacks(execute=True):
+            lifecycle.cancel(job)
+        [raw] = client.lrange("notify", 0, -1)
+        headers = json.loads(raw)["headers"]
+        assert headers["task"] == "workers.send_job_email"
+        assert ast.literal_eval(headers["argsrepr"]) == [str(job.pk)]
+    finally:
+        client.flushdb()
+
+
+def _workers_imports() -> dict[str, set[str]]:
+    """Module -> the workers modules it imports, at the top or inside functions."""
+    import ast
+    from pathlib import Path
+
+    package = Path(lifecycle.__file__).parent
+    modules = {path.stem for path in package.glob("*.py")}
+    graph = {}
+    for path in package.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level == 1 and not base or node.level == 0 and base == "workers":
+                    found |= {alias.name for alias in node.names if alias.name in modules}
+                elif node.level == 1:
+                    found.add(base.split(".")[0])
+                elif base.startswith("workers."):
+                    found.add(base.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("workers.")}
+        graph[path.stem] = found & modules - {path.stem}
+    return graph
+
+
+def test_workers_modules_form_layers_without_import_circles():
+    """compute-facing (errors, kinds, context), then models, then the
+    lifecycle, then what runs it (runtime, tasks, reconcile, views, api, admin)."""
+    graph = _workers_imports()
+    assert "tasks" not in graph["lifecycle"] and "runtime" not in graph["lifecycle"], graph["lifecycle"]
+    upper = {"tasks", "runtime", "reconcile", "views", "api", "admin", "health", "urls"}
+    for lower in ("errors", "kinds", "context", "models", "quotas", "access", "lifecycle"):
+        assert not graph[lower] & upper, f"{lower} imports {sorted(graph[lower] & upper)}"
+
+    def visit(module, path):
+        for imported in graph[module]:
+            assert imported not in path, "import circle: " + " -> ".join([*path, imported])
+            visit(imported, [*path, imported])
+
+    for module in graph:
+        visit(module, [module])

@@ -8,10 +8,12 @@ page is what an operator opens precisely when something is down.
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Iterator
 
 from django.db import transaction
@@ -108,6 +110,51 @@ def queue_lengths(app=None, queues: tuple[str, ...] = QUEUE_NAMES) -> BrokerQueu
         lengths.append(QueueLength(queue, sum(sizes[start:start + len(queue_keys)])))
         start += len(queue_keys)
     return BrokerQueues(True, lengths, unacked)
+
+
+def _message_task_id(payload) -> str | None:
+    """The Celery task id in one stored kombu message (a dict or its JSON)."""
+    if isinstance(payload, (str, bytes)):
+        payload = json.loads(payload)
+    headers = payload.get("headers") or {}
+    return headers.get("id") or (payload.get("properties") or {}).get("correlation_id")
+
+
+def task_ids_in_broker(queues: tuple[str, ...] = QUEUE_NAMES, app=None) -> set[str] | None:
+    """Ids of the tasks whose messages the broker holds: waiting in one of
+    `queues`, or handed to a worker and not yet acknowledged (Redis; with
+    acks_late, every job a worker has reserved or is running, and a retry
+    waiting for its countdown). None when that cannot be known: the broker is
+    unreachable, a message is unreadable, or the transport keeps its
+    deliveries out of sight (the filesystem broker's are in the worker's
+    memory, so there only waiting messages are seen)."""
+    app = app or celery_app
+    with _broker_connection(app) as conn:
+        driver = conn.transport.driver_type
+        try:
+            conn.ensure_connection(max_retries=0)
+            channel = conn.default_channel
+            if driver == "redis":
+                with channel.conn_or_acquire() as client:
+                    pipe = client.pipeline(transaction=False)
+                    for queue in queues:
+                        for key in _queue_keys(channel, queue):
+                            pipe.lrange(key, 0, -1)
+                    pipe.hvals(channel.unacked_key)
+                    *waiting, unacked = pipe.execute()
+                payloads = [p for batch in waiting for p in batch]
+                payloads += [json.loads(entry)[0] for entry in unacked]
+            elif driver == "filesystem":
+                folder = Path(channel.data_folder_in)
+                payloads = [path.read_bytes() for queue in queues for path in folder.glob(f"*.{queue}.msg")]
+            else:
+                return None
+            return {task_id for task_id in map(_message_task_id, payloads) if task_id}
+        except (*_broker_errors(conn), ValueError, KeyError, IndexError, TypeError) as exc:
+            # A file the filesystem broker consumed meanwhile (OSError) or a
+            # message half written: unknown this time, look again next time.
+            log.warning("could not list the messages in the broker: %s", exc)
+            return None
 
 
 # --- Workers ----------------------------------------------------------------

@@ -5,6 +5,9 @@ together with a lease that the running attempt keeps renewing. Every write an
 attempt makes is conditional on its token, so a redelivered copy of a job (after
 a worker died, or a broker redelivery) can never run beside a live attempt, and
 an attempt that lost its claim can never publish a half result.
+
+This module sits below the Celery tasks (workers/tasks.py imports it, never
+the other way round): it sends its tasks by name.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -26,6 +30,10 @@ from .models import ErrorKind, FINAL_STATUSES, Job, JobFile, Status
 from .quotas import check_quota
 
 log = logging.getLogger(__name__)
+
+# The names the Celery tasks in workers/tasks.py are registered under.
+RUN_JOB_TASK = "workers.run_job"
+SEND_JOB_EMAIL_TASK = "workers.send_job_email"
 
 
 # --- Submission -----------------------------------------------------------
@@ -100,12 +108,10 @@ def dispatch_queued(user_id: int) -> list[Job]:
 
 
 def _send_to_broker(job: Job) -> None:
-    from .tasks import run_job
-
     kind = kinds.get(job.kind)
     try:
-        run_job.apply_async(
-            args=[str(job.id)], task_id=job.celery_task_id, queue=kind.queue,
+        current_app.send_task(
+            RUN_JOB_TASK, args=[str(job.id)], task_id=job.celery_task_id, queue=kind.queue,
             soft_time_limit=kind.soft_time_limit, time_limit=kind.time_limit,
         )
     except Exception:  # the broker is down: leave the job waiting, visibly
@@ -174,10 +180,8 @@ def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
 
 
 def _after_final(job_id, owner_id: int) -> None:
-    from .tasks import send_job_email
-
     try:
-        send_job_email.apply_async(args=[str(job_id)], queue="notify")
+        current_app.send_task(SEND_JOB_EMAIL_TASK, args=[str(job_id)], queue="notify")
     except Exception:  # a notification never holds up or fails a job
         log.exception("could not queue the email for job %s", job_id)
     dispatch_queued(owner_id)
@@ -292,6 +296,7 @@ def release(job_id, token: str, message: str) -> bool:
     """Give a claimed job back to the queue (before a retry)."""
     return bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
         status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
+        updated_at=timezone.now(),  # the reconciler's clock: its retry message is on its way
     ))
 
 

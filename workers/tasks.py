@@ -138,7 +138,7 @@ def _host() -> str:
     return socket.gethostname()
 
 
-@shared_task(bind=True, base=JobTask, name="workers.run_job")
+@shared_task(bind=True, base=JobTask, name=lifecycle.RUN_JOB_TASK)
 def run_job(self, job_id: str) -> str:
     close_old_connections()
     try:
@@ -147,7 +147,7 @@ def run_job(self, job_id: str) -> str:
         close_old_connections()
 
 
-@shared_task(bind=True, name="workers.send_job_email", acks_late=True, max_retries=3)
+@shared_task(bind=True, name=lifecycle.SEND_JOB_EMAIL_TASK, acks_late=True, max_retries=3)
 def send_job_email(self, job_id: str) -> str:
     from .notifications import job_email, should_notify
 
