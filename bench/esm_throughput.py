@@ -3,19 +3,26 @@
     .venv/bin/python bench/esm_throughput.py [--model esm2_t12_35M_UR50D]
         [--device cpu|cuda] [--dtype auto|float32|bfloat16|float16]
         [--toks-per-batch N] [--slice 100] [--dedup] [--threads N]
-        [--repeat N] [--weights-dir DIR]
+        [--repeat N] [--weights-dir DIR] [--quick]
 
-Both sides embed the same sequences (NC_000932.fasta plus the first --slice
-records of P62593.fasta) for the last layer's per-residue and mean
+Both sides embed the same sequences (bench/data/NC_000932.fasta plus the first
+--slice records of bench/data/P62593_first100.fasta, the first 100 records of
+fair-esm's P62593.fasta) for the last layer's per-residue and mean
 representations. The baseline is extract.py's loop: FastaBatchedDataset,
 get_batch_indices(4096, extra_toks_per_seq=1), the batch converter with
-truncation at 1022, a float32 full forward (logits included), per-sequence
-slices and means. Without --weights-dir the weights are random, in the real
-architecture, written as an official checkpoint to a temporary directory;
-speed does not depend on the values. Throughput counts embedded residues
-(at most 1022 per sequence) per second of wall time. The engine embeds every
-record (no deduplication) unless --dedup is given. The last line printed is
-``ratio X.XX``: engine throughput over baseline throughput.
+truncation at 1022, a full forward (logits included), per-sequence slices and
+means. Both sides run in the same dtype (--dtype; auto is float32 on CPU, bf16
+or fp16 on GPU): extract.py's float32 against a bf16 engine would measure the
+precision, not the code. Each side first runs once, untimed, on a few
+sequences (lazy initialisation, allocator, kernels); then the timed runs
+alternate, the side that goes first swapping every round. Without
+--weights-dir the weights are random, in the real architecture, written as an
+official checkpoint to a temporary directory; speed does not depend on the
+values. Throughput counts embedded residues (at most 1022 per sequence) per
+second of wall time. The engine embeds every record (no deduplication) unless
+--dedup is given. --quick runs the smallest model on 10 + 10 records, to check
+that the script works. The last line printed is ``ratio X.XX``: engine
+throughput over baseline throughput.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -36,8 +44,12 @@ sys.path.insert(0, str(ROOT))
 from analysis.esm.compute import ESM2_MODELS, EmbedOptions, Engine, fair_esm_model, load_checkpoint  # noqa: E402
 from tests.esm_fixtures import write_tiny_esm2  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "sequences"
+DATA = ROOT / "bench" / "data"  # provenance in bench/data/SOURCES.md
+NC_000932 = DATA / "NC_000932.fasta"
+P62593 = DATA / "P62593_first100.fasta"
+INPUTS = (NC_000932, P62593)
 TRUNCATION = 1022
+WARMUP_RECORDS = 4
 
 
 def read_fasta(path: Path) -> list[tuple[str, str]]:
@@ -47,11 +59,16 @@ def read_fasta(path: Path) -> list[tuple[str, str]]:
     return list(zip(ds.sequence_labels, ds.sequence_strs))
 
 
-def write_inputs(directory: Path, n_slice: int) -> tuple[Path, list[tuple[str, str]]]:
-    records = read_fasta(DATA / "NC_000932.fasta") + read_fasta(DATA / "P62593.fasta")[:n_slice]
-    path = directory / "bench.fasta"
+def input_records(n_slice: int, n_nc: int | None = None) -> list[tuple[str, str]]:
+    p62593 = read_fasta(P62593)
+    if n_slice > len(p62593):
+        raise SystemExit(f"--slice {n_slice}: {P62593.name} holds the first {len(p62593)} records only")
+    return read_fasta(NC_000932)[:n_nc] + p62593[:n_slice]
+
+
+def write_fasta(path: Path, records: list[tuple[str, str]]) -> Path:
     path.write_text("".join(f">{label}\n{seq}\n" for label, seq in records))
-    return path, records
+    return path
 
 
 def baseline(model, alphabet, fasta: Path, device: torch.device) -> dict[str, dict]:
@@ -118,7 +135,7 @@ def main(argv=None) -> None:
     parser.add_argument("--model", default="esm2_t12_35M_UR50D", choices=sorted(ESM2_MODELS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="the engine's dtype (auto: float32 on CPU, bf16 or fp16 on GPU); the baseline is float32")
+                        help="both sides' dtype (auto: the engine's choice, float32 on CPU, bf16 or fp16 on GPU)")
     parser.add_argument("--toks-per-batch", type=int, default=None,
                         help="the engine's token budget (default: its own, 2048 on CPU, 16384 on GPU)")
     parser.add_argument("--slice", type=int, default=100, help="records taken from the start of P62593.fasta")
@@ -130,14 +147,21 @@ def main(argv=None) -> None:
                         help="alternate baseline and engine this many times and keep each side's fastest run")
     parser.add_argument("--weights-dir", type=Path, default=None,
                         help="use real weights from here (or torch hub's cache) instead of random ones")
+    parser.add_argument("--quick", action="store_true",
+                        help="esm2_t6_8M_UR50D on the first 10 NC_000932 and 10 P62593 records, one round")
     args = parser.parse_args(argv)
+    n_nc = None
+    if args.quick:
+        args.model, args.slice, args.repeat, n_nc = "esm2_t6_8M_UR50D", min(args.slice, 10), 1, 10
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        fasta, records = write_inputs(tmp, args.slice)
+        records = input_records(args.slice, n_nc)
+        fasta = write_fasta(tmp / "bench.fasta", records)
+        warm_fasta = write_fasta(tmp / "warmup.fasta", records[:WARMUP_RECORDS])
         if args.weights_dir:
             ckpt = load_checkpoint(args.model, weights_dir=args.weights_dir, allow_download=False)
             weights = f"real weights from {ckpt.path}"
@@ -150,35 +174,49 @@ def main(argv=None) -> None:
         ref_model, ref_alphabet = fair_esm_model(ckpt)
         engine = Engine(ckpt, device=device, dtype=args.dtype)
         del ckpt
+        # The same precision on both sides: the baseline runs in the engine's dtype.
+        ref_model = ref_model.to(device=device, dtype=engine.dtype)
+        dtype_name = str(engine.dtype).removeprefix("torch.")
 
         residues = sum(min(len(s), TRUNCATION) for _, s in records)
         distinct = len({s for _, s in records})
-        print(f"{args.model} ({weights}) on {device}: {len(records)} sequences ({distinct} distinct), "
-              f"{residues} residues (NC_000932 + first {args.slice} of P62593)")
+        nc_label = "NC_000932" if n_nc is None else f"first {n_nc} of NC_000932"
+        print(f"{args.model} ({weights}) on {device}, both sides {dtype_name}: {len(records)} sequences "
+              f"({distinct} distinct), {residues} residues ({nc_label} + first {args.slice} of P62593)")
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}, "
               f"load average {load_average()}")
 
         options = EmbedOptions(repr_layers=[-1], include=frozenset({"mean", "per_tok"}),
                                toks_per_batch=args.toks_per_batch, deduplicate=args.dedup)
+        sides = {
+            "baseline": lambda path, recs: baseline(ref_model, ref_alphabet, path, device),
+            "engine": lambda path, recs: engine.embed(recs, options),
+        }
+        # Warm-up, untimed: first calls pay for lazy initialisation and allocation.
+        for run_side in sides.values():
+            timed(partial(run_side, warm_fasta, records[:WARMUP_RECORDS]), device)
         runs = {"baseline": [], "engine": []}
+        out = {}
         for i in range(args.repeat):
-            ref, *t = timed(lambda: baseline(ref_model, ref_alphabet, fasta, device), device)
-            runs["baseline"].append(t)
-            ours, *t = timed(lambda: engine.embed(records, options), device)
-            runs["engine"].append(t)
+            # Alternate which side goes first, so drift in the machine's speed
+            # does not always favour the same one.
+            for name in (("baseline", "engine") if i % 2 == 0 else ("engine", "baseline")):
+                out[name], *t = timed(partial(sides[name], fasta, records), device)
+                runs[name].append(t)
             if args.repeat > 1:
                 print(f"run {i + 1}: baseline {runs['baseline'][-1][0]:.1f} s, engine {runs['engine'][-1][0]:.1f} s "
                       f"(load average {load_average()})")
+        ref, ours = out["baseline"], out["engine"]
         (t_ref, c_ref), (t_ours, c_ours) = min(runs["baseline"]), min(runs["engine"])
-        print(f"baseline (fair-esm extract.py, float32): {t_ref:7.1f} s wall {c_ref:7.1f} s CPU "
-              f"{residues / t_ref:8.0f} residues/s")
-        engine_label = f"engine   ({str(engine.dtype).removeprefix('torch.')}{', dedup' if args.dedup else ''}):"
+        baseline_label = f"baseline (fair-esm extract.py, {dtype_name}):"
+        print(f"{baseline_label:41}{t_ref:7.1f} s wall {c_ref:7.1f} s CPU {residues / t_ref:8.0f} residues/s")
+        engine_label = f"engine   ({dtype_name}{', dedup' if args.dedup else ''}):"
         print(f"{engine_label:41}{t_ours:7.1f} s wall {c_ours:7.1f} s CPU {residues / t_ours:8.0f} residues/s")
         print(f"load average after: {load_average()}")
 
         layer = engine.num_layers
-        diff = max(float((torch.from_numpy(r.mean[layer]) - ref[r.id]["mean_representations"][layer]).abs().max())
-                   for r in ours)
+        diff = max(float((torch.from_numpy(r.mean[layer]) - ref[r.id]["mean_representations"][layer].float())
+                          .abs().max()) for r in ours)
         print(f"max |mean difference| engine vs baseline: {diff:.2e}")
         if args.repeat > 1:
             # Back-to-back pairs share the machine's state of the moment; on a

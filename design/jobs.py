@@ -4,10 +4,10 @@ module loads inputs, reports progress and writes result files."""
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 
+from biofm_site.csvfile import csv_text
 from workers.context import JobContext
 from workers.errors import JobInputError
 
@@ -52,11 +52,7 @@ def _versions() -> dict:
 
 
 def _csv(header: list[str], rows: list[list]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
+    return csv_text(header, rows)  # neutralises formulas in user-supplied names
 
 
 # ---------------------------------------------------------------- properties

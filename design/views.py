@@ -3,7 +3,6 @@ and docking forms, comparison, the shortlist, and depictions."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.contrib import messages
@@ -16,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from biofm_site.csvfile import csv_text
 from workers.access import can_control, get_visible_job
 from workers.errors import ParamsError
 from workers.models import Job
@@ -313,12 +313,10 @@ def shortlist_export(request: HttpRequest, fmt: str) -> HttpResponse:
     entries = list(ShortlistEntry.objects.visible_to(request.user).select_related("source_job"))
     keys = sorted({k for e in entries for k in e.scores})
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["name", "smiles", "note", "source_job"] + keys)
-        for e in entries:
-            writer.writerow([e.name, e.smiles, e.note, e.source_job_id or ""] + [e.scores.get(k, "") for k in keys])
-        response = HttpResponse(out.getvalue(), content_type="text/csv")
+        response = HttpResponse(csv_text(
+            ["name", "smiles", "note", "source_job"] + keys,
+            ([e.name, e.smiles, e.note, e.source_job_id or ""] + [e.scores.get(k, "") for k in keys]
+             for e in entries)), content_type="text/csv")
     elif fmt == "sdf":
         from rdkit import Chem
 

@@ -9,7 +9,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from analysis.esm.kind import clean_esm_params
+from analysis.protparam.kind import clean_protparam_params
 from tests.conftest import run_job_now
+from workers.errors import ParamsError
 from workers.models import Job, Status
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +88,17 @@ def test_example_input_runs(alice_client, user):
     assert job.status == Status.SUCCEEDED and job.result["n_records"] == 15
     assert job.result["charts"]["composition"]["data"]
     assert "Kyte" in str(job.result["charts"]["hydropathy"]["layout"]["title"])
+
+
+@pytest.mark.parametrize("clean", [clean_protparam_params, clean_esm_params])
+@pytest.mark.parametrize("text, message", [
+    (">p1\n" + "MKTAYIAKQR\n" * 100, "the limit is"),  # InputTooLarge
+    ("just some words, no header", "This is not FASTA"),  # NotFasta
+])
+def test_whole_input_errors_reach_the_user_on_the_fasta_field(settings, clean, text, message):
+    # parse_fasta raises InputTooLarge or NotFasta for the whole input; each
+    # job's parameter check must turn both into a ParamsError on the field.
+    settings.BIOFM_UPLOAD_MAX_BYTES = 200
+    with pytest.raises(ParamsError, match=message) as err:
+        clean({"fasta": text})
+    assert err.value.field == "fasta"

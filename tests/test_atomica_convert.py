@@ -117,12 +117,42 @@ def test_atomica_mode_4yb0_matches_except_rdkit_dependent_fragments(reference):
 # Default mode: the documented differences
 
 
-def test_default_mode_uses_all_atom_distances():
+def _gemmi_residues_near(pdb, chain, ligand_code, cutoff=8.0):
+    """ATOM-record residues of `chain` with a heavy atom within `cutoff` of the
+    ligand's heavy atoms, counted with gemmi (convert.py reads with Biopython)."""
+    import gemmi
+
+    structure = gemmi.read_structure(str(STRUCTURES / f"{pdb}.pdb"))
+    structure.remove_hydrogens()
+    model = structure[0]
+    ligand = np.array([a.pos.tolist() for ch in model for r in ch if r.name == ligand_code for a in r])
+    count = 0
+    for residue in model[chain]:
+        if residue.het_flag == "A":
+            xyz = np.array([a.pos.tolist() for a in residue])
+            count += bool(np.linalg.norm(xyz[:, None] - ligand[None], axis=-1).min() < cutoff)
+    return count
+
+
+def _gemmi_ligand_atoms(pdb, ligand_code):
+    """(all atoms, hydrogens) of the one HETATM residue `ligand_code`, read with gemmi."""
+    import gemmi
+
+    (residue,) = [r for ch in gemmi.read_structure(str(STRUCTURES / f"{pdb}.pdb"))[0]
+                  for r in ch if r.name == ligand_code]
+    return len(residue), sum(a.element.name == "H" for a in residue)
+
+
+def test_default_mode_uses_all_atom_distances(reference):
     (atomica,) = _convert("1eve", "A", "A", "E20", E20, mode="atomica")
     (default,) = _convert("1eve", "A", "A", "E20", E20, mode="default")
-    # Slot-wise selection keeps 38 residues; true atom-pair distances keep 57 (README quirk 1).
-    assert (atomica.segment_ids == 0).sum() - 1 == 38
-    assert (default.segment_ids == 0).sum() - 1 == 57
+    # Slot-wise selection keeps 38 residues, as many as ATOMICA's own record has;
+    # true atom-pair distances keep 57, counted here with gemmi (README quirk 1).
+    slotwise = (reference["1eve_A_A_E20"].segment_ids == 0).sum() - 1
+    all_atom = _gemmi_residues_near("1eve", "A", "E20")
+    assert (slotwise, all_atom) == (38, 57)
+    assert (atomica.segment_ids == 0).sum() - 1 == slotwise
+    assert (default.segment_ids == 0).sum() - 1 == all_atom
     assert set(atomica.block_to_pdb_indexes.values()) < set(default.block_to_pdb_indexes.values())
     # Same ligand fragments either way (donepezil has no H atoms in the file).
     np.testing.assert_array_equal(atomica.B[atomica.segment_ids == 1], default.B[default.segment_ids == 1])
@@ -167,17 +197,22 @@ def test_default_mode_rna_protein_5ddr():
     assert [NAMES[b] for b in ligand.B[ligand.segment_ids == 1]][0] == "<G>"
 
 
-def test_default_mode_drops_hydrogens_before_fragmenting_1hpx():
+def test_default_mode_drops_hydrogens_before_fragmenting_1hpx(reference):
     row = ROWS[2]
     (atomica,) = _convert(*row[:5], mode="atomica")
     (default,) = _convert(*row[:5], mode="default")
     h = INDEX["H"]
-    assert (atomica.B == h).sum() == 41  # fragmentation failed: one block per atom, H included
+    # KNI B 1 has 87 atoms in the file, 41 of them hydrogens (read with gemmi);
+    # ATOMICA's own record has one block per atom, H included.
+    n_atoms, n_hydrogens = _gemmi_ligand_atoms("1hpx", "KNI")
+    assert (n_atoms, n_hydrogens) == (87, 41)
+    assert (reference["1hpx_AB_B_KNI"].B == h).sum() == n_hydrogens
+    assert (atomica.B == h).sum() == n_hydrogens  # fragmentation failed: one block per atom
     assert (default.B == h).sum() == 0 and (default.A == 3).sum() == 0
     lig = default.B[default.segment_ids == 1]
     assert len(lig) < 20 and (lig >= 150).any()  # real PS fragments
-    assert (atomica.segment_ids == 1).sum() - 1 == 87
-    assert default.block_lengths[default.segment_ids == 1][1:].sum() == 87 - 41  # KNI heavy atoms
+    assert (atomica.segment_ids == 1).sum() - 1 == n_atoms
+    assert default.block_lengths[default.segment_ids == 1][1:].sum() == n_atoms - n_hydrogens  # heavy atoms
 
 
 def test_default_mode_ions():

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken
 from design.models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
-from workers.models import Job
+from workers.models import Job, Status
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures" / "design"
@@ -122,7 +122,7 @@ def test_site_by_a_ligand_inside_the_structure(alice_client, target):
     assert site.protein_atoms_in_box > 100 and [w for w in site.warnings if "large" in w] == site.warnings != []
 
 
-def test_other_users_objects_are_404(client, other_user, user, campaign, no_broker):
+def test_other_users_objects_are_404(client, other_user, user, campaign):
     entry = ShortlistEntry.objects.create(owner=user, smiles="CCO")
     job = Job.objects.create(kind="design.campaign_run", owner=user, params={"campaign_id": campaign.pk})
     CampaignRun.objects.create(campaign=campaign, job=job)
@@ -166,22 +166,26 @@ def test_depiction_is_rdkit_svg(alice_client):
     assert alice_client.get(reverse("design:depict"), {"smiles": "C1CC"}).status_code == 404
 
 
-def test_run_form_prefills_from_a_previous_run(alice_client, campaign, no_broker):
+def test_run_form_prefills_from_a_previous_run(alice_client, campaign, no_broker,
+                                               django_capture_on_commit_callbacks):
     from design.kind import clean_campaign_params
 
     params = clean_campaign_params({"campaign_id": campaign.pk, "seeds": ["CCOc1ccccc1"], "generations": 3,
                                     "population_size": 12, "random_seed": 5,
                                     "objectives": [{"property": "clogp", "direction": "min"}]})
-    old = Job.objects.create(kind="design.campaign_run", owner=campaign.owner, params=params)
+    old = Job.objects.create(kind="design.campaign_run", owner=campaign.owner, params=params,
+                             status=Status.SUCCEEDED)
     page = alice_client.get(reverse("design:run_new", args=[campaign.pk]), {"from": old.pk})
     form = page.context["form"]
     assert form.initial["objective_1"] == "clogp" and form.initial["random_seed"] == 5
     data = {k: v for k, v in form.initial.items() if v is not None}
     data.update(generations=4, rerun_of=str(old.pk), direction_2="max", direction_3="max",
                 weight_2=1, weight_3=1, dock_exhaustiveness=4, max_dockings=10, dock_weight=1)
-    response = alice_client.post(reverse("design:run_new", args=[campaign.pk]), data)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(reverse("design:run_new", args=[campaign.pk]), data)
     new = Job.objects.exclude(pk=old.pk).get()
     assert response.status_code == 302 and new.rerun_of_id == old.pk
+    assert [job.pk for job in no_broker] == [new.pk]  # the rerun went to a worker
     assert new.params["generations"] == 4 and new.params["objectives"][0]["property"] == "clogp"
     assert new.campaign_run.campaign == campaign
 
@@ -192,17 +196,33 @@ def post(client, url, data):
     return client.post(url, data, content_type="application/json")
 
 
-def test_api_submits_each_design_kind(api, campaign, no_broker):
+def test_api_submits_each_design_kind(api, user, campaign, no_broker, django_capture_on_commit_callbacks):
+    user.profile.max_running_jobs = 3
+    user.profile.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        submitted = _submit_each_design_kind(api, campaign)
+    # Each accepted submission is sent to a worker on its own queue, once.
+    assert [(str(job.pk), job.kind) for job in no_broker] == submitted
+    assert {job.kind: job.queue for job in no_broker} == {
+        "design.properties": "cpu", "design.docking": "cpu", "design.campaign_run": "cpu"}
+
+
+def _submit_each_design_kind(api, campaign):
+    submitted = []
     r = post(api, "/api/v1/design/properties", {"molecules": "smiles,name\nCCO,ethanol\n[AlH3](O)(O)O,bad\n"})
     assert r.status_code == 202 and r.json()["kind"] == "design.properties"
+    submitted.append((r.json()["id"], "design.properties"))
     r = post(api, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
                                               "ligands": [{"name": "TQ3", "smiles": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1"}],
                                               "exhaustiveness": 1, "n_poses": 1})
     assert r.status_code == 202 and r.json()["kind"] == "design.docking"
+    submitted.append((r.json()["id"], "design.docking"))
     r = post(api, f"/api/v1/design/campaigns/{campaign.pk}/runs", {"seeds": ["CCO"], "generations": 2})
     assert r.status_code == 202
     job = Job.objects.get(pk=r.json()["id"])
     assert job.campaign_run.campaign == campaign
+    submitted.append((str(job.pk), "design.campaign_run"))
+    return submitted
 
 
 @pytest.mark.parametrize("url, body, field", [
@@ -223,7 +243,7 @@ def test_api_submits_each_design_kind(api, campaign, no_broker):
     ("/api/v1/design/campaigns/C/runs", {"population_size": 12, "generations": 3,
                                          "docking": {"enabled": True, "max_dockings": 8}}, "docking.max_dockings"),
 ])
-def test_api_400s_name_the_field(api, campaign, no_broker, url, body, field):
+def test_api_400s_name_the_field(api, campaign, url, body, field):
     url = url.replace("/C/", f"/{campaign.pk}/")
     body = {k: (campaign.target.pk if v == "T" else campaign.site.pk if v == "S" else v) for k, v in body.items()}
     r = post(api, url, body)
@@ -232,7 +252,7 @@ def test_api_400s_name_the_field(api, campaign, no_broker, url, body, field):
     assert not Job.objects.exists()
 
 
-def test_api_refuses_other_users_target_and_campaign(client, other_user, campaign, no_broker):
+def test_api_refuses_other_users_target_and_campaign(client, other_user, campaign):
     _, raw = ApiToken.issue(other_user, "t")
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
     r = post(client, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
@@ -243,7 +263,7 @@ def test_api_refuses_other_users_target_and_campaign(client, other_user, campaig
     assert not Job.objects.exists()
 
 
-def test_generic_jobs_api_refuses_other_users_records_as_if_missing(client, other_user, campaign, no_broker):
+def test_generic_jobs_api_refuses_other_users_records_as_if_missing(client, other_user, campaign):
     # POST /api/v1/jobs reaches the design kinds without the design views:
     # the kind's access check must refuse another user's ids at submission,
     # with the same answer as an id that does not exist.

@@ -45,10 +45,10 @@ def post(client, data, wait=False):
 @pytest.mark.parametrize("payload, field, text", [
     ({"model": "esm3_huge", "sequences": SEQS}, "model", "Unknown model"),
     ({"sequences": [SEQS[0], {"id": "bad", "sequence": "MKTJAYIAKQR"}]}, "sequences[1].sequence", "Record 2 (bad)"),
-    ({"sequences": []}, "sequences", ""),
+    ({"sequences": []}, "sequences", "No input"),
     ({}, "sequences", "No input"),
     ({"sequences": SEQS, "repr_layers": [7]}, "repr_layers", "layers 0 to 6"),
-    ({"sequences": SEQS, "model": MODEL, "repr_layers": [-8]}, "repr_layers", ""),
+    ({"sequences": SEQS, "model": MODEL, "repr_layers": [-8]}, "repr_layers", "Layer -8 does not exist"),
     ({"fasta": ">a\nMKTAYIAKQR\n>a\nMKTAYIAKQR\n"}, "fasta", "Record 2 (a): the id is already used"),
 ])
 def test_bad_requests_name_record_and_field(api, payload, field, text):

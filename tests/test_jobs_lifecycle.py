@@ -44,6 +44,7 @@ def test_submit_dispatches_up_to_the_running_limit(user, no_broker, django_captu
 def test_quota_refuses_submission_and_says_when_it_resets(user):
     lab = user.profile.default_lab
     lab.cpu_hours_per_month = 1
+    lab.gpu_hours_per_month = 1
     lab.save()
     Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", status=Status.SUCCEEDED,
                        started_at=timezone.now(), run_seconds=3700)
@@ -52,10 +53,23 @@ def test_quota_refuses_submission_and_says_when_it_resets(user):
     _, reset = month_bounds()
     assert f"{reset:%d %B %Y}" in str(err.value)
     assert "CPU" in str(err.value)
-    # GPU hours are counted apart: the CPU usage does not block a GPU quota.
-    lab.cpu_hours_per_month = None
+    # GPU hours are counted apart: the 1.03 CPU hours used leave the 1 GPU hour free.
+    gpu_job = lifecycle.submit(user, "test.sleep_gpu", {"seconds": 0})
+    assert gpu_job.queue == "gpu"
+
+
+def test_gpu_usage_is_held_to_the_gpu_quota(user):
+    # The quotas differ, so a GPU job measured against the CPU quota would pass.
+    lab = user.profile.default_lab
+    lab.cpu_hours_per_month = 5
+    lab.gpu_hours_per_month = 1
     lab.save()
-    lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    Job.objects.create(kind="test.sleep_gpu", owner=user, lab=lab, queue="gpu", status=Status.SUCCEEDED,
+                       started_at=timezone.now(), run_seconds=3700)
+    with pytest.raises(QuotaExceeded) as err:
+        lifecycle.submit(user, "test.sleep_gpu", {"seconds": 0})
+    assert "1.0 of its 1 GPU hours" in str(err.value) and "CPU" not in str(err.value)
+    assert lifecycle.submit(user, "test.sleep", {"seconds": 0}).queue == "cpu"
 
 
 def test_usage_from_last_month_does_not_count(user):
@@ -93,11 +107,14 @@ def test_losing_attempt_result_files_are_discarded(user, tmp_path, settings):
     path.write_text("half")
     assert not lifecycle.finish(job.pk, first.token, Status.SUCCEEDED,
                                 files={"r.txt": (str(path), "text/plain")})
-    media = settings.MEDIA_ROOT / "jobs" / str(job.pk)
-    assert not any(p.is_file() for p in media.rglob("*")) if media.exists() else True
+    # Nothing of the losing attempt is left in storage (rglob of a missing
+    # folder yields nothing, so this holds whether or not it was ever written).
+    assert [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()] == []
     assert lifecycle.finish(job.pk, second.token, Status.SUCCEEDED,
                             files={"r.txt": (str(path), "text/plain")})
-    assert Job.objects.get(pk=job.pk).files.get().file.read() == b"half"
+    stored = Job.objects.get(pk=job.pk).files.get()
+    assert stored.file.read() == b"half" and stored.attempt_token == second.token
+    assert [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()] == [settings.MEDIA_ROOT / stored.file.name]
 
 
 def test_worker_lost_requeues_and_attempts_are_bounded(user):

@@ -52,3 +52,10 @@ def register_all() -> None:
         soft_time_limit=120, time_limit=150, max_attempts=3,
         summarize_params=lambda p: f"sleep {p['seconds']} s",
     ))
+    # The same sleep on the gpu queue, so tests can tell the queues' quotas apart.
+    kinds.register(kinds.JobKind(
+        name="test.sleep_gpu", label="Test sleep (GPU queue)", queue="gpu",
+        runner="workers.testing_kinds:run_sleep", clean_params=clean_sleep_params,
+        soft_time_limit=120, time_limit=150, max_attempts=3,
+        summarize_params=lambda p: f"sleep {p['seconds']} s on the gpu queue",
+    ))

@@ -12,13 +12,14 @@ Free of Django. Layouts:
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from biofm_site.csvfile import dict_csv_text
 
 HEADER_FIELD = re.compile(r"(\w+)=(.*?)(?=\s+\w+=|$)")
 
@@ -92,11 +93,7 @@ def summary_rows(results, descriptions: dict[str, str]) -> list[dict]:
 
 
 def summary_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["id", "description", "length", "truncated", "windows", "warnings"])
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return dict_csv_text(["id", "description", "length", "truncated", "windows", "warnings"], rows)
 
 
 def header_fields(record_id: str, description: str) -> dict[str, str]:

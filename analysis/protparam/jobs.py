@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from biofm_site.csvfile import csv_text
 from workers.context import JobContext
 
 from .compute.charts import composition_figure, hydropathy_figure
@@ -34,10 +35,9 @@ def run_protparam(ctx: JobContext) -> dict:
                  "application/json")
     error_rows = [e.__dict__ for e in errors]
     if errors:
-        lines = ["record,id,field,message"] + [
-            ",".join(_csv_cell(str(e[k])) for k in ("index", "id", "field", "message"))
-            for e in error_rows]
-        ctx.add_file("rejected_records.csv", "\n".join(lines) + "\n", "text/csv")
+        ctx.add_file("rejected_records.csv", csv_text(
+            ["record", "id", "field", "message"],
+            ([e[k] for k in ("index", "id", "field", "message")] for e in error_rows)), "text/csv")
     shown = rows[:MAX_TABLE_ROWS]
     return {
         "n_records": len(rows),
@@ -52,9 +52,3 @@ def run_protparam(ctx: JobContext) -> dict:
         },
         "profiles_truncated": len(records) > MAX_PROFILES,
     }
-
-
-def _csv_cell(value: str) -> str:
-    if any(c in value for c in ',"\n'):
-        return '"' + value.replace('"', '""') + '"'
-    return value

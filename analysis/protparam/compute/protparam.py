@@ -11,11 +11,10 @@ masses are known), and each record says in `warnings` what was left out.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from Bio.SeqUtils import ProtParamData
 from Bio.SeqUtils.ProtParam import ProteinAnalysis
+
+from biofm_site.csvfile import csv_text
 
 from analysis.fasta import STANDARD_LETTERS, Record, ambiguous_letters
 
@@ -179,19 +178,20 @@ def hydropathy_profile(sequence: str, window: int = HYDROPATHY_WINDOW) -> list[f
 
 def to_csv(rows: list[dict], *, composition: bool = True) -> str:
     """CSV of COLUMNS (header labels carry units), then composition percents."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
     header = [f"{label} ({unit})" if unit else label for _, label, unit in COLUMNS]
     if composition:
         header += [f"{letter} (%)" for letter in STANDARD_LETTERS]
-    writer.writerow(header)
-    for row in rows:
-        cells = [_cell(row.get(key)) for key, _, _ in COLUMNS]
+
+    def cells(row):
+        values = [_cell(row.get(key)) for key, _, _ in COLUMNS]
         if composition:
             percents = row.get("composition") or {}
-            cells += [_cell(percents.get(letter)) for letter in STANDARD_LETTERS]
-        writer.writerow(cells)
-    return buffer.getvalue()
+            values += [_cell(percents.get(letter)) for letter in STANDARD_LETTERS]
+        return values
+
+    # csv_text neutralises spreadsheet formulas: ids and descriptions come
+    # from user-supplied FASTA headers.
+    return csv_text(header, (cells(row) for row in rows))
 
 
 def _composition(seq: str) -> dict[str, float]:
@@ -272,8 +272,4 @@ def _cell(value):
         return ""
     if isinstance(value, list):
         value = "; ".join(str(v) for v in value)
-    # Spreadsheets run cells starting with these as formulas; the id and
-    # description come from user-supplied FASTA headers.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
     return value
