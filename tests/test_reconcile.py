@@ -42,11 +42,15 @@ def task_ids(queue: str = "cpu") -> list[str]:
 
 def _repoint(app, url: str) -> None:
     """Point the in-process Celery app (which the lifecycle sends with) at
-    another broker, dropping the connections it pooled for the old one."""
+    another broker, dropping the connections it pooled for the old one.
+    kombu keeps its pools in global registries keyed by the connection, so
+    they are cleared too: otherwise pointing back at the old broker would
+    find its closed pool again ("Acquire on closed pool")."""
+    from kombu import pools
+
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
 
 
