@@ -5,7 +5,8 @@
 #
 #   web [gunicorn args...]     wait for PostgreSQL, apply migrations (under a
 #                              lock, so two web replicas never migrate at
-#                              once), collect static files, then run gunicorn
+#                              once), run Django's system checks (an error
+#                              stops here), collect static files, then run gunicorn
 #                              on biofm_site.wsgi, port $PORT (default 8000),
 #                              with threaded (gthread) workers: an API request
 #                              waiting for a job holds one thread, not a process.
@@ -48,6 +49,8 @@ case "$role" in
     web)
         "${bootstrap[@]}" wait-db
         "${bootstrap[@]}" migrate
+        # System checks: refuses, among others, API waits longer than gunicorn's timeout.
+        python manage.py check
         log "collecting static files"
         python manage.py collectstatic --noinput --verbosity 0
         log "starting gunicorn on port ${PORT:-8000}"

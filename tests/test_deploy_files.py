@@ -629,9 +629,9 @@ def test_entrypoint_web_role_migrates_collects_and_serves(fake_programs):
     result, calls = fake_programs("web")
     assert result.returncode == 0, result.stderr
     bootstrap = f"python {BOOTSTRAP}"
-    assert calls[:3] == [f"{bootstrap} wait-db", f"{bootstrap} migrate",
+    assert calls[:4] == [f"{bootstrap} wait-db", f"{bootstrap} migrate", "python manage.py check",
                          "python manage.py collectstatic --noinput --verbosity 0"]
-    assert len(calls) == 4 and calls[3].startswith("gunicorn biofm_site.wsgi:application --bind 0.0.0.0:8000 ")
+    assert len(calls) == 5 and calls[4].startswith("gunicorn biofm_site.wsgi:application --bind 0.0.0.0:8000 ")
 
 
 # Read by both docker/entrypoint.sh (gunicorn's options) and settings.py.
