@@ -396,3 +396,25 @@ def test_jobs_from_before_stored_inputs_name_their_files_by_id(user):
     assert (row.owner, row.file.name, row.size) == (user, path, len(records_gz()))
     assert list(row.jobs.all()) == [job]
     check_access(job.params, user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_the_model_cannot_embed_fails_alone(alice_client, atomica_weights):
+    """Next to a good file, a file with a record outside the model's
+    vocabulary and a line that is not JSON: the job succeeds with the good
+    records, and the page names the bad ones."""
+    mixed = gzip.compress(gzip.decompress(records_gz(("1rmd_A_A_ZN_0",)))
+                          + out_of_vocabulary_line("unembeddable").encode() + b"{not json\n")
+    alice_client.post(reverse("analysis:atomica_new"), {"records": [
+        SimpleUploadedFile("good.jsonl.gz", records_gz(("1rmd_A_A_ZN_2",))),
+        SimpleUploadedFile("mixed.jsonl.gz", mixed)]})
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert [(c["id"], c["item"]) for c in job.result["complexes"]] == [("1rmd_A_A_ZN_2", 0), ("1rmd_A_A_ZN_0", 1)]
+    errors = job.result["errors"]
+    assert [(e["index"], e.get("record")) for e in errors] == [(1, None), (1, "unembeddable")]
+    assert "line 3" in errors[0]["error"] and "vocabulary" in errors[1]["error"]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "unembeddable" in page and "line 3" in page

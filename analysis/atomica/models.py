@@ -76,11 +76,16 @@ INPUT_KEYS = ("input_id", "records_input_id", "ligand_sdf_input_id")
 
 
 def input_ids(params: dict) -> list[str]:
-    """Every stored-input id the job parameters name."""
+    """Every stored-input id the job parameters name (malformed ones left out)."""
     ids = []
     for item in params.get("items") or []:
-        if isinstance(item, dict):
-            ids.extend(str(item[key]) for key in INPUT_KEYS if item.get(key))
+        if not isinstance(item, dict):
+            continue
+        for key in INPUT_KEYS:
+            try:
+                ids.append(str(uuid.UUID(str(item[key]))))
+            except (KeyError, ValueError):
+                pass
     return ids
 
 
