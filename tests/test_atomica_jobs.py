@@ -312,7 +312,8 @@ def test_someone_elses_stored_input_is_refused_like_a_missing_one(api, other_use
     missing_id = uuid.uuid4()
     missing = submit_stored(api, {"source": "stored", "input_id": str(missing_id)})
     assert by_id.status_code == missing.status_code == 400
-    assert by_id.json()["error"].replace(str(bobs.pk), "<id>") == missing.json()["error"].replace(str(missing_id), "<id>")
+    same = missing.json()["error"].replace(str(missing_id), "<id>")
+    assert by_id.json()["error"].replace(str(bobs.pk), "<id>") == same
     assert by_id.json()["field"] == missing.json()["field"] == "items[0].input_id"
     for key in ("records_input_id", "ligand_sdf_input_id"):
         refused = submit_stored(api, {"source": "structure", "input_id": str(bobs.pk), key: str(bobs.pk)})
@@ -334,8 +335,7 @@ def test_owner_and_lab_members_rerun_a_shared_job_on_its_inputs(api, client, use
     """The job's inputs go with the job: its owner reruns it, and so does a lab
     member who can see the shared job (its results already show them the
     inputs); someone outside the lab gets a 404."""
-    from accounts.models import Lab, Membership
-    from accounts.models import ApiToken
+    from accounts.models import ApiToken, Lab, Membership
 
     lab = Lab.objects.create(name="Structure group", slug="structure-group")
     Membership.objects.create(lab=lab, user=user)
