@@ -303,6 +303,14 @@ BIOFM_JOB_LEASE_SECONDS = env_int("BIOFM_JOB_LEASE_SECONDS", 60)
 BIOFM_UPLOAD_MAX_BYTES = env_int("BIOFM_UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BIOFM_UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The web server (gunicorn, docker/entrypoint.sh) ends a request after
+# BIOFM_WEB_TIMEOUT seconds and runs BIOFM_WEB_THREADS threads per process.
+# API requests that wait for a job (?wait=true, ATOMICA /score) wait less than
+# the timeout, and at most BIOFM_SYNC_MAX_WAITING of a process's threads wait
+# at once (workers/waiting.py; workers/checks.py refuses settings that break this).
+BIOFM_WEB_TIMEOUT = env_int("BIOFM_WEB_TIMEOUT", 60)
+BIOFM_WEB_THREADS = env_int("BIOFM_WEB_THREADS", 8)
+BIOFM_SYNC_MAX_WAITING = env_int("BIOFM_SYNC_MAX_WAITING", 4)
 # Test-only job kinds (a controllable sleep) are registered when this is set.
 BIOFM_ENABLE_TEST_KINDS = env_bool("BIOFM_ENABLE_TEST_KINDS")
 
@@ -321,7 +329,8 @@ BIOFM_ESM_DTYPE = os.environ.get("BIOFM_ESM_DTYPE", "auto")
 # Requests this small may be answered at once with ?wait=true.
 BIOFM_ESM_SYNC_MAX_SEQUENCES = env_int("BIOFM_ESM_SYNC_MAX_SEQUENCES", 32)
 BIOFM_ESM_SYNC_MAX_LENGTH = env_int("BIOFM_ESM_SYNC_MAX_LENGTH", 1024)
-BIOFM_ESM_SYNC_WAIT_SECONDS = env_int("BIOFM_ESM_SYNC_WAIT_SECONDS", 60)
+# How long such a request waits for the worker; below BIOFM_WEB_TIMEOUT (checked).
+BIOFM_ESM_SYNC_WAIT_SECONDS = env_int("BIOFM_ESM_SYNC_WAIT_SECONDS", 45)
 
 # --- ATOMICA interaction embeddings ------------------------------------------
 # An operator-configured checkpoint (config.json + weights .pt, either official
@@ -335,7 +344,7 @@ BIOFM_ATOMICA_BATCH_SIZE = env_int("BIOFM_ATOMICA_BATCH_SIZE", 8)
 BIOFM_ATOMICA_MAX_ITEMS = env_int("BIOFM_ATOMICA_MAX_ITEMS", 1000)
 # Scoring requests up to this many items are answered synchronously.
 BIOFM_ATOMICA_SYNC_MAX_ITEMS = env_int("BIOFM_ATOMICA_SYNC_MAX_ITEMS", 8)
-BIOFM_ATOMICA_SYNC_WAIT_SECONDS = env_int("BIOFM_ATOMICA_SYNC_WAIT_SECONDS", 120)
+BIOFM_ATOMICA_SYNC_WAIT_SECONDS = env_int("BIOFM_ATOMICA_SYNC_WAIT_SECONDS", 45)
 # Per-block importance costs one extra forward pass per block: capped.
 BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS = env_int("BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS", 400)
 

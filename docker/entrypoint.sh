@@ -5,8 +5,11 @@
 #
 #   web [gunicorn args...]     wait for PostgreSQL, apply migrations (under a
 #                              lock, so two web replicas never migrate at
-#                              once), collect static files, then run gunicorn
-#                              on biofm_site.wsgi, port $PORT (default 8000).
+#                              once), run Django's system checks (an error
+#                              stops here), collect static files, then run gunicorn
+#                              on biofm_site.wsgi, port $PORT (default 8000),
+#                              with threaded (gthread) workers: an API request
+#                              waiting for a job holds one thread, not a process.
 #   worker [celery args...]    wait for PostgreSQL and for the schema to be
 #                              migrated (by the web service), then run
 #                              `celery -A biofm_site worker <args>`; the queues
@@ -23,7 +26,10 @@
 # Read here (not by settings.py):
 #   PORT              web: port gunicorn binds (default 8000)
 #   GUNICORN_WORKERS  web: gunicorn worker processes (default 3)
-#   GUNICORN_TIMEOUT  web: seconds before gunicorn restarts a stuck worker (default 60)
+# Read here and by settings.py, with the same defaults (tests/test_deploy_files.py
+# checks them; workers/checks.py bounds the API's waits below the timeout):
+#   BIOFM_WEB_TIMEOUT web: seconds a request may take (default 60)
+#   BIOFM_WEB_THREADS web: threads per worker process (default 8)
 #   BIOFM_WAIT_TIMEOUT  seconds to wait for the database / the migrations (default 300)
 set -euo pipefail
 
@@ -43,13 +49,17 @@ case "$role" in
     web)
         "${bootstrap[@]}" wait-db
         "${bootstrap[@]}" migrate
+        # System checks: refuses, among others, API waits longer than gunicorn's timeout.
+        python manage.py check
         log "collecting static files"
         python manage.py collectstatic --noinput --verbosity 0
         log "starting gunicorn on port ${PORT:-8000}"
         exec gunicorn biofm_site.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
             --workers "${GUNICORN_WORKERS:-3}" \
-            --timeout "${GUNICORN_TIMEOUT:-60}" \
+            --worker-class gthread \
+            --threads "${BIOFM_WEB_THREADS:-8}" \
+            --timeout "${BIOFM_WEB_TIMEOUT:-60}" \
             --worker-tmp-dir /dev/shm \
             --access-logfile - \
             --error-logfile - \

@@ -142,15 +142,34 @@ class RecordsHandler(BaseHTTPRequestHandler):
         self.wfile.write(self.body)
 
 
+def out_of_vocabulary_line(record_id: str) -> str:
+    """A well-formed record whose block type the model has no embedding for."""
+    line = next(line for line in gzip.open(FIX / "inputs" / "shared.jsonl.gz", "rt")
+                if json.loads(line)["id"] == "1rmd_A_A_ZN_1")
+    record = json.loads(line)
+    record["id"] = record_id
+    record["data"]["B"][1] = 10**6
+    return json.dumps(record) + "\n"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_score_api_through_a_real_worker(api, tmp_path, settings):
-    """URL and base64 items answered in index order; a refused URL and a bad
-    item give errors naming their index while the good items return."""
+    """URL and base64 items answered in index order; an item of several
+    records gives every record's prediction with its index and id; a refused
+    URL, a bad item and a record the model cannot embed give errors naming
+    their index while the good items and records return."""
+    settings.BIOFM_ATOMICA_SYNC_WAIT_SECONDS = 150  # a busy test machine; production's bound is checked
     RecordsHandler.body = records_gz(("1rmd_A_A_ZN_2",))
     httpd = ThreadingHTTPServer(("127.0.0.2", free_port()), RecordsHandler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.2:{httpd.server_address[1]}/one.jsonl.gz"
+    several = gzip.compress(gzip.decompress(records_gz(("1rmd_A_A_ZN_0", "1rmd_A_A_ZN_1")))
+                            + out_of_vocabulary_line("odd_one").encode())
     flush_redis()
     worker = WorkerProcess(tmp_path, env={
         "BIOFM_ATOMICA_CONFIG": str(FIX / "model" / "config.json"),
@@ -158,22 +177,39 @@ def test_score_api_through_a_real_worker(api, tmp_path, settings):
         "BIOFM_FETCH_ALLOW_HOSTS": "127.0.0.2"}).start()
     try:
         response = api.post("/api/v1/atomica/score", {"input_data": {
-            "columns": ["pdb_data"], "index": [10, 11, 12, 13],
-            "data": [[url], [base64.b64encode(records_gz(("1rmd_A_A_ZN_0",))).decode()],
-                     ["http://127.0.0.1:9/secret.jsonl.gz"], ["%%%not base64"]]}},
+            "columns": ["pdb_data"], "index": [10, 11, 12, 13, 14],
+            "data": [[url], [b64(several)], ["http://127.0.0.1:9/secret.jsonl.gz"], ["%%%not base64"],
+                     [b64(gzip.compress(out_of_vocabulary_line("unembeddable").encode()))]]}},
             content_type="application/json")
     finally:
         worker.stop()
         httpd.shutdown()
     assert response.status_code == 200, response.content
     predictions = response.json()["predictions"]
-    assert len(predictions) == 4
-    for prediction, rid in ((predictions[0], "1rmd_A_A_ZN_2"), (predictions[1], "1rmd_A_A_ZN_0")):
-        ref = reference(rid)
+    assert [(p["index"], p.get("id"), "error" in p) for p in predictions] == [
+        (10, "1rmd_A_A_ZN_2", False),
+        (11, "1rmd_A_A_ZN_0", False), (11, "1rmd_A_A_ZN_1", False), (11, "odd_one", True),
+        (12, None, True), (13, None, True), (14, "unembeddable", True)]
+    for prediction in predictions[:3]:
+        ref = reference(prediction["id"])
         assert np.abs(np.array(prediction["graph_embedding"]) - ref["graph_embedding"]).max() <= 1e-5
         assert np.array(prediction["atom_embedding"]).shape == ref["atom_embedding"].shape
-    assert "12" in predictions[2]["error"] and "not a public address" in predictions[2]["error"]
-    assert "13" in predictions[3]["error"]
+    assert "11" in predictions[3]["error"] and "vocabulary" in predictions[3]["error"]
+    assert "12" in predictions[4]["error"] and "not a public address" in predictions[4]["error"]
+    assert "13" in predictions[5]["error"]
+    assert "14" in predictions[6]["error"] and "vocabulary" in predictions[6]["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_score_answers_202_with_location_when_the_wait_ends(api, settings):
+    """No worker: the wait ends within its bound with where to follow the job."""
+    settings.BIOFM_ATOMICA_SYNC_WAIT_SECONDS = 1
+    response = api.post("/api/v1/atomica/score", {"input_data": {
+        "columns": ["pdb_data"], "data": [[b64(records_gz())]]}}, content_type="application/json")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get()
+    assert response["Location"] == f"/api/v1/jobs/{job.id}" and int(response["Retry-After"]) > 0
+    assert response.json()["job"]["status"] == "queued"
 
 
 @pytest.mark.parametrize("config, weights", [("config.json", "weights.pt"),
@@ -216,7 +252,12 @@ def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weight
         "structure": upload, "mode": "atomica", "cutoff": 8})
     assert response.status_code == 302, response.context["form"].errors if response.context else ""
     job = Job.objects.get()
-    assert job.params["items"][0]["records_path"].endswith(".jsonl.gz")
+    from analysis.atomica.models import StoredInput
+
+    item = job.params["items"][0]
+    assert {r.name for r in job.atomica_inputs.all()} == {"1rmd.pdb", "1rmd.pdb.jsonl.gz"}
+    assert StoredInput.objects.get(pk=item["records_input_id"]).file.name.endswith(".jsonl.gz")
+    assert not any("path" in key for key in item)
     # The form converted the structure to check it; the worker uses those records.
     monkeypatch.setattr("analysis.atomica.inputs.convert_structure",
                         lambda item: pytest.fail("the worker converted the structure again"))
@@ -232,18 +273,148 @@ def test_structure_upload_is_converted_and_embedded(alice_client, atomica_weight
 
 
 @pytest.mark.parametrize("item", [
-    {"source": "stored", "path": "atomica_inputs/../jobs/x/result.npz"},
-    {"source": "stored", "path": "jobs/" + "a" * 32 + ".jsonl.gz"},
-    {"source": "structure", "path": "atomica_inputs/" + "a" * 32 + "-1rmd.pdb",
-     "records_path": "atomica_inputs/" + "a" * 32 + "/../../jobs/x.jsonl.gz"},
-    {"source": "structure", "path": "atomica_inputs/" + "a" * 32 + "-1rmd.pdb", "ligand_sdf_path": "/etc/passwd"},
+    {"source": "stored", "path": "atomica_inputs/" + "a" * 32 + ".jsonl.gz"},
+    {"source": "stored", "input_id": "atomica_inputs/../jobs/x/result.npz"},
+    {"source": "structure", "input_id": "a" * 32, "records_input_id": "../../jobs/x.jsonl.gz"},
+    {"source": "structure", "input_id": "a" * 32, "ligand_sdf_input_id": "/etc/passwd"},
 ])
-def test_items_cannot_name_files_outside_the_inputs_folder(item):
+def test_items_name_stored_inputs_by_id_never_by_path(item):
     from analysis.atomica.kind import clean_atomica_params
     from workers.errors import ParamsError
 
     with pytest.raises(ParamsError) as caught:
         clean_atomica_params({"items": [item]})
-    assert caught.value.field == "items[0]"
-    ok = {"source": "stored", "path": "atomica_inputs/" + "a" * 32 + ".jsonl.gz"}
-    assert clean_atomica_params({"items": [ok]})["items"] == [ok]
+    assert caught.value.field.startswith("items[0].") and "no stored input" in caught.value.message
+    ok = {"source": "stored", "input_id": "a" * 32, "path": "jobs/x/result.npz"}
+    cleaned = clean_atomica_params({"items": [ok]})["items"]
+    assert cleaned == [{"source": "stored", "name": "", "input_id": "aaaaaaaa-aaaa-aaaa-aaaa-" + "a" * 12}]
+
+
+def submit_stored(client, item):
+    return client.post("/api/v1/jobs", {"kind": "analysis.atomica_embeddings", "params": {"items": [item]}},
+                       content_type="application/json")
+
+
+def test_someone_elses_stored_input_is_refused_like_a_missing_one(api, other_user, user):
+    """The probe: bob's stored file, named by its storage path or by its id,
+    is not embedded for alice; the answer is the one a missing id gets."""
+    import uuid
+
+    from analysis.atomica.inputs import store_input
+    from analysis.atomica.models import StoredInput
+
+    bobs = StoredInput.objects.get(pk=store_input(records_gz(), "bob.jsonl.gz", other_user)["input_id"])
+    assert bobs.file.name.startswith("atomica_inputs/") and bobs.owner == other_user
+
+    by_path = submit_stored(api, {"source": "stored", "path": bobs.file.name})
+    assert by_path.status_code == 400 and by_path.json()["field"] == "items[0].input_id"
+    by_id = submit_stored(api, {"source": "stored", "input_id": str(bobs.pk)})
+    missing_id = uuid.uuid4()
+    missing = submit_stored(api, {"source": "stored", "input_id": str(missing_id)})
+    assert by_id.status_code == missing.status_code == 400
+    same = missing.json()["error"].replace(str(missing_id), "<id>")
+    assert by_id.json()["error"].replace(str(bobs.pk), "<id>") == same
+    assert by_id.json()["field"] == missing.json()["field"] == "items[0].input_id"
+    for key in ("records_input_id", "ligand_sdf_input_id"):
+        refused = submit_stored(api, {"source": "structure", "input_id": str(bobs.pk), key: str(bobs.pk)})
+        assert refused.status_code == 400
+    assert Job.objects.count() == 0
+
+    mine = store_input(records_gz(), "mine.jsonl.gz", user)
+    accepted = submit_stored(api, {"source": "stored", "input_id": mine["input_id"]})
+    assert accepted.status_code == 202, accepted.content
+    job = Job.objects.get()
+    assert [str(r.pk) for r in job.atomica_inputs.all()] == [mine["input_id"]]
+    assert StoredInput.objects.referenced_paths() == {StoredInput.objects.get(pk=mine["input_id"]).file.name}
+    assert list(StoredInput.objects.unreferenced()) == [bobs]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owner_and_lab_members_rerun_a_shared_job_on_its_inputs(api, client, user, other_user, make_user,
+                                                                  atomica_weights):
+    """The job's inputs go with the job: its owner reruns it, and so does a lab
+    member who can see the shared job (its results already show them the
+    inputs); someone outside the lab gets a 404."""
+    from accounts.models import ApiToken, Lab, Membership
+
+    lab = Lab.objects.create(name="Structure group", slug="structure-group")
+    Membership.objects.create(lab=lab, user=user)
+    Membership.objects.create(lab=lab, user=other_user)
+    response = api.post("/api/v1/atomica/embeddings", {
+        "items": [base64.b64encode(records_gz(("1rmd_A_A_ZN_2",))).decode()], "shared": True},
+        content_type="application/json")
+    assert response.status_code == 202, response.content
+    original = Job.objects.get(pk=response.json()["id"])
+    Job.objects.filter(pk=original.pk).update(lab=lab)
+    input_id = original.params["items"][0]["input_id"]
+
+    assert api.post(f"/api/v1/jobs/{original.pk}/rerun").status_code == 202
+
+    def client_of(someone):
+        from django.test import Client
+
+        _, raw = ApiToken.issue(someone, "tests")
+        return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    bob = client_of(other_user)
+    rerun = bob.post(f"/api/v1/jobs/{original.pk}/rerun")
+    assert rerun.status_code == 202, rerun.content
+    bobs_job = Job.objects.get(pk=rerun.json()["id"])
+    assert bobs_job.owner == other_user and bobs_job.params["items"][0]["input_id"] == input_id
+    run_job_now(bobs_job)
+    bobs_job.refresh_from_db()
+    assert bobs_job.status == Status.SUCCEEDED, bobs_job.error_message
+    assert [c["id"] for c in bobs_job.result["complexes"]] == ["1rmd_A_A_ZN_2"]
+
+    outsider = client_of(make_user("carol@example.org"))
+    assert outsider.post(f"/api/v1/jobs/{original.pk}/rerun").status_code == 404
+    refused = outsider.post("/api/v1/jobs", {"kind": "analysis.atomica_embeddings", "params": {
+        "items": [{"source": "stored", "input_id": input_id}]}}, content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["field"] == "items[0].input_id"
+
+
+def test_jobs_from_before_stored_inputs_name_their_files_by_id(user):
+    """The data migration: a job whose items named files by path gets
+    StoredInput rows owned by its owner, named by id, and reruns."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from analysis.atomica.kind import check_access
+    from analysis.atomica.models import StoredInput
+
+    path = default_storage.save("atomica_inputs/" + "b" * 32 + ".jsonl.gz", ContentFile(records_gz()))
+    job = Job.objects.create(kind="analysis.atomica_embeddings", owner=user, params={
+        "items": [{"source": "stored", "path": path, "name": "old.jsonl.gz"}, {"source": "url", "url": "https://x/y"}]})
+    import_module("analysis.atomica.migrations.0002_existing_jobs_name_inputs_by_id").forwards(apps, None)
+    job.refresh_from_db()
+    row = StoredInput.objects.get()
+    assert job.params["items"][0] == {"source": "stored", "input_id": str(row.pk), "name": "old.jsonl.gz"}
+    assert job.params["items"][1] == {"source": "url", "url": "https://x/y"}
+    assert (row.owner, row.file.name, row.size) == (user, path, len(records_gz()))
+    assert list(row.jobs.all()) == [job]
+    check_access(job.params, user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_the_model_cannot_embed_fails_alone(alice_client, atomica_weights):
+    """Next to a good file, a file with a record outside the model's
+    vocabulary and a line that is not JSON: the job succeeds with the good
+    records, and the page names the bad ones."""
+    mixed = gzip.compress(gzip.decompress(records_gz(("1rmd_A_A_ZN_0",)))
+                          + out_of_vocabulary_line("unembeddable").encode() + b"{not json\n")
+    alice_client.post(reverse("analysis:atomica_new"), {"records": [
+        SimpleUploadedFile("good.jsonl.gz", records_gz(("1rmd_A_A_ZN_2",))),
+        SimpleUploadedFile("mixed.jsonl.gz", mixed)]})
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert [(c["id"], c["item"]) for c in job.result["complexes"]] == [("1rmd_A_A_ZN_2", 0), ("1rmd_A_A_ZN_0", 1)]
+    errors = job.result["errors"]
+    assert [(e["index"], e.get("record")) for e in errors] == [(1, None), (1, "unembeddable")]
+    assert "line 3" in errors[0]["error"] and "vocabulary" in errors[1]["error"]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "unembeddable" in page and "line 3" in page

@@ -639,9 +639,11 @@ def fake_programs(tmp_path):
         path.write_text(f'#!/bin/sh\nprintf "%s\\n" "{program} $*" >> "{log}"\n')
         path.chmod(0o755)
 
-    def run(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    def run(*args: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, list[str]]:
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-        env.pop("PORT", None)
+        for name in ("PORT", *WEB_SERVER_SETTINGS):
+            env.pop(name, None)
+        env.update(env_extra or {})
         result = subprocess.run([str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=30)
         calls = log.read_text().splitlines() if log.exists() else []
         log.unlink(missing_ok=True)
@@ -654,9 +656,73 @@ def test_entrypoint_web_role_migrates_collects_and_serves(fake_programs):
     result, calls = fake_programs("web")
     assert result.returncode == 0, result.stderr
     bootstrap = f"python {BOOTSTRAP}"
-    assert calls[:3] == [f"{bootstrap} wait-db", f"{bootstrap} migrate",
+    assert calls[:4] == [f"{bootstrap} wait-db", f"{bootstrap} migrate", "python manage.py check",
                          "python manage.py collectstatic --noinput --verbosity 0"]
-    assert len(calls) == 4 and calls[3].startswith("gunicorn biofm_site.wsgi:application --bind 0.0.0.0:8000 ")
+    assert len(calls) == 5 and calls[4].startswith("gunicorn biofm_site.wsgi:application --bind 0.0.0.0:8000 ")
+
+
+# Read by both docker/entrypoint.sh (gunicorn's options) and settings.py.
+WEB_SERVER_SETTINGS = {"BIOFM_WEB_TIMEOUT": "--timeout", "BIOFM_WEB_THREADS": "--threads"}
+
+
+def settings_default(name: str) -> int:
+    """The default settings.py gives `name` when the environment has none."""
+    for node in ast.walk(ast.parse(SETTINGS_FILE.read_text())):
+        if (isinstance(node, ast.Call) and ast.unparse(node.func) == "env_int" and len(node.args) == 2
+                and isinstance(node.args[0], ast.Constant) and node.args[0].value == name):
+            return ast.literal_eval(node.args[1])
+    raise AssertionError(f"settings.py reads no {name} with env_int")
+
+
+def test_gunicorn_runs_threaded_workers_with_the_settings_timeout(fake_programs):
+    """Waiting API requests hold a thread, not a process, and gunicorn's
+    timeout is the BIOFM_WEB_TIMEOUT the system check bounds the waits by."""
+    result, calls = fake_programs("web")
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(calls[-1])
+    assert option(args, "--worker-class", "-k") == "gthread"
+    for name, flag in WEB_SERVER_SETTINGS.items():
+        assert option(args, flag) == str(settings_default(name)), f"{flag} default differs from settings.py's {name}"
+    result, calls = fake_programs("web", env_extra={"BIOFM_WEB_TIMEOUT": "95", "BIOFM_WEB_THREADS": "12"})
+    args = shlex.split(calls[-1])
+    assert option(args, "--timeout") == "95" and option(args, "--threads") == "12"
+
+
+def test_compose_web_settings_pass_the_wait_check(compose, settings):
+    """The web service's defaults (and env.example's) give waits the system check accepts."""
+    from workers.checks import SYNC_WAIT_MARGIN_SECONDS, sync_waits_end_before_the_web_timeout
+
+    env = service_env(compose, "web")
+    example = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
+                   if line.strip() and not line.lstrip().startswith("#"))
+    names = ("BIOFM_WEB_TIMEOUT", "BIOFM_WEB_THREADS", "BIOFM_SYNC_MAX_WAITING",
+             "BIOFM_ESM_SYNC_WAIT_SECONDS", "BIOFM_ATOMICA_SYNC_WAIT_SECONDS")
+    for name in names:
+        assert env[name] == example[name] == str(settings_default(name)), name
+        setattr(settings, name, int(env[name]))
+    assert sync_waits_end_before_the_web_timeout(None) == []
+    assert int(env["BIOFM_ESM_SYNC_WAIT_SECONDS"]) + SYNC_WAIT_MARGIN_SECONDS <= int(env["BIOFM_WEB_TIMEOUT"])
+
+
+@pytest.mark.parametrize("changes, check_id, named", [
+    ({"BIOFM_ESM_SYNC_WAIT_SECONDS": 60}, "workers.E002", "BIOFM_ESM_SYNC_WAIT_SECONDS"),
+    ({"BIOFM_ATOMICA_SYNC_WAIT_SECONDS": 120}, "workers.E002", "BIOFM_ATOMICA_SYNC_WAIT_SECONDS"),
+    ({"BIOFM_WEB_TIMEOUT": 30}, "workers.E002", "BIOFM_WEB_TIMEOUT"),
+    ({"BIOFM_SYNC_MAX_WAITING": 8}, "workers.E003", "BIOFM_WEB_THREADS"),
+    ({"BIOFM_SYNC_MAX_WAITING": 0}, "workers.E003", "BIOFM_SYNC_MAX_WAITING"),
+])
+def test_system_check_refuses_waits_the_web_server_would_cut(settings, changes, check_id, named):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.BIOFM_WEB_TIMEOUT, settings.BIOFM_WEB_THREADS, settings.BIOFM_SYNC_MAX_WAITING = 60, 8, 4
+    settings.BIOFM_ESM_SYNC_WAIT_SECONDS = settings.BIOFM_ATOMICA_SYNC_WAIT_SECONDS = 45
+    call_command("check")  # the defaults pass
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    assert check_id in str(caught.value) and named in str(caught.value)
 
 
 def test_entrypoint_worker_role_waits_for_migrations_and_never_migrates(fake_programs):

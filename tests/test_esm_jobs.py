@@ -191,6 +191,44 @@ def test_wait_is_refused_for_large_requests(api, esm_weights, settings):
     settings.BIOFM_ESM_SYNC_MAX_SEQUENCES = 2
     response = post(api, {"model": MODEL, "sequences": SEQS}, wait=True)
     assert response.status_code == 202 and "Not waited" in response.json()["wait"]
+    assert response["Location"] == f"/api/v1/jobs/{response.json()['id']}" and response["Retry-After"]
+
+
+def test_wait_that_ends_before_the_job_answers_202_with_location(api, esm_weights, settings):
+    """No worker runs the job: the wait ends within its bound and the answer
+    says where to follow the job and when to look again."""
+    import time
+
+    settings.BIOFM_ESM_SYNC_WAIT_SECONDS = 1
+    started = time.monotonic()
+    response = post(api, {"model": MODEL, "sequences": SEQS[:1]}, wait=True)
+    assert time.monotonic() - started < 5
+    assert response.status_code == 202, response.content
+    job = Job.objects.get()
+    assert response["Location"] == f"/api/v1/jobs/{job.id}"
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["status"] == "queued" and "Location" in response.json()["wait"]
+    assert api.get(response["Location"]).json()["id"] == str(job.id)
+
+
+def test_waiting_requests_never_take_every_thread(api, esm_weights, settings):
+    """With every wait slot of the process taken, a ?wait=true request
+    answers 202 at once instead of holding one more thread."""
+    import time
+
+    from workers import waiting
+
+    settings.BIOFM_SYNC_MAX_WAITING = 1
+    settings.BIOFM_ESM_SYNC_WAIT_SECONDS = 30
+    slots = waiting._wait_slots()
+    assert slots.acquire(blocking=False)
+    try:
+        started = time.monotonic()
+        response = post(api, {"model": MODEL, "sequences": SEQS[:1]}, wait=True)
+        assert time.monotonic() - started < 5
+    finally:
+        slots.release()
+    assert response.status_code == 202 and response["Location"].startswith("/api/v1/jobs/")
 
 
 def test_esm_form_page(alice_client, esm_weights):

@@ -2,19 +2,22 @@
 
 `POST /api/v1/atomica/score` takes
 `{"input_data": {"columns": ["pdb_data"], "index": [0, 1], "data": [[url], [base64]]}}`
-and answers `{"predictions": [...]}` in index order, one per item: the
-complex's three embeddings, or `{"error": ...}` naming the item. Small
-requests (BIOFM_ATOMICA_SYNC_MAX_ITEMS) are answered once a worker has run
-them; larger ones, or ones not done in BIOFM_ATOMICA_SYNC_WAIT_SECONDS,
-answer 202 with the job to follow."""
+and answers `{"predictions": [...]}` in index order: one per record of each
+item (an item's `.jsonl.gz` may hold several), with the item's `index`, the
+record's `id` and its three embeddings, or `{"index", "error"}` naming the
+item (and `id`, the record). A bad item never costs the good ones their
+answer. Small requests (BIOFM_ATOMICA_SYNC_MAX_ITEMS) are answered once a
+worker has run them; larger ones, or ones not done in
+BIOFM_ATOMICA_SYNC_WAIT_SECONDS, answer 202 with the job, `Location` and
+`Retry-After`."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.http import HttpResponse
 from ninja import Field, Router, Schema
 from ninja import Status as Reply
 
@@ -22,6 +25,7 @@ from workers import lifecycle
 from workers.api import ErrorOut, JobOut, job_out
 from workers.errors import ParamsError
 from workers.models import Job, Status
+from workers.waiting import accepted, wait_for_job
 
 from .inputs import item_from_text
 
@@ -51,14 +55,14 @@ class EmbedIn(Schema):
     shared: bool = False
 
 
-def _items(rows: list[list[str]], column: int, labels: list) -> tuple[list[dict], list[int], dict]:
+def _items(rows: list[list[str]], column: int, labels: list, user) -> tuple[list[dict], list[int], dict]:
     items, indices, errors = [], [], {}
     for position, row in enumerate(rows):
         label = labels[position]
         try:
             if column >= len(row):
                 raise ParamsError(f"input_data.data[{position}]", f"Item {label} has no pdb_data value.")
-            items.append(item_from_text(row[column], label))
+            items.append(item_from_text(row[column], label, user))
             indices.append(position)
         except ParamsError as exc:
             errors[position] = exc.message
@@ -67,7 +71,7 @@ def _items(rows: list[list[str]], column: int, labels: list) -> tuple[list[dict]
 
 @router.post("/score", response={200: ScoreOut, 202: ScoreOut, 400: ErrorOut, 403: ErrorOut},
              url_name="atomica_score")
-def score(request, payload: ScoreIn):
+def score(request, response: HttpResponse, payload: ScoreIn):
     data = payload.input_data
     if "pdb_data" not in data.columns:
         raise ParamsError("input_data.columns", "The columns must include “pdb_data”.")
@@ -76,54 +80,62 @@ def score(request, payload: ScoreIn):
         raise ParamsError("input_data.index", "input_data.index and input_data.data differ in length.")
     if not data.data:
         raise ParamsError("input_data.data", "No items.")
-    items, positions, errors = _items(data.data, data.columns.index("pdb_data"), labels)
+    items, positions, errors = _items(data.data, data.columns.index("pdb_data"), labels, request.user)
     if not items:
         first = min(errors)
         raise ParamsError(f"input_data.data[{first}]", errors[first])
     job = lifecycle.submit(request.user, "analysis.atomica_embeddings",
                            {"items": items, "origin": "score", "request_index": positions})
     if len(items) > settings.BIOFM_ATOMICA_SYNC_MAX_ITEMS:
-        return Reply(202, {"job": job_out(request, job), "wait": (
-            f"More than {settings.BIOFM_ATOMICA_SYNC_MAX_ITEMS} items: follow the job.")})
-    deadline = time.monotonic() + settings.BIOFM_ATOMICA_SYNC_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.is_final:
-            return Reply(200, {"predictions": predictions(job, len(data.data), errors, labels)})
-        time.sleep(0.2)
-    return Reply(202, {"job": job_out(request, job), "wait": "Still running: follow the job."})
+        return accepted(response, job, {"job": job_out(request, job), "wait": (
+            f"More than {settings.BIOFM_ATOMICA_SYNC_MAX_ITEMS} items: follow the job (Location).")})
+    if wait_for_job(job, settings.BIOFM_ATOMICA_SYNC_WAIT_SECONDS):
+        return Reply(200, {"predictions": predictions(job, len(data.data), errors, labels)})
+    return accepted(response, job, {"job": job_out(request, job),
+                                    "wait": "Not finished yet: follow the job (Location)."})
 
 
 def predictions(job: Job, count: int, request_errors: dict[int, str], labels: list) -> list[dict]:
-    """One prediction per request position, in order."""
-    out: list[dict] = [{"error": request_errors[i]} if i in request_errors else {} for i in range(count)]
-    positions = job.params["request_index"]
+    """Every record's prediction, in request order and record order within an
+    item, each with its request `index` and record `id`; an item or record that
+    failed gives `{"index", "error"}` (and `id` where a record failed). An item
+    of one record gives one prediction, as the hosted endpoint does."""
+    item_at = {position: item for item, position in enumerate(job.params["request_index"])}
     if job.status != Status.SUCCEEDED:
-        for position in positions:
-            out[position] = {"error": f"Item {labels[position]}: {job.error_message or job.status}"}
-        return out
-    item_errors = {e["index"]: e["error"] for e in job.result.get("errors", [])}
-    answers = job.result.get("prediction_for_item", {})
+        return [{"index": labels[i], "error": request_errors.get(i) or
+                 f"Item {labels[i]}: {job.error_message or job.status}"} for i in range(count)]
+    complexes: dict[int, list[str]] = {}
+    for entry in job.result.get("complexes", []):
+        complexes.setdefault(entry["item"], []).append(entry["id"])
+    failures: dict[int, list[dict]] = {}
+    for entry in job.result.get("errors", []):
+        failures.setdefault(entry["index"], []).append(entry)
+    out: list[dict] = []
     npz = job.files.get(name="atomica_embeddings.npz")
     with npz.file.open("rb") as fh, np.load(fh) as arrays:
-        for item_index, position in enumerate(positions):
-            if item_index in item_errors:
-                out[position] = {"error": f"Item {labels[position]}: {item_errors[item_index]}"}
+        for position in range(count):
+            label = labels[position]
+            if position in request_errors:
+                out.append({"index": label, "error": request_errors[position]})
                 continue
-            cid = answers[str(item_index)]
-            out[position] = {
-                "id": cid,
-                "graph_embedding": arrays[f"{cid}/graph_embedding"].tolist(),
-                "block_embedding": arrays[f"{cid}/block_embedding"].tolist(),
-                "atom_embedding": arrays[f"{cid}/atom_embedding"].tolist(),
-            }
+            item = item_at[position]
+            for cid in complexes.get(item, []):
+                out.append({
+                    "index": label, "id": cid,
+                    "graph_embedding": arrays[f"{cid}/graph_embedding"].tolist(),
+                    "block_embedding": arrays[f"{cid}/block_embedding"].tolist(),
+                    "atom_embedding": arrays[f"{cid}/atom_embedding"].tolist(),
+                })
+            for failure in failures.get(item, []):
+                out.append({"index": label, **({"id": failure["record"]} if "record" in failure else {}),
+                            "error": f"Item {label}: {failure['error']}"})
     return out
 
 
 @router.post("/embeddings", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="atomica_embeddings")
-def submit_embeddings(request, payload: EmbedIn):
-    items = [item_from_text(value, i) for i, value in enumerate(payload.items)]
+def submit_embeddings(request, response: HttpResponse, payload: EmbedIn):
+    items = [item_from_text(value, i, request.user) for i, value in enumerate(payload.items)]
     job = lifecycle.submit(request.user, "analysis.atomica_embeddings",
                            {"items": items, "importance": payload.importance, "origin": "api"},
                            title=payload.title, shared=payload.shared)
-    return Reply(202, job_out(request, job))
+    return accepted(response, job, job_out(request, job))

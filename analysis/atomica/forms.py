@@ -50,10 +50,11 @@ class AtomicaForm(forms.Form):
         help_text="One extra forward pass per block of the first complexes; slower.")
     shared = forms.BooleanField(label="Share with my lab", required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         from django.urls import reverse
 
         super().__init__(*args, **kwargs)
+        self.user = user  # owner of the files the form stores
         # Choosing a file asks the server which sides the structure offers.
         self.fields["structure"].widget.attrs.update({
             "hx-post": reverse("analysis:atomica_sides"), "hx-trigger": "change",
@@ -73,7 +74,7 @@ class AtomicaForm(forms.Form):
             if not raw.startswith(GZIP_MAGIC):
                 self.add_error("records", f"“{upload.name}” is not a gzip file (.jsonl.gz).")
                 return data
-            items.append(store_input(raw, upload.name))
+            items.append(store_input(raw, upload.name, self.user))
         if data.get("structure"):
             item = self._structure_item(data)
             if item is None:
@@ -137,16 +138,17 @@ class AtomicaForm(forms.Form):
         if not records:
             self.add_error("structure", "No interface between the chosen sides within the cutoff.")
             return None
-        stored = store_input(raw, upload.name, suffix="-" + safe_name(upload.name))
+        stored = store_input(raw, upload.name, self.user, suffix="-" + safe_name(upload.name))
         # The records just made go with the job, so the worker does not convert
         # the file a second time; the structure is kept for the record.
-        item = {"source": "structure", "path": stored["path"], "name": upload.name, "side": side,
+        item = {"source": "structure", "input_id": stored["input_id"], "name": upload.name, "side": side,
                 "smiles": data.get("ligand_smiles", ""), "mode": data.get("mode") or "default",
                 "cutoff": data.get("cutoff") or 8.0}
         try:
-            item["records_path"] = store_input(records_jsonl_gz(records), upload.name + ".jsonl.gz")["path"]
+            item["records_input_id"] = store_input(records_jsonl_gz(records), upload.name + ".jsonl.gz",
+                                                   self.user)["input_id"]
         except ValueError:
             pass  # over the upload cap: the worker converts the structure again instead
         if sdf_raw:
-            item["ligand_sdf_path"] = store_input(sdf_raw, "ligand.sdf", suffix=".sdf")["path"]
+            item["ligand_sdf_input_id"] = store_input(sdf_raw, "ligand.sdf", self.user, suffix=".sdf")["input_id"]
         return item

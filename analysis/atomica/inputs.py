@@ -2,7 +2,8 @@
 
 An item is a `.jsonl.gz` of ATOMICA records (uploaded, given as base64, or at
 a URL) or a structure file to convert. Uploads and base64 are stored at
-submission (so a rerun needs nothing else); URLs are fetched by the worker
+submission as the submitter's StoredInput rows (so a rerun needs nothing
+else), and items name them by id; URLs are fetched by the worker
 through biofm_site.safe_fetch. A bad item becomes an error naming its index;
 the other items go on.
 """
@@ -13,16 +14,13 @@ import base64
 import binascii
 import gzip
 import json
-import uuid
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
 from biofm_site.safe_fetch import FetchError, FetchLimits, fetch, gunzip_capped
 from workers.errors import ParamsError
 
-INPUT_DIR = "atomica_inputs"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -31,14 +29,27 @@ def fetch_limits() -> FetchLimits:
                        allow_hosts=frozenset(settings.BIOFM_FETCH_ALLOW_HOSTS))
 
 
-def store_input(data: bytes, name: str, suffix: str = ".jsonl.gz") -> dict:
+def store_input(data: bytes, name: str, owner, suffix: str = ".jsonl.gz") -> dict:
+    """Keep `data` as `owner`'s StoredInput; the item that names it."""
+    from .models import StoredInput
+
     if len(data) > settings.BIOFM_UPLOAD_MAX_BYTES:
         raise ValueError(f"“{name}” is {len(data):,} bytes; the limit is {settings.BIOFM_UPLOAD_MAX_BYTES:,}.")
-    path = default_storage.save(f"{INPUT_DIR}/{uuid.uuid4().hex}{suffix}", ContentFile(data))
-    return {"source": "stored", "path": path, "name": name}
+    row = StoredInput(owner=owner, name=name[:255], size=len(data))
+    row.file.save(f"input{suffix}", ContentFile(data), save=True)
+    return {"source": "stored", "input_id": str(row.pk), "name": name}
 
 
-def item_from_text(value: str, index: int) -> dict:
+def read_input(input_id: str, index: int) -> bytes:
+    from .models import StoredInput
+
+    row = StoredInput.objects.filter(pk=input_id).first()
+    if row is None:
+        raise ValueError(f"Item {index}: its stored input is no longer kept.")
+    return row.read()
+
+
+def item_from_text(value: str, index: int, owner) -> dict:
     """A scoring-API cell: an http(s) URL or base64 of a .jsonl.gz."""
     value = (value or "").strip()
     if not value:
@@ -55,25 +66,25 @@ def item_from_text(value: str, index: int) -> dict:
     if not raw.startswith(GZIP_MAGIC):
         raise ParamsError(f"input_data.data[{index}]", f"Item {index} is base64 but not a gzip file (.jsonl.gz).")
     try:
-        return store_input(raw, f"item {index}")
+        return store_input(raw, f"item {index}", owner)
     except ValueError as exc:
         raise ParamsError(f"input_data.data[{index}]", f"Item {index}: {exc}") from None
 
 
-def load_item(item: dict, index: int):
-    """The records of one item. Raises ValueError/FetchError naming the item."""
+def load_item(item: dict, index: int) -> tuple[list, list[str]]:
+    """The records of one item, and an error for each of its lines that is
+    not a record (the good lines still count). Raises ValueError/FetchError
+    naming the item when none of it can be read."""
     from .compute.records import record_from_dict
 
     if item["source"] == "structure":
-        if not item.get("records_path"):  # submitted without converting (older jobs)
-            return convert_structure(item)
-        with default_storage.open(item["records_path"], "rb") as fh:
-            data = fh.read()  # converted when the form checked the upload
+        if not item.get("records_input_id"):  # not converted at submission (over the upload cap)
+            return convert_structure(item, index), []
+        data = read_input(item["records_input_id"], index)  # converted when the form checked the upload
     elif item["source"] == "url":
         data = fetch(item["url"], fetch_limits())
     elif item["source"] == "stored":
-        with default_storage.open(item["path"], "rb") as fh:
-            data = fh.read()
+        data = read_input(item["input_id"], index)
     else:
         raise ValueError(f"unknown source {item['source']!r}")
     text = gunzip_capped(data, settings.BIOFM_MAX_DECOMPRESSED_BYTES, what=f"item {index}") \
@@ -82,18 +93,22 @@ def load_item(item: dict, index: int):
         lines = text.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise ValueError(f"Item {index} is not UTF-8 JSON lines.") from None
-    records = []
+    records, bad_lines = [], []
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"Item {index}, line {line_number}: not JSON ({exc.msg}).") from None
-        records.append(record_from_dict(raw, where=f"item {index}, line {line_number}"))
+            bad_lines.append(f"Item {index}, line {line_number}: not JSON ({exc.msg}).")
+            continue
+        try:
+            records.append(record_from_dict(raw, where=f"item {index}, line {line_number}"))
+        except ValueError as exc:
+            bad_lines.append(str(exc))
     if not records:
-        raise ValueError(f"Item {index} holds no ATOMICA record.")
-    return records
+        raise ValueError("; ".join(bad_lines[:3]) if bad_lines else f"Item {index} holds no ATOMICA record.")
+    return records, bad_lines
 
 
 def records_jsonl_gz(records) -> bytes:
@@ -103,7 +118,7 @@ def records_jsonl_gz(records) -> bytes:
     return gzip.compress("".join(record_line(r) for r in records).encode("utf-8"))
 
 
-def convert_structure(item: dict):
+def convert_structure(item: dict, index: int = 0):
     """Records from a stored structure file, with the sides the user chose
     (or the first side the file suggests)."""
     import tempfile
@@ -113,13 +128,11 @@ def convert_structure(item: dict):
 
     with tempfile.TemporaryDirectory(prefix="biofm-structure-") as tmp:
         path = Path(tmp) / safe_name(item.get("name", "structure.pdb"))
-        with default_storage.open(item["path"], "rb") as fh:
-            path.write_bytes(fh.read())
+        path.write_bytes(read_input(item["input_id"], index))
         sdf = None
-        if item.get("ligand_sdf_path"):
+        if item.get("ligand_sdf_input_id"):
             sdf = Path(tmp) / "ligand.sdf"
-            with default_storage.open(item["ligand_sdf_path"], "rb") as fh:
-                sdf.write_bytes(fh.read())
+            sdf.write_bytes(read_input(item["ligand_sdf_input_id"], index))
         side = item.get("side") or default_side(path)
         return convert.convert_structure(
             path, side["chains1"], side.get("chains2") or None,

@@ -71,10 +71,11 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     records, item_of, errors = [], [], []
     for index, item in enumerate(items):
         try:
-            loaded = load_item(item, index)
+            loaded, bad_lines = load_item(item, index)
         except (FetchError, ValueError) as exc:
             errors.append({"index": index, "error": str(exc)})
         else:
+            errors.extend({"index": index, "error": message} for message in bad_lines)
             records.extend(loaded)
             item_of.extend([index] * len(loaded))
         ctx.progress(10 * (index + 1) / len(items), f"Read input {index + 1} of {len(items)}")
@@ -83,14 +84,16 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     records = _unique_ids(records, item_of)
 
     model = load_atomica_model()
+    # A record outside the model's vocabulary is an error of its item; the
+    # other records, of that item and the others, are still embedded.
+    records, item_of = _records_that_fit(model, records, item_of, errors)
+    if not records:
+        raise JobInputError("No record could be embedded: " + "; ".join(e["error"] for e in errors[:5]))
     batch = settings.BIOFM_ATOMICA_BATCH_SIZE
     embeddings = []
     chunk = batch * 4
     for start in range(0, len(records), chunk):
-        try:
-            embeddings.extend(embed_records(model, records[start:start + chunk], batch_size=batch))
-        except ValueError as exc:  # a record outside the model's vocabulary
-            raise JobInputError(str(exc)) from None
+        embeddings.extend(embed_records(model, records[start:start + chunk], batch_size=batch))
         ctx.progress(10 + 70 * min(len(records), start + chunk) / len(records),
                      f"Embedded {min(len(records), start + chunk)} of {len(records)} complexes")
 
@@ -115,22 +118,33 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     ctx.add_file("atomica_blocks.parquet", ctx.workdir / "atomica_blocks.parquet", "application/vnd.apache.parquet")
     ctx.add_file("atomica_embeddings.json", out.to_json_bytes(out.as_json(embeddings, labels)), "application/json")
 
-    first_of_item = {}
-    for record, index in zip(records, item_of):
-        first_of_item.setdefault(index, record.id)
     return {
         "complexes": [{"id": r.id, "item": i, "blocks": r.num_blocks, "atoms": r.num_atoms,
                        "graph_embedding": np.round(e.graph_embedding, 7).tolist()}
                       for r, i, e in zip(records, item_of, embeddings)],
-        "errors": errors,
+        # {"index": item, "error": ...}, with "record" when one record of the item failed.
+        "errors": sorted(errors, key=lambda e: e["index"]),
         "n_items": len(items),
-        # For the scoring API: which complex answers each input index.
-        "prediction_for_item": {str(k): v for k, v in first_of_item.items()},
         "charts": charts,
         "importance_method": out.IMPORTANCE_METHOD,
         "method": "ATOMICA (biofm implementation on e3nn/PyG, official checkpoint format); "
                   "embeddings are L2-normalised, 32-d",
     }
+
+
+def _records_that_fit(model, records, item_of, errors):
+    from .compute.embed import check_fits
+
+    kept, kept_items = [], []
+    for record, index in zip(records, item_of):
+        try:
+            check_fits(model, record)
+        except ValueError as exc:
+            errors.append({"index": index, "record": record.id, "error": f"Item {index}: {exc}"})
+        else:
+            kept.append(record)
+            kept_items.append(index)
+    return kept, kept_items
 
 
 def _unique_ids(records, item_of):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,7 +10,14 @@ from django.conf import settings
 from workers.errors import ParamsError
 from workers.kinds import JobKind
 
-STORED_NAME = re.compile(r"atomica_inputs/[0-9a-f]{32}[^/\\]*")  # see inputs.store_input
+from .models import INPUT_KEYS
+
+
+def _input_id(value) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def clean_atomica_params(params: dict) -> dict:
@@ -23,17 +30,29 @@ def clean_atomica_params(params: dict) -> dict:
     for index, item in enumerate(items):
         if not isinstance(item, dict) or item.get("source") not in ("url", "stored", "structure"):
             raise ParamsError(f"items[{index}]", f"Item {index} has no valid source.")
+        name = str(item.get("name", ""))[:255]
         if item["source"] == "url":
-            parts = urlsplit(str(item.get("url", "")))
+            url = str(item.get("url", ""))
+            parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ParamsError(f"items[{index}].url", f"Item {index}: only http and https URLs are fetched.")
-        else:
-            # Stored files are written by the portal itself, never named by users:
-            # one file directly under atomica_inputs/, named from a random id.
-            for key in ("path", "records_path", "ligand_sdf_path"):
-                if (key == "path" or key in item) and not STORED_NAME.fullmatch(str(item.get(key, ""))):
-                    raise ParamsError(f"items[{index}]", f"Item {index} refers to no stored input.")
-        clean.append(item)
+            clean.append({"source": "url", "url": url, **({"name": name} if name else {})})
+            continue
+        # Stored files are rows of StoredInput, named by id (check_access has
+        # checked the submitter may use them); a storage path is never taken.
+        entry = {"source": item["source"], "name": name}
+        for key in INPUT_KEYS:
+            if key == "input_id" or item.get(key):
+                value = _input_id(item.get(key))
+                if value is None:
+                    raise ParamsError(f"items[{index}].{key}", f"Item {index} refers to no stored input.")
+                entry[key] = value
+        if item["source"] == "structure":
+            for key in ("side", "smiles", "mode", "cutoff"):
+                if key in item:
+                    entry[key] = item[key]
+        clean.append(entry)
+
     request_index = params.get("request_index") or list(range(len(clean)))
     if len(request_index) != len(clean):
         raise ParamsError("request_index", "One request index per item.")
@@ -41,6 +60,22 @@ def clean_atomica_params(params: dict) -> dict:
             "origin": str(params.get("origin", "page"))[:20],
             "request_index": [int(i) for i in request_index],
             "request_errors": list(params.get("request_errors", []))}
+
+
+def check_access(params: dict, user) -> None:
+    """Refuse stored inputs the user may not use (someone else's, or none)
+    with the answer a missing id gets. Malformed ids are left to
+    clean_atomica_params to name."""
+    from .models import StoredInput
+
+    items = params.get("items")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict) or item.get("source") not in ("stored", "structure"):
+            continue
+        for key in INPUT_KEYS:
+            value = _input_id(item.get(key))
+            if value is not None and not StoredInput.objects.usable_by(user).filter(pk=value).exists():
+                raise ParamsError(f"items[{index}].{key}", f"Item {index}: no stored input {value}.")
 
 
 def summarize(params: dict) -> str:
@@ -54,6 +89,7 @@ KIND = JobKind(
     queue="gpu",
     runner="analysis.atomica.jobs:run_atomica_embeddings",
     clean_params=clean_atomica_params,
+    check_access=check_access,
     result_template="analysis/atomica/result.html",
     soft_time_limit=8 * 3600, time_limit=8 * 3600 + 600,
     description="Atom, block and complex embeddings of interaction interfaces "

@@ -4,20 +4,22 @@
 torch): it waits for a worker, whose model stays loaded between jobs, to
 finish the job, then answers with the embeddings inline. A request that is too
 large, or not finished within BIOFM_ESM_SYNC_WAIT_SECONDS, answers 202 with
-the job to follow instead."""
+the job to follow instead, with `Location` and `Retry-After` (see
+workers/waiting.py for the bounds on waiting)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 import numpy as np
 from django.conf import settings
+from django.http import HttpResponse
 from ninja import Field, Router, Schema, Status
 
 from workers import lifecycle
 from workers.api import ErrorOut, JobOut, job_out
 from workers.models import Job
+from workers.waiting import accepted, wait_for_job
 
 router = Router(tags=["esm"])
 
@@ -47,7 +49,7 @@ class EsmOut(JobOut):
 
 @router.post("/embeddings", response={200: EsmOut, 202: EsmOut, 400: ErrorOut, 403: ErrorOut},
              url_name="esm_embeddings")
-def submit_embeddings(request, payload: EsmIn, wait: bool = False):
+def submit_embeddings(request, response: HttpResponse, payload: EsmIn, wait: bool = False):
     params: dict[str, Any] = payload.dict(exclude={"title", "shared", "sequences", "fasta"})
     if payload.sequences is not None:
         params["sequences"] = [s.dict() for s in payload.sequences]
@@ -56,19 +58,15 @@ def submit_embeddings(request, payload: EsmIn, wait: bool = False):
     job = lifecycle.submit(request.user, "analysis.esm_embeddings", params,
                            title=payload.title, shared=payload.shared)
     if not wait:
-        return Status(202, job_out(request, job))
+        return accepted(response, job, job_out(request, job))
     if (job.params["n_records"] > settings.BIOFM_ESM_SYNC_MAX_SEQUENCES
             or job.params["max_length"] > settings.BIOFM_ESM_SYNC_MAX_LENGTH):
-        return Status(202, {**job_out(request, job), "wait": (
+        return accepted(response, job, {**job_out(request, job), "wait": (
             f"Not waited for: ?wait=true is for up to {settings.BIOFM_ESM_SYNC_MAX_SEQUENCES} "
             f"sequences of up to {settings.BIOFM_ESM_SYNC_MAX_LENGTH} residues.")})
-    deadline = time.monotonic() + settings.BIOFM_ESM_SYNC_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.is_final:
-            return Status(200, {**job_out(request, job), "embeddings": embeddings_json(job)})
-        time.sleep(0.2)
-    return Status(202, {**job_out(request, job), "wait": "Still running; follow api_url."})
+    if wait_for_job(job, settings.BIOFM_ESM_SYNC_WAIT_SECONDS):
+        return Status(200, {**job_out(request, job), "embeddings": embeddings_json(job)})
+    return accepted(response, job, {**job_out(request, job), "wait": "Not finished yet: follow Location (api_url)."})
 
 
 def embeddings_json(job: Job) -> dict | None:

@@ -46,7 +46,7 @@ def collate(records: Sequence[AtomicaRecord]) -> ComplexBatch:
     )
 
 
-def _check_fits(model: AtomicaModel, record: AtomicaRecord) -> None:
+def check_fits(model: AtomicaModel, record: AtomicaRecord) -> None:
     num_blocks = model.block_embedding.block_embedding.num_embeddings
     num_atoms = model.block_embedding.atom_embedding.num_embeddings
     if record.B.max() >= num_blocks:
@@ -72,7 +72,7 @@ def embed_records(model: AtomicaModel, records: Sequence[AtomicaRecord], batch_s
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     for record in records:
-        _check_fits(model, record)
+        check_fits(model, record)
     model.eval()
     device = _device_of(model)
     results: list[ComplexEmbedding] = []
