@@ -71,7 +71,8 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     records, item_of, errors = [], [], []
     for index, item in enumerate(items):
         try:
-            loaded = load_item(item, index)
+            with ctx.phase("reading inputs"):
+                loaded = load_item(item, index)
         except (FetchError, ValueError) as exc:
             errors.append({"index": index, "error": str(exc)})
         else:
@@ -82,7 +83,8 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
         raise JobInputError("No input could be read: " + "; ".join(e["error"] for e in errors[:5]))
     records = _unique_ids(records, item_of)
 
-    model = load_atomica_model()
+    with ctx.phase("loading model"):
+        model = load_atomica_model()
     batch = settings.BIOFM_ATOMICA_BATCH_SIZE
     embeddings = []
     chunk = batch * 4

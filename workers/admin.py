@@ -14,10 +14,11 @@ from django.contrib import admin, messages
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from . import health, kinds, lifecycle
-from .models import Job, JobFile, Status
+from .models import Attempt, Job, JobFile, Status
 
 
 def _pretty_json(value) -> str:
@@ -63,6 +64,16 @@ class JobFileInline(admin.TabularInline):
         return format_html('<a href="{}">Download</a>', url)
 
 
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ("short_id", "kind", "owner_email", "lab", "status", "progress_display",
@@ -87,6 +98,9 @@ class JobAdmin(admin.ModelAdmin):
                                "updated_at", "run_seconds")}),
         ("Worker and claim", {"fields": ("attempts", "worker_host", "celery_task_id",
                                          "claim_token", "lease_expires_at")}),
+        # A read-only table rather than an inline: nothing in it is editable,
+        # and an inline would add a formset to every save of the job.
+        ("Attempts and their phases", {"fields": ("attempts_table",)}),
     )
     # Only the title and the sharing flag are the operator's to change; the lab
     # stays read-only because submission checked the owner's membership of it.
@@ -95,7 +109,7 @@ class JobAdmin(admin.ModelAdmin):
         "status", "progress", "progress_message", "cancel_requested", "error_kind",
         "error_message", "error_detail_text", "created_at", "dispatched_at", "started_at",
         "finished_at", "updated_at", "run_seconds", "attempts", "worker_host",
-        "celery_task_id", "claim_token", "lease_expires_at",
+        "celery_task_id", "claim_token", "lease_expires_at", "attempts_table",
     )
 
     def has_add_permission(self, request):
@@ -137,6 +151,15 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="result")
     def result_json(self, job: Job) -> str:
         return _pretty_json(job.result)
+
+    @admin.display(description="attempts")
+    def attempts_table(self, job: Job) -> str:
+        attempts = [
+            {"attempt": a, "waited": _seconds(a.queue_seconds), "ran": _seconds(a.duration_seconds()),
+             "phases": [{**p, "display": _seconds(p.get("seconds"))} for p in a.phases]}
+            for a in job.attempt_log.order_by("claimed_at")
+        ]
+        return render_to_string("admin/workers/attempts_table.html", {"attempts": attempts})
 
     @admin.display(description="error detail")
     def error_detail_text(self, job: Job) -> str:
