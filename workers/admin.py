@@ -95,7 +95,7 @@ class JobAdmin(admin.ModelAdmin):
         ("State", {"fields": ("status", "progress", "progress_message", "cancel_requested",
                               "error_kind", "error_message", "error_detail_text")}),
         ("Timing", {"fields": ("created_at", "dispatched_at", "started_at", "finished_at",
-                               "updated_at", "run_seconds")}),
+                               "updated_at", "run_seconds", "files_pruned_at")}),
         ("Worker and claim", {"fields": ("attempts", "worker_host", "celery_task_id",
                                          "claim_token", "lease_expires_at")}),
         # A read-only table rather than an inline: nothing in it is editable,
@@ -108,7 +108,7 @@ class JobAdmin(admin.ModelAdmin):
         "id", "kind", "owner", "lab", "queue", "rerun_of", "params_json", "result_json",
         "status", "progress", "progress_message", "cancel_requested", "error_kind",
         "error_message", "error_detail_text", "created_at", "dispatched_at", "started_at",
-        "finished_at", "updated_at", "run_seconds", "attempts", "worker_host",
+        "finished_at", "updated_at", "run_seconds", "files_pruned_at", "attempts", "worker_host",
         "celery_task_id", "claim_token", "lease_expires_at", "attempts_table",
     )
 

@@ -67,6 +67,8 @@ class Job(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the retention policy deleted its result files (workers/retention.py).
+    files_pruned_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Worker time spent on this job over all attempts, for quotas.
     run_seconds = models.FloatField(default=0.0)

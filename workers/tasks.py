@@ -172,4 +172,24 @@ def send_job_email(self, job_id: str) -> str:
     return "sent"
 
 
-__all__ = ["run_job", "send_job_email", "settings"]
+# --- Retention (workers/retention.py), run daily by celery beat ----------------
+
+@shared_task(name="workers.prune_jobs", acks_late=True)
+def prune_jobs() -> dict:
+    from . import retention
+
+    report = retention.prune_jobs()
+    log.info("prune_jobs: %s", report.summary())
+    return report.summary()
+
+
+@shared_task(name="workers.prune_files", acks_late=True)
+def prune_files() -> dict:
+    from . import retention
+
+    report = retention.prune_files()
+    log.info("prune_files: %s", report.summary())
+    return report.summary()
+
+
+__all__ = ["run_job", "send_job_email", "prune_jobs", "prune_files", "settings"]
