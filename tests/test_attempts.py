@@ -160,6 +160,20 @@ def test_job_admin_page_shows_each_attempt_with_its_phases(ops_client, user, no_
     assert "succeeded" in page
 
 
+@pytest.mark.django_db(transaction=True)
+def test_attempts_list_compares_attempts_across_jobs_and_is_read_only(ops_client, user, no_broker):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0, "steps": 1, "load_seconds": 0.1})
+    run_job_now(job)
+    attempt = Attempt.objects.get(job=job)
+
+    response = ops_client.get(reverse("admin:workers_attempt_changelist") + "?outcome__exact=succeeded")
+    assert [a.pk for a in response.context["cl"].result_list] == [attempt.pk]
+    assert f"loading model {attempt.phases[0]['seconds']:.1f} s" in response.content.decode()
+    assert ops_client.get(reverse("admin:workers_attempt_add")).status_code == 403
+    detail = ops_client.get(reverse("admin:workers_attempt_change", args=[attempt.pk]))
+    assert detail.status_code == 200 and not detail.context["adminform"].form.fields
+
+
 def test_health_lists_silent_workers_from_their_attempts(ops_client, user, monkeypatch):
     from celery import Celery
 

@@ -218,6 +218,41 @@ class JobAdmin(admin.ModelAdmin):
         self._report(request, outcome[True], parts)
 
 
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    """Attempts across jobs, to compare workers and queues; written only by the lifecycle."""
+
+    list_display = ("job_link", "number", "worker", "queue", "waited", "claimed_at", "phase_summary",
+                    "ended_at", "outcome", "last_heartbeat_at")
+    list_filter = ("outcome", "queue", "worker", "job__kind")
+    search_fields = ("job__id", "worker")
+    list_select_related = ("job",)
+    date_hierarchy = "claimed_at"
+    ordering = ("-claimed_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="job", ordering="job")
+    def job_link(self, attempt: Attempt) -> str:
+        url = reverse("admin:workers_job_change", args=[attempt.job_id])
+        return format_html('<a href="{}">{}</a>', url, attempt.job)
+
+    @admin.display(description="waited in queue", ordering="queue_seconds")
+    def waited(self, attempt: Attempt) -> str:
+        return _seconds(attempt.queue_seconds)
+
+    @admin.display(description="phases")
+    def phase_summary(self, attempt: Attempt) -> str:
+        return " · ".join(f"{p.get('name')} {_seconds(p.get('seconds'))}" for p in attempt.phases) or "—"
+
+
 def health_view(request):
     report = health.gather()
     changelist = reverse("admin:workers_job_changelist")

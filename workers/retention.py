@@ -185,7 +185,7 @@ def orphaned_files(grace: timedelta, now: datetime | None = None,
                 continue
             try:
                 modified = default_storage.get_modified_time(path)
-            except (OSError, NotImplementedError) as exc:  # vanished, or unknowable: keep it
+            except Exception as exc:  # vanished, unknowable, or the store erred: keep it
                 log.warning("prune_files: no modification time for %s (%s); kept", path, exc)
                 continue
             if modified < cutoff:
@@ -207,7 +207,7 @@ def prune_files(*, grace_hours: int | None = None, dry_run: bool = False,
         report.files.append(path)
         try:
             report.bytes += default_storage.size(path)
-        except OSError:
+        except Exception:  # the size is only for the report
             pass
         if not dry_run:
             _delete(path, report)
