@@ -42,7 +42,7 @@ def test_phases_never_overlap_and_the_rest_is_computing(tmp_path):
     with ctx.phase("loading model"):
         time.sleep(0.2)
         with ctx.phase("downloading"):
-            time.sleep(0.1)
+            time.sleep(0.3)
     for _ in range(3):
         with ctx.phase("batch"):
             time.sleep(0.02)
@@ -52,8 +52,8 @@ def test_phases_never_overlap_and_the_rest_is_computing(tmp_path):
     by_name = {p["name"]: p for p in phases}
     assert [p["name"] for p in phases] == ["loading model", "downloading", "batch", "computing"]
     # The nested phase's time is its own, not also the enclosing one's.
-    assert 0.2 <= by_name["loading model"]["seconds"] < 0.29
-    assert 0.1 <= by_name["downloading"]["seconds"] < 0.19
+    assert 0.2 <= by_name["loading model"]["seconds"] < 0.45
+    assert 0.3 <= by_name["downloading"]["seconds"] < 0.5
     assert by_name["batch"]["count"] == 3 and by_name["batch"]["seconds"] >= 0.06
     assert by_name["computing"]["seconds"] >= 0.1
     total = sum(p["seconds"] for p in phases)
