@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BIOFM_VAR_DIR", BASE_DIR / "var"))
@@ -288,6 +289,17 @@ CELERY_BEAT_SCHEDULE = {
 # only needs it to avoid a burst at restart).
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Retention: daily, in the quiet hours (UTC). On the notify queue, whose
+# tasks are short, so housekeeping never waits behind hours-long jobs; a run
+# that could not start within the hour is dropped, the next day's does it.
+CELERY_BEAT_SCHEDULE.update({
+    "prune-jobs": {"task": "workers.prune_jobs", "schedule": crontab(hour=3, minute=15),
+                   "options": {"queue": "notify", "expires": 3600}},
+    "prune-files": {"task": "workers.prune_files", "schedule": crontab(hour=3, minute=45),
+                    "options": {"queue": "notify", "expires": 3600}},
+})
+# --- end of retention entries
+
 # --- Jobs -----------------------------------------------------------------
 # Default limits; operators change them per user and per lab in the admin.
 BIOFM_DEFAULT_MAX_RUNNING_JOBS = env_int("BIOFM_DEFAULT_MAX_RUNNING_JOBS", 2)
@@ -313,6 +325,16 @@ BIOFM_WEB_THREADS = env_int("BIOFM_WEB_THREADS", 8)
 BIOFM_SYNC_MAX_WAITING = env_int("BIOFM_SYNC_MAX_WAITING", 4)
 # Test-only job kinds (a controllable sleep) are registered when this is set.
 BIOFM_ENABLE_TEST_KINDS = env_bool("BIOFM_ENABLE_TEST_KINDS")
+
+# --- Retention (workers/retention.py) -----------------------------------------
+# Result files of final jobs are deleted this many days after the job ended;
+# 0 keeps them forever. With DELETE_ROWS the job rows go too (else they stay,
+# marked, with their summary but no downloads).
+BIOFM_RESULT_RETENTION_DAYS = env_int("BIOFM_RESULT_RETENTION_DAYS", 0)
+BIOFM_RESULT_RETENTION_DELETE_ROWS = env_bool("BIOFM_RESULT_RETENTION_DELETE_ROWS")
+# A stored file no row refers to is deleted once older than this: an upload is
+# stored a moment before its job row exists, and must not be taken for an orphan.
+BIOFM_ORPHAN_GRACE_HOURS = max(1, env_int("BIOFM_ORPHAN_GRACE_HOURS", 24))
 
 # --- ESM-2 embeddings ---------------------------------------------------------
 # Weights come only from here or from torch hub's cache (fair-esm's own place),

@@ -166,7 +166,8 @@ def run_docking(ctx: JobContext) -> dict:
     p = ctx.params
     target = _visible(Target, p["target_id"], ctx, "target")
     ctx.progress(1, "Preparing the receptor (Meeko)")
-    prep = _receptor(target)
+    with ctx.phase("preparing receptor"):
+        prep = _receptor(target)
     site = _site_of(p, target, ctx)
     cpu = min(p["cpu"] or available_cpus(), available_cpus())
     ctx.progress(10, f"Docking {len(p['ligands'])} ligand(s) on {cpu} core(s)")

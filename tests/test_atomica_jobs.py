@@ -59,6 +59,8 @@ def test_page_job_downloads_match_the_reference(alice_client, user, atomica_weig
     run_job_now(job)
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message
+    phases = [p["name"] for p in job.attempt_log.get().phases]
+    assert phases == ["reading inputs", "loading model", "computing", "writing results"]
 
     arrays = np.load(io.BytesIO(job.files.get(name="atomica_embeddings.npz").file.read()))
     for rid in SMALL:

@@ -84,6 +84,8 @@ def test_docking_job_keeps_pose_and_names_the_method(alice_client, user, target)
     run_job_now(job)
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message
+    phases = [p["name"] for p in job.attempt_log.get().phases]
+    assert phases == ["preparing receptor", "computing", "writing results"]
     ligand = job.result["ligands"][0]
     assert ligand["error"] is None and -12 < ligand["best_score"] < -5
     failures = job.result["receptor"]["failures_by_reason"]

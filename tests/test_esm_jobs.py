@@ -92,6 +92,8 @@ def test_job_outputs_match_fair_esm_and_load_in_one_line(api, esm_weights, tmp_p
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message
     assert job.result["layers"] == [0, 3, 6]
+    phases = [p["name"] for p in job.attempt_log.get().phases]
+    assert phases == ["loading model", "computing", "writing results"]
 
     npz_bytes = job.files.get(name="embeddings.npz").file.read()
     arrays = np.load(io.BytesIO(npz_bytes))

@@ -14,10 +14,11 @@ from django.contrib import admin, messages
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from . import health, kinds, lifecycle
-from .models import Job, JobFile, Status
+from .models import Attempt, Job, JobFile, Status
 
 
 def _pretty_json(value) -> str:
@@ -63,6 +64,16 @@ class JobFileInline(admin.TabularInline):
         return format_html('<a href="{}">Download</a>', url)
 
 
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ("short_id", "kind", "owner_email", "lab", "status", "progress_display",
@@ -84,9 +95,12 @@ class JobAdmin(admin.ModelAdmin):
         ("State", {"fields": ("status", "progress", "progress_message", "cancel_requested",
                               "error_kind", "error_message", "error_detail_text")}),
         ("Timing", {"fields": ("created_at", "dispatched_at", "started_at", "finished_at",
-                               "updated_at", "run_seconds")}),
+                               "updated_at", "run_seconds", "files_pruned_at")}),
         ("Worker and claim", {"fields": ("attempts", "worker_host", "celery_task_id",
                                          "claim_token", "lease_expires_at")}),
+        # A read-only table rather than an inline: nothing in it is editable,
+        # and an inline would add a formset to every save of the job.
+        ("Attempts and their phases", {"fields": ("attempts_table",)}),
     )
     # Only the title and the sharing flag are the operator's to change; the lab
     # stays read-only because submission checked the owner's membership of it.
@@ -94,8 +108,8 @@ class JobAdmin(admin.ModelAdmin):
         "id", "kind", "owner", "lab", "queue", "rerun_of", "params_json", "result_json",
         "status", "progress", "progress_message", "cancel_requested", "error_kind",
         "error_message", "error_detail_text", "created_at", "dispatched_at", "started_at",
-        "finished_at", "updated_at", "run_seconds", "attempts", "worker_host",
-        "celery_task_id", "claim_token", "lease_expires_at",
+        "finished_at", "updated_at", "run_seconds", "files_pruned_at", "attempts", "worker_host",
+        "celery_task_id", "claim_token", "lease_expires_at", "attempts_table",
     )
 
     def has_add_permission(self, request):
@@ -137,6 +151,15 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="result")
     def result_json(self, job: Job) -> str:
         return _pretty_json(job.result)
+
+    @admin.display(description="attempts")
+    def attempts_table(self, job: Job) -> str:
+        attempts = [
+            {"attempt": a, "waited": _seconds(a.queue_seconds), "ran": _seconds(a.duration_seconds()),
+             "phases": [{**p, "display": _seconds(p.get("seconds"))} for p in a.phases]}
+            for a in job.attempt_log.order_by("claimed_at")
+        ]
+        return render_to_string("admin/workers/attempts_table.html", {"attempts": attempts})
 
     @admin.display(description="error detail")
     def error_detail_text(self, job: Job) -> str:
@@ -193,6 +216,41 @@ class JobAdmin(admin.ModelAdmin):
         if outcome[False]:
             parts.append(f"Skipped {outcome[False]} already finished.")
         self._report(request, outcome[True], parts)
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    """Attempts across jobs, to compare workers and queues; written only by the lifecycle."""
+
+    list_display = ("job_link", "number", "worker", "queue", "waited", "claimed_at", "phase_summary",
+                    "ended_at", "outcome", "last_heartbeat_at")
+    list_filter = ("outcome", "queue", "worker", "job__kind")
+    search_fields = ("job__id", "worker")
+    list_select_related = ("job",)
+    date_hierarchy = "claimed_at"
+    ordering = ("-claimed_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="job", ordering="job")
+    def job_link(self, attempt: Attempt) -> str:
+        url = reverse("admin:workers_job_change", args=[attempt.job_id])
+        return format_html('<a href="{}">{}</a>', url, attempt.job)
+
+    @admin.display(description="waited in queue", ordering="queue_seconds")
+    def waited(self, attempt: Attempt) -> str:
+        return _seconds(attempt.queue_seconds)
+
+    @admin.display(description="phases")
+    def phase_summary(self, attempt: Attempt) -> str:
+        return " · ".join(f"{p.get('name')} {_seconds(p.get('seconds'))}" for p in attempt.phases) or "—"
 
 
 def health_view(request):

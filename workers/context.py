@@ -1,5 +1,6 @@
-"""What a job's compute function gets: a place to write files, and a way to
-report progress (which is also where cancellation is noticed).
+"""What a job's compute function gets: a place to write files, a way to
+report progress (which is also where cancellation is noticed), and named
+phases (`with ctx.phase("loading model"):`) that operators see per attempt.
 
 Django-free: compute code and its tests can use `LocalContext` directly.
 """
@@ -8,20 +9,68 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import JobCancelled
 
 
+# The name of the compute's time spent in no named phase.
+COMPUTING = "computing"
+
+
 class JobContext:
-    """Base context. Subclasses persist progress and read the cancel flag."""
+    """Base context. Subclasses persist progress and phases and read the cancel flag."""
 
     def __init__(self, workdir: Path, params: dict):
         self.workdir = Path(workdir)
         self.params = params
         self.files: dict[str, tuple[Path, str]] = {}
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # name -> [seconds, times entered], in the order first entered
+        self._phases: dict[str, list] = {}
+        self._open: list[list] = []  # [name, resumed at] of the phases open now, innermost last
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a named phase of the work, e.g. `with ctx.phase("loading model"):`.
+
+        Every second is counted in the innermost phase open, so phases never
+        overlap; a phase entered again (in a loop) adds to its time. Time in
+        no phase is reported as "computing"."""
+        now = time.monotonic()
+        if self._open:  # pause the enclosing phase
+            outer = self._open[-1]
+            self._phases[outer[0]][0] += now - outer[1]
+        entry = self._phases.setdefault(str(name), [0.0, 0])
+        entry[1] += 1
+        self._open.append([str(name), now])
+        try:
+            yield
+        finally:
+            now = time.monotonic()
+            done = self._open.pop()
+            entry[0] += now - done[1]
+            if self._open:
+                self._open[-1][1] = now
+            self._record_phases(self.phase_times())
+
+    def phase_times(self, total_seconds: float | None = None) -> list[dict]:
+        """The phases so far as [{"name", "seconds", "count"}]. Given the
+        compute's whole running time, the time in no phase is added as
+        "computing" (merged into a phase of that name, if the code named one)."""
+        now = time.monotonic()
+        seconds = {name: s for name, (s, _) in self._phases.items()}
+        if self._open:  # the innermost open phase, up to now
+            seconds[self._open[-1][0]] += now - self._open[-1][1]
+        counts = {name: c for name, (_, c) in self._phases.items()}
+        if total_seconds is not None:
+            rest = max(0.0, total_seconds - sum(seconds.values()))
+            seconds[COMPUTING] = seconds.get(COMPUTING, 0.0) + rest
+            counts.setdefault(COMPUTING, 1)
+        return [{"name": name, "seconds": round(s, 3), "count": counts[name]}
+                for name, s in seconds.items()]
 
     # Compute code calls this between units of work.
     def progress(self, percent: float, message: str = "") -> None:
@@ -50,6 +99,9 @@ class JobContext:
         return path
 
     def _record_progress(self, percent: float, message: str) -> None:  # pragma: no cover
+        pass
+
+    def _record_phases(self, phases: list[dict]) -> None:  # pragma: no cover
         pass
 
     def cancel_requested(self) -> bool:  # pragma: no cover

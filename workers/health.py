@@ -11,20 +11,20 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from biofm_site.celery import app as celery_app
 
 from . import kinds, lifecycle
-from .models import ErrorKind, Job, Status
+from .models import Attempt, ErrorKind, Job, Status
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ INSPECT_TIMEOUT = 1.0
 # is no better than a 500.
 CONNECT_TIMEOUT = 2.0
 STUCK_LIST_LIMIT = 20
+# Workers that ran a job this recently but no longer answer are listed as silent.
+SILENT_WORKER_WINDOW = timedelta(hours=24)
 OPERATOR_FAILED_MESSAGE = "Marked failed by an operator"
 
 
@@ -166,6 +168,10 @@ class WorkerInfo:
     # None when the worker answered the ping but not this question in time.
     concurrency: int | None
     active_tasks: int | None
+    # The last lease renewal of a job this worker ran (from its attempts);
+    # None if it ran none lately. Celery's own worker heartbeats are events
+    # that only a long-running listener sees, so this page uses ours.
+    last_heartbeat: datetime | None = None
 
 
 @dataclass
@@ -203,6 +209,38 @@ def workers_seen(app=None, timeout: float = INSPECT_TIMEOUT) -> WorkersSeen:
             active_tasks=len(running) if running is not None else None,
         ))
     return WorkersSeen(workers)
+
+
+@dataclass(frozen=True)
+class SilentWorker:
+    """A worker that ran jobs lately but did not answer the ping."""
+    hostname: str
+    queues: tuple[str, ...]
+    last_heartbeat: datetime
+
+
+def recent_heartbeats(now: datetime | None = None) -> dict[str, tuple[datetime, tuple[str, ...]]]:
+    """worker -> (last heartbeat of one of its attempts, the queues they came
+    from), over SILENT_WORKER_WINDOW."""
+    since = (now or timezone.now()) - SILENT_WORKER_WINDOW
+    recent = Attempt.objects.filter(last_heartbeat_at__gte=since).exclude(worker="").order_by()
+    last = dict(recent.values("worker").annotate(last=Max("last_heartbeat_at")).values_list("worker", "last"))
+    queues: dict[str, set[str]] = {}
+    for worker, queue in recent.values_list("worker", "queue").distinct():
+        queues.setdefault(worker, set()).add(queue)
+    return {worker: (at, tuple(sorted(queues.get(worker, ())))) for worker, at in last.items()}
+
+
+def with_heartbeats(seen: WorkersSeen, now: datetime | None = None) -> tuple[WorkersSeen, list[SilentWorker]]:
+    beats = recent_heartbeats(now)
+    answered = {w.hostname for w in seen.workers}
+    workers = [replace(w, last_heartbeat=beats[w.hostname][0]) if w.hostname in beats else w
+               for w in seen.workers]
+    # With the broker unreachable every worker would look silent: say nothing.
+    silent = [] if seen.error else [
+        SilentWorker(host, queues, at) for host, (at, queues) in beats.items() if host not in answered]
+    silent.sort(key=lambda w: w.last_heartbeat, reverse=True)
+    return WorkersSeen(workers, seen.error), silent
 
 
 # --- Jobs, from the database ------------------------------------------------
@@ -253,10 +291,13 @@ class Health:
     broker: BrokerQueues
     workers: WorkersSeen
     jobs: JobsOverview
+    silent_workers: list[SilentWorker] = field(default_factory=list)
 
 
 def gather(app=None) -> Health:
-    return Health(broker=queue_lengths(app), workers=workers_seen(app), jobs=jobs_overview())
+    jobs = jobs_overview()
+    workers, silent = with_heartbeats(workers_seen(app), jobs.now)
+    return Health(broker=queue_lengths(app), workers=workers, jobs=jobs, silent_workers=silent)
 
 
 # --- Operator repairs -------------------------------------------------------

@@ -13,6 +13,7 @@ the other way round): it sends its tasks by name.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from . import kinds
 from .errors import ParamsError
-from .models import ErrorKind, FINAL_STATUSES, Job, JobFile, Status
+from .models import Attempt, ErrorKind, FINAL_STATUSES, Job, JobFile, Outcome, Status
 from .quotas import check_quota
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,9 @@ def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
     if result is not None:
         job.result = result
     job.save()
+    # An attempt still open now did not end the job itself (an operator did,
+    # or a cancel of a job whose worker had gone).
+    Attempt.objects.filter(job=job, ended_at__isnull=True).update(ended_at=now, outcome=Outcome.STOPPED)
     owner_id, job_id = job.owner_id, job.id
     transaction.on_commit(lambda: _after_final(job_id, owner_id))
 
@@ -201,7 +205,7 @@ def lease_seconds() -> int:
     return settings.BIOFM_JOB_LEASE_SECONDS
 
 
-def claim(job_id: str, *, host: str, task_id: str) -> Claim:
+def claim(job_id: str, *, host: str, task_id: str, worker: str = "", queue: str = "") -> Claim:
     token = uuid.uuid4().hex
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
@@ -234,7 +238,42 @@ def claim(job_id: str, *, host: str, task_id: str) -> Claim:
         job.started_at = job.started_at or now
         job.progress_message = "Started" if job.attempts == 1 else f"Restarted (attempt {job.attempts})"
         job.save()
+        _open_attempt(job, token, now, worker=worker or host, queue=queue or job.queue)
     return Claim("claimed", job, token)
+
+
+def _open_attempt(job: Job, token: str, now, *, worker: str, queue: str) -> Attempt:
+    """The row of a new attempt. Its wait in the queue runs from the job's
+    dispatch, or from the end of the attempt before it (a retry or a
+    redelivery), whichever is later."""
+    # An attempt still open had its lease lapse: its worker is gone. It was
+    # last known alive at its last heartbeat.
+    for stale in Attempt.objects.filter(job=job, ended_at__isnull=True):
+        stale.ended_at = stale.last_heartbeat_at or stale.claimed_at
+        stale.outcome = Outcome.ABANDONED
+        stale.save(update_fields=["ended_at", "outcome"])
+    previous = Attempt.objects.filter(job=job).order_by("-claimed_at").first()
+    starts = [t for t in (job.dispatched_at, previous and previous.ended_at) if t is not None]
+    queued_at = max(starts) if starts else None
+    return Attempt.objects.create(
+        job=job, number=job.attempts, token=token, worker=worker[:200], queue=queue[:16],
+        queued_at=queued_at,
+        queue_seconds=max(0.0, (now - queued_at).total_seconds()) if queued_at else None,
+        claimed_at=now, last_heartbeat_at=now,
+    )
+
+
+def end_attempt(job_id, token: str, outcome: str, phases: list[dict] | None = None) -> None:
+    """Close the attempt holding `token` (if nothing closed it already) and keep its phases."""
+    rows = Attempt.objects.filter(job_id=job_id, token=token)
+    rows.filter(ended_at__isnull=True).update(ended_at=timezone.now(), outcome=outcome)
+    if phases is not None:
+        rows.update(phases=phases)
+
+
+def record_phases(job_id, token: str, phases: list[dict]) -> None:
+    """The phases of a running attempt so far (kept if its worker dies)."""
+    Attempt.objects.filter(job_id=job_id, token=token, ended_at__isnull=True).update(phases=phases)
 
 
 def heartbeat(job_id, token: str, elapsed: float) -> tuple[bool, bool]:
@@ -247,6 +286,8 @@ def heartbeat(job_id, token: str, elapsed: float) -> tuple[bool, bool]:
             lease_expires_at=now + timedelta(seconds=lease_seconds()),
             run_seconds=F("run_seconds") + elapsed,
         )
+        if updated:
+            Attempt.objects.filter(job_id=job_id, token=token).update(last_heartbeat_at=now)
         cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
     return bool(updated), bool(cancel)
 
@@ -262,11 +303,16 @@ def report_progress(job_id, token: str, percent: float, message: str) -> tuple[b
 
 def finish(job_id, token: str, status: str, *, error_kind: str = "", message: str = "",
            detail: str = "", result: dict | None = None,
-           files: dict[str, tuple[str, str]] | None = None) -> bool:
+           files: dict[str, tuple[str, str]] | None = None,
+           phases: list[dict] | None = None) -> bool:
     """End the attempt holding `token`. Result files are stored first and
     published with the final state in one transaction; if the claim was lost
-    meanwhile, the stored files are deleted and nothing is published."""
+    meanwhile, the stored files are deleted and nothing is published.
+
+    `phases` are the attempt's compute phases; storing the files is added to
+    them as "writing results"."""
     stored: list[JobFile] = []
+    writing_started = time.monotonic()
     if status == Status.SUCCEEDED and files:
         for name, (path, content_type) in files.items():
             jf = JobFile(job_id=job_id, name=name, content_type=content_type, attempt_token=token)
@@ -274,6 +320,9 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
                 jf.file.save(name, File(fh), save=False)
             jf.size = jf.file.size
             stored.append(jf)
+    if stored:
+        phases = [*(phases or []), {"name": "writing results", "count": 1,
+                                    "seconds": round(time.monotonic() - writing_started, 3)}]
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.claim_token != token or job.status != Status.RUNNING:
@@ -283,31 +332,42 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
             JobFile.objects.filter(job=job).delete()
             for jf in stored:
                 jf.save()
+            end_attempt(job_id, token, status, phases)
             _finalize(job, status, error_kind=error_kind, message=message, detail=detail,
                       result=result)
     if not won:
+        end_attempt(job_id, token, Outcome.LOST_CLAIM, phases)
         for jf in stored:
             default_storage.delete(jf.file.name)
         log.warning("job %s: attempt %s lost its claim; its result was discarded", job_id, token)
     return won
 
 
-def release(job_id, token: str, message: str) -> bool:
+def release(job_id, token: str, message: str, phases: list[dict] | None = None) -> bool:
     """Give a claimed job back to the queue (before a retry)."""
-    return bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
-        status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
-        updated_at=timezone.now(),  # the reconciler's clock: its retry message is on its way
-    ))
+    with transaction.atomic():
+        released = bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
+            status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
+            updated_at=timezone.now(),  # the reconciler's clock: its retry message is on its way
+        ))
+        end_attempt(job_id, token, Outcome.RETRIED if released else Outcome.LOST_CLAIM, phases)
+    return released
 
 
 def requeue_after_worker_lost(job_id, task_id: str, reason: str) -> bool:
     """The process running the job died (SIGKILL, out of memory). Celery puts
     the message back in the queue; this marks the job queued again so the
     redelivery can claim it at once instead of waiting for the lease to lapse."""
-    return bool(Job.objects.filter(pk=job_id, status=Status.RUNNING, celery_task_id=task_id).update(
-        status=Status.QUEUED, claim_token="", lease_expires_at=None,
-        progress_message=f"Requeued: {reason}"[:300], updated_at=timezone.now(),
-    ))
+    with transaction.atomic():
+        now = timezone.now()
+        requeued = bool(Job.objects.filter(pk=job_id, status=Status.RUNNING, celery_task_id=task_id).update(
+            status=Status.QUEUED, claim_token="", lease_expires_at=None,
+            progress_message=f"Requeued: {reason}"[:300], updated_at=now,
+        ))
+        if requeued:
+            Attempt.objects.filter(job_id=job_id, ended_at__isnull=True).update(
+                ended_at=now, outcome=Outcome.WORKER_LOST)
+    return requeued
 
 
 def fail_from_parent(job_id, task_id: str, message: str) -> None:
@@ -316,6 +376,8 @@ def fail_from_parent(job_id, task_id: str, message: str) -> None:
         job = Job.objects.select_for_update().filter(
             pk=job_id, celery_task_id=task_id, status=Status.RUNNING).first()
         if job is not None:
+            Attempt.objects.filter(job=job, ended_at__isnull=True).update(
+                ended_at=timezone.now(), outcome=Outcome.FAILED)
             _finalize(job, Status.FAILED, error_kind=ErrorKind.SYSTEM, message=message)
 
 

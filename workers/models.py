@@ -67,6 +67,8 @@ class Job(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the retention policy deleted its result files (workers/retention.py).
+    files_pruned_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Worker time spent on this job over all attempts, for quotas.
     run_seconds = models.FloatField(default=0.0)
@@ -147,3 +149,55 @@ class JobFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.job_id})"
+
+
+class Outcome(models.TextChoices):
+    RUNNING = "", "running (or its worker vanished)"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+    RETRIED = "retried", "back to the queue for a retry"
+    WORKER_LOST = "worker lost", "its worker process died"
+    LOST_CLAIM = "lost claim", "lost its claim to another attempt"
+    ABANDONED = "abandoned", "its lease lapsed; a later attempt took over"
+    STOPPED = "stopped", "the job was ended while it ran (operator or cancel)"
+
+
+class Attempt(models.Model):
+    """One attempt at running a job: the worker that claimed it, how long it
+    waited in the queue, and how long each phase of its run took.
+
+    A row per attempt (rather than a list on the job) so operators can query
+    across jobs: slow model loads on one worker, queue waits per queue."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    # The claim token of this attempt: every write to the row is keyed on it.
+    token = models.CharField(max_length=64, unique=True)
+    # The Celery node name (e.g. gpu@host), as the health view's ping shows it.
+    worker = models.CharField(max_length=200, blank=True, db_index=True)
+    queue = models.CharField(max_length=16, blank=True)
+    # When its message was (last) put in the queue: the dispatch for a first
+    # attempt, the end of the previous attempt for a later one.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    queue_seconds = models.FloatField(null=True, blank=True)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # [{"name": "loading model", "seconds": 1.2, "count": 1}, ...] in the order
+    # first entered; the time the compute spent in no named phase is
+    # "computing", and storing the result files is "writing results".
+    phases = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        indexes = [models.Index(fields=["worker", "last_heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.job_id}"
+
+    def duration_seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.claimed_at).total_seconds()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from . import lifecycle
 from .context import JobContext
 from .errors import JobCancelled
 
+log = logging.getLogger(__name__)
 
 class LostClaim(Exception):
     """Another attempt owns the job now; this one must stop without writing."""
@@ -28,6 +30,7 @@ class DbJobContext(JobContext):
         self._cancel = False
         self._lost = False
         self._last_write = 0.0
+        self._last_phase_write = 0.0
 
     def _record_progress(self, percent: float, message: str) -> None:
         now = time.monotonic()
@@ -37,6 +40,18 @@ class DbJobContext(JobContext):
         ours, cancel = lifecycle.report_progress(self.job.pk, self.token, percent, message)
         self._lost |= not ours
         self._cancel |= cancel
+
+    def _record_phases(self, phases: list[dict]) -> None:
+        # Kept on the attempt's row as each phase ends, so an attempt whose
+        # worker dies still shows how far it got. The final write is finish's.
+        now = time.monotonic()
+        if now - self._last_phase_write < self.MIN_WRITE_INTERVAL:
+            return
+        self._last_phase_write = now
+        try:
+            lifecycle.record_phases(self.job.pk, self.token, phases)
+        except Exception:  # timing is for operators; it never fails a job
+            log.warning("job %s: could not record its phases", self.job.pk, exc_info=True)
 
     def cancel_requested(self) -> bool:
         if self._lost:

@@ -20,6 +20,7 @@ import logging
 import shutil
 import socket
 import tempfile
+import time
 import traceback
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from . import kinds, lifecycle
 from .errors import JobCancelled, JobInputError, JobSystemError, TransientJobError
-from .models import ErrorKind, Job, Status
+from .models import ErrorKind, Job, Outcome, Status
 from .runtime import DbJobContext, Heartbeat, LostClaim
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,10 @@ class JobAttempt:
         self.job_id = job_id
 
     def run(self) -> str:
-        claim = lifecycle.claim(self.job_id, host=_host(), task_id=self.task.request.id or "")
+        request = self.task.request
+        claim = lifecycle.claim(self.job_id, host=_host(), task_id=request.id or "",
+                                worker=request.hostname or "",
+                                queue=(request.delivery_info or {}).get("routing_key") or "")
         if claim.state == "busy":
             # A redelivered copy while the first attempt may still be alive:
             # look again once its lease could have lapsed.
@@ -93,9 +97,14 @@ class JobAttempt:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _compute(self, kind, job, token, ctx, heartbeat) -> str:
+        started = time.monotonic()
+
+        def phases():
+            return ctx.phase_times(total_seconds=time.monotonic() - started)
+
         def end(status, **kw):
             heartbeat.stop()
-            lifecycle.finish(job.pk, token, status, **kw)
+            lifecycle.finish(job.pk, token, status, phases=phases(), **kw)
             return status
 
         try:
@@ -103,6 +112,7 @@ class JobAttempt:
             result = kind.load_runner()(ctx)
         except LostClaim:
             log.warning("job %s: claim lost, stopping this attempt", job.pk)
+            lifecycle.end_attempt(job.pk, token, Outcome.LOST_CLAIM, phases())
             return "lost"
         except JobInputError as exc:
             return end(Status.FAILED, error_kind=ErrorKind.INPUT, message=str(exc))
@@ -118,7 +128,7 @@ class JobAttempt:
             close_old_connections()
             if job.attempts < kind.max_attempts:
                 heartbeat.stop()
-                lifecycle.release(job.pk, token, f"Temporary problem, retrying: {exc}")
+                lifecycle.release(job.pk, token, f"Temporary problem, retrying: {exc}", phases())
                 raise self.task.retry(countdown=min(300, 10 * 2 ** job.attempts), max_retries=None)
             return end(Status.FAILED, error_kind=ErrorKind.SYSTEM,
                        message=f"Failed after {job.attempts} attempts: {exc}",
@@ -162,4 +172,24 @@ def send_job_email(self, job_id: str) -> str:
     return "sent"
 
 
-__all__ = ["run_job", "send_job_email", "settings"]
+# --- Retention (workers/retention.py), run daily by celery beat ----------------
+
+@shared_task(name="workers.prune_jobs", acks_late=True)
+def prune_jobs() -> dict:
+    from . import retention
+
+    report = retention.prune_jobs()
+    log.info("prune_jobs: %s", report.summary())
+    return report.summary()
+
+
+@shared_task(name="workers.prune_files", acks_late=True)
+def prune_files() -> dict:
+    from . import retention
+
+    report = retention.prune_files()
+    log.info("prune_files: %s", report.summary())
+    return report.summary()
+
+
+__all__ = ["run_job", "send_job_email", "prune_jobs", "prune_files", "settings"]

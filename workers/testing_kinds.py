@@ -7,7 +7,7 @@ import os
 import time
 
 from . import kinds
-from .errors import JobInputError, ParamsError
+from .errors import JobInputError, ParamsError, TransientJobError
 
 
 def clean_sleep_params(params: dict) -> dict:
@@ -18,6 +18,8 @@ def clean_sleep_params(params: dict) -> dict:
     if not 0 <= seconds <= 600:
         raise ParamsError("seconds", "must be between 0 and 600")
     clean = {"seconds": seconds, "steps": int(params.get("steps", 10))}
+    if params.get("load_seconds"):  # spent in a "loading model" phase first
+        clean["load_seconds"] = float(params["load_seconds"])
     for key in ("marker", "fail"):
         if params.get(key):
             clean[key] = str(params[key])
@@ -31,6 +33,9 @@ def run_sleep(ctx) -> dict:
     if marker:
         with open(marker, "a") as fh:
             fh.write(f"start {os.getpid()}\n")
+    if params.get("load_seconds"):
+        with ctx.phase("loading model"):
+            time.sleep(params["load_seconds"])
     for i in range(steps):
         time.sleep(params["seconds"] / steps)
         ctx.progress(100.0 * (i + 1) / steps, f"step {i + 1} of {steps}")
@@ -38,6 +43,8 @@ def run_sleep(ctx) -> dict:
         raise JobInputError("The test input was marked bad.")
     if params.get("fail") == "system":
         raise RuntimeError("boom")
+    if params.get("fail") == "transient":
+        raise TransientJobError("flaky service")
     ctx.add_file("result.txt", f"slept {params['seconds']} s\n", "text/plain")
     if marker:
         with open(marker, "a") as fh:

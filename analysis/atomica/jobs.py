@@ -71,7 +71,8 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     records, item_of, errors = [], [], []
     for index, item in enumerate(items):
         try:
-            loaded, bad_lines = load_item(item, index)
+            with ctx.phase("reading inputs"):
+                loaded, bad_lines = load_item(item, index)
         except (FetchError, ValueError) as exc:
             errors.append({"index": index, "error": str(exc)})
         else:
@@ -83,7 +84,8 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
         raise JobInputError("No input could be read: " + "; ".join(e["error"] for e in errors[:5]))
     records = _unique_ids(records, item_of)
 
-    model = load_atomica_model()
+    with ctx.phase("loading model"):
+        model = load_atomica_model()
     # A record outside the model's vocabulary is an error of its item; the
     # other records, of that item and the others, are still embedded.
     records, item_of = _records_that_fit(model, records, item_of, errors)

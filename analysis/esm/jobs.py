@@ -69,7 +69,8 @@ def run_esm_embeddings(ctx: JobContext) -> dict:
                              max_records=10**7, min_length=1, max_length=10**7)
     descriptions = {r.id: r.description for r in records}
     ctx.progress(1, f"Loading {p['model']}")
-    engine = load_engine(p["model"], settings.BIOFM_ESM_DEVICE)
+    with ctx.phase("loading model"):
+        engine = load_engine(p["model"], settings.BIOFM_ESM_DEVICE)
     include = frozenset(p["include"])
     options = EmbedOptions(repr_layers=list(p["repr_layers"]), include=include,
                            long_sequences=p["long_sequences"])
