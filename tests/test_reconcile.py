@@ -92,6 +92,10 @@ def test_broker_down_at_submission_the_job_runs_once_it_is_back(own_broker, user
         job.refresh_from_db()
         assert job.attempts == 1
         assert "Sending due task reconcile-jobs (workers.reconcile_jobs)" in beat.log()
+        # A pass a second, and none of them is in the worker's log: only what they did.
+        log = worker.log()
+        assert "Task workers.run_job[" in log and "Task workers.reconcile_jobs[" not in log, log
+        assert f"reconcile: {{'dispatched': ['{job.pk}']}}" in log, log
     finally:
         beat.stop()
         worker.stop()

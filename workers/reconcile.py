@@ -60,6 +60,22 @@ log = logging.getLogger(__name__)
 RECONCILE_TASK = "workers.reconcile_jobs"
 
 
+class _QuietPasses(logging.Filter):
+    """Celery logs every task it receives and every task that ends: for a pass
+    a minute, two lines a minute of noise in the worker's log. What a pass
+    does is logged here (reconcile()), and only when it does something."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, dict) and args.get("name") == RECONCILE_TASK)
+
+
+# The worker imports this module (CELERY_IMPORTS) before it starts its pool,
+# so its pool processes inherit the filter.
+for _name in ("celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_name).addFilter(_QuietPasses())
+
+
 @dataclass
 class Report:
     dispatched: list[str] = field(default_factory=list)  # case 1
