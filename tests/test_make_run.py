@@ -96,7 +96,7 @@ class Run:
 def test_one_ctrl_c_stops_web_worker_and_beat_and_leaves_nothing_running(var_dir, tmp_path):
     run = Run(var_dir, free_port(), tmp_path / "run.log")
     try:
-        wait_until(lambda: run.web_answers() and " ready." in run.output() and "beat: Starting" in run.output(),
+        wait_until(lambda: run.web_answers() and " ready." in run.output() and "celery beat v" in run.output(),
                    120, interval=0.5, what=f"web, worker and beat to start:\n{run.output()}")
         running = run.processes()
         commands = [" ".join(p.cmdline()) for p in running]
