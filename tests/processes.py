@@ -166,11 +166,13 @@ class RedisServer:
         return self
 
     def _pings(self, client) -> bool:
+        import redis
+
         if self.proc.poll() is not None:
             raise RuntimeError(f"redis-server exited: {self.log_path.read_text(errors='replace')}")
         try:
             return bool(client.ping())
-        except Exception:
+        except (redis.ConnectionError, redis.TimeoutError):
             return False
 
     def stop(self) -> None:

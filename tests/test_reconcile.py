@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from celery import Celery
 from django.conf import settings as django_settings
 from django.utils import timezone
 
@@ -40,20 +41,6 @@ def task_ids(queue: str = "cpu") -> list[str]:
     return [m["headers"]["id"] for m in messages(queue)]
 
 
-def _repoint(app, url: str) -> None:
-    """Point the in-process Celery app (which the lifecycle sends with) at
-    another broker, dropping the connections it pooled for the old one.
-    kombu keeps its pools in global registries keyed by the connection, so
-    they are cleared too: otherwise pointing back at the old broker would
-    find its closed pool again ("Acquire on closed pool")."""
-    from kombu import pools
-
-    app.conf.broker_url = url
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 def _age(job: Job, seconds: float, **fields) -> None:
     """Make a job look as if nothing happened to it for `seconds`."""
     then = timezone.now() - timedelta(seconds=seconds)
@@ -71,11 +58,17 @@ def clean_redis():
 
 @pytest.fixture
 def own_broker(tmp_path):
+    """A redis-server of the test's own, and the lifecycle sending to it: a
+    Celery app with the project's settings but that broker is made current
+    (the lifecycle sends with `celery.current_app`)."""
     server = RedisServer(tmp_path).start()
-    old_url = celery_app.conf.broker_url
-    _repoint(celery_app, server.url)
+    app = Celery("biofm-own-broker", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.broker_url = server.url
+    app.set_current()
     yield server
-    _repoint(celery_app, old_url)
+    celery_app.set_current()
+    app.close()
     server.stop()
 
 
@@ -99,6 +92,10 @@ def test_broker_down_at_submission_the_job_runs_once_it_is_back(own_broker, user
         job.refresh_from_db()
         assert job.attempts == 1
         assert "Sending due task reconcile-jobs (workers.reconcile_jobs)" in beat.log()
+        # A pass a second, and none of them is in the worker's log: only what they did.
+        log = worker.log()
+        assert "Task workers.run_job[" in log and "Task workers.reconcile_jobs[" not in log, log
+        assert f"reconcile: {{'dispatched': ['{job.pk}']}}" in log, log
     finally:
         beat.stop()
         worker.stop()
@@ -248,7 +245,7 @@ def test_the_broker_listing_reads_redis_and_degrades_when_it_is_down(user, clean
     assert reconcile.health.task_ids_in_broker() == {job.celery_task_id}
     server = RedisServer(tmp_path).start()
     server.stop()
-    down = type(celery_app)("biofm-reconcile-down", broker=server.url, set_as_current=False)
+    down = Celery("biofm-reconcile-down", broker=server.url, set_as_current=False)
     assert reconcile.health.task_ids_in_broker(app=down) is None
 
 

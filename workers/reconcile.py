@@ -2,16 +2,18 @@
 gets jobs moving again when the broker or a worker machine let them down,
 without anyone touching them.
 
-Three cases, each rechecked under the job's row lock so that two passes, a
-worker and a submission can run at the same time:
+Three cases (a pass takes them in the order 3, 2, 1, so that 1 sends what the
+others put back), each rechecked under the job's row lock so that two passes,
+a worker and a submission can run at the same time:
 
 1. **Never sent.** A queued job with no `dispatched_at` is one the broker was
    unreachable for at submission ("retrying soon"), or one waiting behind its
    owner's running limit. `lifecycle.dispatch_queued` is called for its owner:
    the same rule as after a submission, so the limit still holds and a job
    waiting for a slot stays waiting.
-2. **Sent, but its message is gone.** A queued job that was dispatched is
-   sent again only when *both* hold:
+2. **Sent, but its message is gone** (Redis lost its data: restarted without
+   its append-only file, or flushed; a web process died between commit and
+   send). A queued job that was dispatched is sent again only when *both* hold:
    * the broker says it holds no message with the job's task id (waiting in
      the job's queue, or reserved or running on a worker: Redis keeps those in
      its unacknowledged set until the worker acknowledges). A job waiting
@@ -24,8 +26,6 @@ worker and a submission can run at the same time:
    the job is left alone this time. The filesystem broker of `make run` shows
    only waiting messages (its deliveries are in the worker's memory); there
    the age rule is what protects a reserved one, and the claim a duplicate.
-   Such a message is lost when Redis lost its data (restarted without its
-   append-only file, flushed) or a web process died between commit and send.
 3. **Running, but its lease lapsed long ago.** A running job whose lease ran
    out more than `BIOFM_RECONCILE_STALE_AFTER` seconds ago has no live attempt:
    its whole worker machine is gone (a killed worker *process* is requeued at
@@ -58,6 +58,22 @@ from .models import ErrorKind, Job, Status
 log = logging.getLogger(__name__)
 
 RECONCILE_TASK = "workers.reconcile_jobs"
+
+
+class _QuietPasses(logging.Filter):
+    """Celery logs every task it receives and every task that ends: for a pass
+    a minute, two lines a minute of noise in the worker's log. What a pass
+    does is logged here (reconcile()), and only when it does something."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, dict) and args.get("name") == RECONCILE_TASK)
+
+
+# The worker imports this module (CELERY_IMPORTS) before it starts its pool,
+# so its pool processes inherit the filter.
+for _name in ("celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_name).addFilter(_QuietPasses())
 
 
 @dataclass
