@@ -18,7 +18,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from analysis.atomica_inputs import store_input
+from analysis.atomica.inputs import store_input
+from analysis.atomica.models import StoredInput
 from biofm_site.celery import app as celery_app
 from workers import retention
 from workers.models import Job, JobFile, Status
@@ -139,13 +140,17 @@ def storage_tree(user):
                       kind="analysis.atomica_embeddings")
     result = add_file(final).file.name
     age(result, 48)
-    used_input = store_input(b"\x1f\x8b records", "a.jsonl.gz")["path"]
-    used_sdf = store_input(b"sdf", "l.sdf", suffix=".sdf")["path"]
+    used = store_input(b"\x1f\x8b records", "a.jsonl.gz", user)
+    used_sdf_item = store_input(b"sdf", "l.sdf", user, suffix=".sdf")
     atomica = make_job(user, ended_days_ago=1, kind="analysis.atomica_embeddings", params={
-        "items": [{"source": "structure", "path": used_input, "ligand_sdf_path": used_sdf}]})
-    input_of_pruned = store_input(b"\x1f\x8b old", "b.jsonl.gz")["path"]
-    pruned.params = {"items": [{"source": "stored", "path": input_of_pruned}]}
+        "items": [{"source": "stored", "input_id": used["input_id"],
+                   "ligand_sdf_input_id": used_sdf_item["input_id"]}]})
+    old = store_input(b"\x1f\x8b old", "b.jsonl.gz", user)
+    pruned.params = {"items": [old]}
     pruned.save()
+    StoredInput.objects.get(pk=old["input_id"]).jobs.add(pruned)
+    used_input, used_sdf, input_of_pruned = (StoredInput.objects.get(pk=item["input_id"]).file.name
+                                             for item in (used, used_sdf_item, old))
     target_file = stored(f"design/targets/{uuid.uuid4()}/1abc.pdb")
     Target.objects.create(owner=user, name="t", structure=target_file, format="pdb")
     for path in (used_input, used_sdf, input_of_pruned):
@@ -180,6 +185,8 @@ def test_orphans_are_listed_by_a_dry_run_and_deleted_by_a_run(storage_tree):
 
     report = retention.prune_files()
     assert sorted(report.files) == sorted(tree["orphans"]) and not report.errors
+    # The pruned job's input goes with its row; the used ones keep theirs.
+    assert StoredInput.objects.count() == 2
     assert not any(exists(p) for p in tree["orphans"])
     assert all(exists(p) for p in tree["kept"])
     # The folders the deletions emptied are gone too; the managed folders stay.

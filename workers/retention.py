@@ -131,22 +131,13 @@ def job_file_references() -> References:
     return refs
 
 
-def job_params_references() -> References:
-    """Stored inputs named in the parameters of jobs (ATOMICA's
-    `atomica_inputs/...` paths, kept so a rerun needs nothing else). A job
-    whose files were pruned no longer holds its inputs."""
-    refs = References()
-    prefixes = tuple(f"{folder}/" for folder in MANAGED_FOLDERS)
-    # Only the rows whose parameters name a managed folder leave the database.
-    jobs = Job.objects.filter(files_pruned_at__isnull=True).annotate(
-        params_text=Cast("params", TextField()))
-    mentions = None
-    for prefix in prefixes:
-        q = jobs.filter(params_text__contains=prefix)
-        mentions = q if mentions is None else mentions | q
-    for params in mentions.values_list("params", flat=True).iterator():
-        refs.paths.update(s for s in _strings(params) if s.startswith(prefixes))
-    return refs
+def stored_input_references() -> References:
+    """ATOMICA's stored inputs that a job whose files are not pruned still
+    uses (a rerun names them by id, so they must outlive the job's results).
+    An input no job uses yet is kept by the grace period, like any file."""
+    StoredInput = apps.get_model("analysis_atomica", "StoredInput")
+    return References(set(StoredInput.objects.filter(jobs__files_pruned_at__isnull=True)
+                          .values_list("file", flat=True)))
 
 
 def design_target_references() -> References:
@@ -158,7 +149,7 @@ def design_target_references() -> References:
 # to MANAGED_FOLDERS and a function here.
 REFERENCE_SOURCES: list[Callable[[], References]] = [
     job_file_references,
-    job_params_references,
+    stored_input_references,
     design_target_references,
 ]
 
@@ -211,6 +202,9 @@ def prune_files(*, grace_hours: int | None = None, dry_run: bool = False,
             pass
         if not dry_run:
             _delete(path, report)
+    if not dry_run and report.files:
+        # A stored input's row goes with its file, so no job can name it again.
+        apps.get_model("analysis_atomica", "StoredInput").objects.filter(file__in=report.files).delete()
     return report
 
 
