@@ -43,7 +43,7 @@ def clean_atomica_params(params: dict) -> dict:
             "request_errors": list(params.get("request_errors", []))}
 
 
-def summarize(params: dict) -> str:
+def summarize(params: dict, facts: dict) -> str:
     n = len(params.get("items", []))
     return f"{n} input{'s' if n != 1 else ''} (ATOMICA)"
 

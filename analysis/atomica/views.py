@@ -22,7 +22,7 @@ from .forms import AtomicaForm
 @require_http_methods(["GET", "POST"])
 def new_atomica(request: HttpRequest) -> HttpResponse:
     return job_form_page(
-        request, AtomicaForm(request.POST or None, request.FILES or None), "analysis.atomica_embeddings",
+        request, AtomicaForm(request.POST or None, request.FILES or None, user=request.user), "analysis.atomica_embeddings",
         heading="ATOMICA interaction embeddings",
         intro="Atom, block and complex embeddings of interaction interfaces from ATOMICA records. "
               "Downloads: .npz, Parquet and JSON.",
