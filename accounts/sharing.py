@@ -61,12 +61,11 @@ class SharingForm(forms.Form):
     """Base of every form that shares what it creates: a `shared` box and a
     `lab` picker, shown last. Takes `user=`."""
 
-    share_label = "Share with the lab"
+    share_label = "Share with the lab below"
+    lab_help = "Its members see what you share with it; a job counts against its quota."
 
     shared = forms.BooleanField(required=False)
-    lab = forms.ModelChoiceField(
-        queryset=Lab.objects.none(), required=False, empty_label=None,
-        help_text="Its members see what you share with it; a job counts against its quota.")
+    lab = forms.ModelChoiceField(queryset=Lab.objects.none(), required=False, empty_label=None)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -76,6 +75,7 @@ class SharingForm(forms.Form):
         field.queryset = labs_of(user)
         field.initial = self.offered_lab
         field.error_messages["invalid_choice"] = "Choose one of your labs."
+        field.help_text = self.lab_help
         self.fields["shared"].label = self.share_label
         self.order_fields([n for n in self.fields if n not in ("shared", "lab")] + ["shared", "lab"])
 

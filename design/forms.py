@@ -39,7 +39,8 @@ class DesignJobForm(JobForm):
 
 
 class TargetForm(SharingForm):
-    share_label = "Add to the lab's library"
+    share_label = "Add to the library of the lab below"
+    lab_help = "Its members can dock into this target and start campaigns on it."
 
     name = forms.CharField(max_length=200)
     structure = forms.FileField(help_text="PDB (.pdb) or mmCIF (.cif) file of the protein, in the frame "
@@ -133,6 +134,8 @@ class UsersTargetAndSite:
 
 
 class CampaignForm(UsersTargetAndSite, SharingForm):
+    lab_help = "Its members see the campaign when you share it."
+
     name = forms.CharField(max_length=200)
     target = forms.ModelChoiceField(queryset=Target.objects.none())
     site = forms.ModelChoiceField(queryset=BindingSite.objects.none(), required=False,
