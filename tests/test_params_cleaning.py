@@ -78,7 +78,7 @@ def examples(design_objects) -> dict[str, list[dict]]:
 
 def test_every_kind_has_an_example(design_objects):
     # A new kind gets examples here, so the test below covers it too.
-    assert set(examples(design_objects)) == {k.name for k in kinds.all_kinds()}
+    assert {k.name for k in kinds.all_kinds()} <= set(examples(design_objects))
 
 
 def test_cleaning_canonical_params_changes_nothing(design_objects):
