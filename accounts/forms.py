@@ -52,7 +52,8 @@ class PreferencesForm(forms.ModelForm):
             "notify_failed": StrictBooleanField,
             "notify_cancelled": StrictBooleanField,
         }
-        help_texts = {"default_lab": "New jobs count against this lab's quota unless you pick another."}
+        help_texts = {"default_lab": "Forms offer the lab you last shared with; before that, and for API "
+                                     "submissions that name no lab, this one."}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -60,6 +60,10 @@ class Profile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
     )
     default_lab = models.ForeignKey(Lab, null=True, blank=True, on_delete=models.SET_NULL)
+    # The lab last picked when sharing something (a job, a target, a
+    # campaign): the lab picker offers it first next time.
+    last_lab = models.ForeignKey(Lab, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
     # Jobs beyond this many at once wait in "queued". Null: the site default.
     max_running_jobs = models.PositiveIntegerField(null=True, blank=True)
     notify_succeeded = models.BooleanField("email when a job succeeds", default=True)

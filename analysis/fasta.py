@@ -8,7 +8,7 @@ analysed.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STANDARD_LETTERS = "ACDEFGHIKLMNPQRSTVWY"
 # X unknown, B = D/N, Z = E/Q, J = I/L, U selenocysteine, O pyrrolysine.
@@ -34,6 +34,8 @@ class Record:
     id: str
     description: str
     sequence: str
+    # 1-based position in the input, as error messages count it.
+    index: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -65,7 +67,7 @@ def parse_fasta(
     errors: list[RecordError] = []
     first_index_of: dict[str, int] = {}
     for index, (header, seq_lines) in enumerate(raw, start=1):
-        record = _make_record(header, seq_lines)
+        record = _make_record(header, seq_lines, index)
         record_errors = _check_id(index, record.id, first_index_of)
         seq_error = _check_sequence(index, record, min_length, max_length)
         if seq_error:
@@ -75,6 +77,20 @@ def parse_fasta(
         else:
             records.append(record)
     return records, errors
+
+
+def to_fasta(records: list[Record]) -> str:
+    """Records as FASTA text that parses back to the same records: the
+    canonical input a job stores once its records are checked."""
+    return "".join(f">{r.id} {r.description}".rstrip() + f"\n{r.sequence}\n" for r in records)
+
+
+def read_records(text: str) -> list[Record]:
+    """The records of FASTA text already checked by parse_fasta (a job's
+    canonical input), without checking them again."""
+    return [_make_record(header, lines, index)
+            for index, (header, lines) in enumerate(_split_records(_to_text(text, len(text.encode()) + 1)),
+                                                    start=1)]
 
 
 def ambiguous_letters(seq: str) -> dict[str, int]:
@@ -155,18 +171,23 @@ def _require_bare_sequence(lines: list[str]) -> None:
                 )
 
 
-def _make_record(header: str | None, seq_lines: list[str]) -> Record:
+# Only a-z: str.upper() would turn "ß" into "SS" and "ﬁ" into "FI", valid
+# letters the user never typed.
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+
+
+def _make_record(header: str | None, seq_lines: list[str], index: int = 0) -> Record:
     if header is None:
         record_id, description = "seq1", ""
     else:
         parts = header.strip().split(maxsplit=1)
         record_id = parts[0] if parts else ""
         description = parts[1] if len(parts) > 1 else ""
-    sequence = "".join("".join(seq_lines).split()).upper()
+    sequence = "".join("".join(seq_lines).split()).translate(_ASCII_UPPER)
     # A single trailing '*' is the stop codon of a translated ORF.
     if sequence.endswith("*"):
         sequence = sequence[:-1]
-    return Record(id=record_id, description=description, sequence=sequence)
+    return Record(id=record_id, description=description, sequence=sequence, index=index)
 
 
 def _name(index: int, record_id: str) -> str:

@@ -11,9 +11,8 @@ from django.http import FileResponse, Http404, JsonResponse
 from ninja import Field, Router, Schema
 from ninja import Status as Reply
 
-from workers import lifecycle
 from workers.access import get_visible_job
-from workers.api import ErrorOut, JobOut, job_out
+from workers.api import LAB_FIELD, ErrorOut, JobOut, job_out, submit_from_api
 from workers.errors import ParamsError
 
 from .models import BindingSite, Campaign, Target
@@ -48,6 +47,7 @@ class CampaignRunIn(Schema):
     scatter: dict[str, str] = Field(default_factory=dict)
     title: str = ""
     shared: bool = False
+    lab: int | str | None = LAB_FIELD
 
 
 @router.post("/campaigns/{campaign_id}/runs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
@@ -57,9 +57,10 @@ def submit_campaign_run(request, campaign_id: int, payload: CampaignRunIn):
     campaign = Campaign.objects.visible_to(request.user).filter(pk=campaign_id).first()
     if campaign is None:
         raise Http404("No such campaign.")
-    params = payload.dict(exclude={"title", "shared"})
+    params = payload.dict(exclude={"title", "shared", "lab"})
     params["campaign_id"] = campaign.pk
-    job = submit_run(request.user, campaign, params, title=payload.title, shared=payload.shared)
+    job = submit_from_api(request, "design.campaign_run", params, payload,
+                          submit=lambda user, params, **options: submit_run(user, campaign, params, **options))
     return Reply(202, job_out(request, job))
 
 
@@ -71,12 +72,13 @@ class PropertiesIn(Schema):
     name_column: str | None = None
     title: str = ""
     shared: bool = False
+    lab: int | str | None = LAB_FIELD
 
 
 @router.post("/properties", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="design_properties")
 def submit_properties(request, payload: PropertiesIn):
-    params = payload.dict(exclude={"title", "shared"}, exclude_none=True)
-    job = lifecycle.submit(request.user, "design.properties", params, title=payload.title, shared=payload.shared)
+    params = payload.dict(exclude={"title", "shared", "lab"}, exclude_none=True)
+    job = submit_from_api(request, "design.properties", params, payload)
     return Reply(202, job_out(request, job))
 
 
@@ -97,6 +99,7 @@ class DockingIn(Schema):
     random_seed: int = 0
     title: str = ""
     shared: bool = False
+    lab: int | str | None = LAB_FIELD
 
 
 @router.post("/docking", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="design_docking")
@@ -104,8 +107,8 @@ def submit_docking(request, payload: DockingIn):
     _visible_or_400(Target, request.user, payload.target_id, "target_id", "target")
     if payload.site_id is not None:
         _visible_or_400(BindingSite, request.user, payload.site_id, "site_id", "binding site")
-    params = payload.dict(exclude={"title", "shared"}, exclude_none=True)
-    job = lifecycle.submit(request.user, "design.docking", params, title=payload.title, shared=payload.shared)
+    params = payload.dict(exclude={"title", "shared", "lab"}, exclude_none=True)
+    job = submit_from_api(request, "design.docking", params, payload)
     return Reply(202, job_out(request, job))
 
 

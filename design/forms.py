@@ -3,7 +3,9 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from accounts.sharing import SharingForm
 from workers.errors import ParamsError
+from workers.forms import JobForm
 
 from . import kind as P
 from .compute.structures import parse_structure
@@ -28,17 +30,21 @@ def _text(upload, what: str) -> str:
         raise forms.ValidationError(f"“{upload.name}” is not UTF-8 text, so not {what}.") from None
 
 
-def _params_error(form, exc: ParamsError, fields: dict[str, str]) -> None:
-    """Put a ParamsError next to the form field it names (or on top)."""
-    root = exc.field.split(".")[0].split("[")[0]
-    form.add_error(fields.get(exc.field) or fields.get(root), f"{exc.field}: {exc.message}")
+class DesignJobForm(JobForm):
+    def add_params_error(self, exc: ParamsError) -> None:
+        # A nested parameter (ligands[2].smiles) is named, as the API names it.
+        if "." in exc.field or "[" in exc.field:
+            exc = ParamsError(exc.field, f"{exc.field}: {exc.message}")
+        super().add_params_error(exc)
 
 
-class TargetForm(forms.Form):
+class TargetForm(SharingForm):
+    share_label = "Add to the library of the lab below"
+    lab_help = "Its members can dock into this target and start campaigns on it."
+
     name = forms.CharField(max_length=200)
     structure = forms.FileField(help_text="PDB (.pdb) or mmCIF (.cif) file of the protein, in the frame "
                                           "your binding site coordinates use.")
-    shared = forms.BooleanField(label="Add to my lab's library", required=False)
 
     def clean_structure(self):
         upload = self.cleaned_data["structure"]
@@ -122,18 +128,19 @@ class UsersTargetAndSite:
     targets and sites the user may see."""
 
     def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, user=user, **kwargs)
         self.fields["target"].queryset = Target.objects.visible_to(user)
         self.fields["site"].queryset = BindingSite.objects.visible_to(user).select_related("target")
 
 
-class CampaignForm(UsersTargetAndSite, forms.Form):
+class CampaignForm(UsersTargetAndSite, SharingForm):
+    lab_help = "Its members see the campaign when you share it."
+
     name = forms.CharField(max_length=200)
     target = forms.ModelChoiceField(queryset=Target.objects.none())
     site = forms.ModelChoiceField(queryset=BindingSite.objects.none(), required=False,
                                   help_text="Needed for docking; a campaign without one optimises properties only.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     def clean(self):
         data = super().clean()
@@ -146,8 +153,12 @@ def _property_choices():
     return [(k, f"{s.label} ({k})") for k, s in P.numeric_properties().items()]
 
 
-class RunForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
+class RunForm(DesignJobForm):
+    param_fields = {"objectives": "objective_1", "filters": "mw_min", "filters.mw_max": "mw_max",
+                    "filters.no_alerts": "no_pains", "docking": "dock", "docking.enabled": "dock",
+                    "docking.exhaustiveness": "dock_exhaustiveness", "docking.max_dockings": "max_dockings",
+                    "docking.weight": "dock_weight", "scatter": "scatter_x", "scatter.y": "scatter_y"}
+
     seeds = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
                             help_text="One SMILES per line; empty starts from common drug ring systems.")
     mode = forms.ChoiceField(choices=[("weighted", "Weighted sum"), ("pareto", "Pareto front (NSGA-II)")])
@@ -167,7 +178,6 @@ class RunForm(forms.Form):
     dock_weight = forms.FloatField(initial=1.0, min_value=0.001)
     scatter_x = forms.ChoiceField(required=False)
     scatter_y = forms.ChoiceField(required=False)
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     N_OBJECTIVES = 3
 
@@ -222,23 +232,24 @@ class RunForm(forms.Form):
                         "max_dockings": data["max_dockings"], "weight": data["dock_weight"]},
             "scatter": {"x": data["scatter_x"], "y": data["scatter_y"]},
         }
-        try:
-            data["params"] = P.clean_campaign_params(params)
-        except ParamsError as exc:
-            _params_error(self, exc, {
-                "seeds": "seeds", "objectives": "objective_1", "filters": "mw_min", "docking": "dock",
-                "scatter": "scatter_x", "population_size": "population_size", "generations": "generations"})
+        data["params"] = params
         return data
 
+    def field_for_param(self, param: str) -> str | None:
+        # objectives[n] is the form's objective n + 1.
+        if param.startswith("objectives["):
+            n = param[len("objectives["):].split("]")[0]
+            if n.isdigit() and f"objective_{int(n) + 1}" in self.fields:
+                return f"objective_{int(n) + 1}"
+        return super().field_for_param(param)
 
-class PropertiesForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
+
+class PropertiesForm(DesignJobForm):
     molecules = forms.CharField(label="Paste SMILES", required=False,
                                 widget=forms.Textarea(attrs={"rows": 8, "placeholder": "CCO ethanol\nc1ccccc1 benzene"}),
                                 help_text="One SMILES per line (optionally followed by a name), or CSV with a header.")
     molecules_file = forms.FileField(label="…or upload CSV, SMILES or SDF", required=False)
     smiles_column = forms.CharField(required=False, help_text="CSV only; found automatically if empty.")
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     def clean_molecules_file(self):
         upload = self.cleaned_data.get("molecules_file")
@@ -261,15 +272,21 @@ class PropertiesForm(forms.Form):
             params["filename"] = self.filename
             params["format"] = ("sdf" if name.endswith((".sdf", ".sd", ".mol")) else
                                 "csv" if name.endswith((".csv", ".tsv")) else None)
-        try:
-            data["params"] = P.clean_properties_params(params)
-        except ParamsError as exc:
-            self.add_error("smiles_column" if "column" in exc.message else field, exc.message)
+        self.param_fields = {"molecules": field, "format": field, "smiles": field}
+        data["params"] = params
         return data
 
+    def add_params_error(self, exc: ParamsError) -> None:
+        # A CSV without the named (or any) SMILES column is the column field's error.
+        if exc.field == "molecules" and "column" in exc.message:
+            self.add_error("smiles_column", exc.message)
+        else:
+            super().add_params_error(exc)
 
-class DockingForm(UsersTargetAndSite, forms.Form):
-    title = forms.CharField(max_length=200, required=False)
+
+class DockingForm(UsersTargetAndSite, DesignJobForm):
+    param_fields = {"target_id": "target", "site_id": "site", "center": "site", "size": "site"}
+
     target = forms.ModelChoiceField(queryset=Target.objects.none())
     site = forms.ModelChoiceField(queryset=BindingSite.objects.none())
     ligands = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1 TQ3"}),
@@ -280,7 +297,6 @@ class DockingForm(UsersTargetAndSite, forms.Form):
     n_poses = forms.IntegerField(label="Number of poses", initial=9, min_value=1, max_value=20)
     cpu = forms.IntegerField(label="CPU cores (0 = all)", initial=0, min_value=0, max_value=256)
     random_seed = forms.IntegerField(initial=0, min_value=0)
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     def clean(self):
         data = super().clean()
@@ -292,11 +308,7 @@ class DockingForm(UsersTargetAndSite, forms.Form):
             ligands.append({"smiles": parts[0], "name": parts[1].strip() if len(parts) > 1 else f"ligand{n + 1}"})
         params = {"target_id": data["target"].pk, "site_id": data["site"].pk, "ligands": ligands,
                   **{k: data[k] for k in ("exhaustiveness", "n_poses", "cpu", "random_seed")}}
-        try:
-            data["params"] = P.clean_docking_params(params)
-        except ParamsError as exc:
-            _params_error(self, exc, {"ligands": "ligands", "site_id": "site", "target_id": "target",
-                                      "exhaustiveness": "exhaustiveness", "n_poses": "n_poses", "cpu": "cpu"})
+        data["params"] = params
         return data
 
 

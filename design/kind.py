@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from workers.errors import ParamsError
-from workers.kinds import JobKind
+from workers.kinds import Cleaned, JobKind
 
 from .models import BindingSite, Campaign, Target
 
@@ -88,7 +88,7 @@ def cpu_cap() -> int:
 
 # ---------------------------------------------------------------- properties
 
-def clean_properties_params(params: dict) -> dict:
+def clean_properties_params(params: dict) -> Cleaned:
     from design.compute.molecules import read_molecules
 
     text = params.get("molecules")
@@ -122,12 +122,14 @@ def clean_properties_params(params: dict) -> dict:
     if not n_valid:
         first = "; ".join(r.error for r in records[:3] if r.error)
         raise ParamsError("molecules", f"No valid molecule. {first}".strip())
-    return {"molecules": text, "format": fmt, **options, "filename": str(params.get("filename", ""))[:200],
-            "n_molecules": len(records), "n_invalid": len(records) - n_valid}
+    # Invalid rows stay in the input: the job reports each with RDKit's reason.
+    return Cleaned(
+        params={"molecules": text, "format": fmt, **options, "filename": str(params.get("filename") or "")[:200]},
+        facts={"n_molecules": len(records), "n_invalid": len(records) - n_valid})
 
 
-def summarize_properties(params: dict) -> str:
-    return f"{params.get('n_molecules', 0)} molecules ({params.get('format', '')})"
+def summarize_properties(params: dict, facts: dict) -> str:
+    return f"{facts.get('n_molecules', 0)} molecules ({params.get('format', '')})"
 
 
 # ---------------------------------------------------------------- docking
@@ -190,7 +192,7 @@ def _clean_site(params: dict, target_id: int) -> dict:
     return {"center": center, "size": size}
 
 
-def summarize_docking(params: dict) -> str:
+def summarize_docking(params: dict, facts: dict) -> str:
     names = ", ".join(l["name"] for l in params.get("ligands", [])[:3])
     return f"Dock {names} (exhaustiveness {params.get('exhaustiveness')})"
 
@@ -300,7 +302,7 @@ def clean_campaign_params(params: dict) -> dict:
     return clean
 
 
-def summarize_campaign(params: dict) -> str:
+def summarize_campaign(params: dict, facts: dict) -> str:
     objectives = ", ".join(o["property"] for o in params.get("objectives", []))
     dock = " + docking" if params.get("docking", {}).get("enabled") else ""
     return (f"GA {params.get('mode')} {objectives}{dock}: {params.get('population_size')} x "

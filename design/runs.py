@@ -11,10 +11,10 @@ from .models import Campaign, CampaignRun
 
 
 def submit_run(user, campaign: Campaign, params: dict, *, title: str = "", shared: bool = False,
-               rerun_of: Job | None = None) -> Job:
+               lab=None, rerun_of: Job | None = None) -> Job:
     """Submit a campaign run and file it under its campaign."""
     with transaction.atomic():
         job = lifecycle.submit(user, "design.campaign_run", params, title=title, shared=shared,
-                               rerun_of=rerun_of)
+                               lab=lab, rerun_of=rerun_of)
         CampaignRun.objects.create(campaign=campaign, job=job)
     return job

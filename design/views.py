@@ -17,10 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from biofm_site.csvfile import csv_text
 from workers.access import can_control, get_visible_job
-from workers.errors import ParamsError
 from workers.models import Job
-from workers.quotas import QuotaExceeded
-from workers.submit_page import job_form_page
+from workers.submit_page import job_form_page, submit_form
 
 from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
@@ -58,10 +56,10 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def target_new(request: HttpRequest) -> HttpResponse:
-    form = TargetForm(request.POST or None, request.FILES or None)
+    form = TargetForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["structure"]
-        target = Target(owner=request.user, lab=_lab(request.user), shared=form.cleaned_data["shared"],
+        target = Target(owner=request.user, lab=form.chosen_lab(), shared=form.cleaned_data["shared"],
                         name=form.cleaned_data["name"], format=form.parsed["format"],
                         chains=form.parsed["chains"], n_atoms=form.parsed["n_atoms"])
         target.structure.save(upload.name.rsplit("/", 1)[-1], ContentFile(upload.read()), save=False)
@@ -113,7 +111,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        campaign = Campaign.objects.create(owner=request.user, lab=_lab(request.user), shared=d["shared"],
+        campaign = Campaign.objects.create(owner=request.user, lab=form.chosen_lab(), shared=d["shared"],
                                            name=d["name"], description=d["description"], target=d["target"],
                                            site=d["site"])
         return redirect(campaign)
@@ -151,17 +149,13 @@ def run_new(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("Not a campaign run.")
         initial = RunForm.initial_from(source.params)
         initial["title"] = source.title
-    form = RunForm(request.POST or None, campaign=campaign, initial=initial)
+    form = RunForm(request.POST or None, campaign=campaign, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         if request.POST.get("rerun_of"):
             source = get_visible_job(request.user, request.POST["rerun_of"])
-        try:
-            job = submit_run(request.user, campaign, form.cleaned_data["params"],
-                             title=form.cleaned_data["title"], shared=form.cleaned_data["shared"],
-                             rerun_of=source)
-        except (ParamsError, QuotaExceeded) as exc:
-            form.add_error(None, getattr(exc, "message", str(exc)))
-        else:
+        job = submit_form(form, "design.campaign_run", rerun_of=source,
+                          submit=lambda user, params, **options: submit_run(user, campaign, params, **options))
+        if job is not None:
             return redirect("design:run_detail", job.pk)
     return render(request, "design/run_form.html", {"form": form, "campaign": campaign, "source": source},
                   status=400 if form.errors else 200)
@@ -221,7 +215,7 @@ def compare(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def properties_new(request: HttpRequest) -> HttpResponse:
     return job_form_page(
-        request, PropertiesForm(request.POST or None, request.FILES or None), "design.properties",
+        request, PropertiesForm(request.POST or None, request.FILES or None, user=request.user), "design.properties",
         heading="Molecular property prediction", template="design/form.html",
         intro="Each property is computed by the method named beside it on the results page (RDKit descriptors, "
         "ESOL, QED, SA score, Lipinski/Veber, Abbott score, PAINS/Brenk/NIH alerts). Rows RDKit cannot "

@@ -49,7 +49,7 @@ def test_property_job_scores_valid_rows_and_reports_invalid_ones(alice_client, u
     upload = SimpleUploadedFile("tox21_sample.csv", tox21_sample().encode())
     response = alice_client.post(reverse("design:properties_new"), {"molecules_file": upload, "title": "tox"})
     job = Job.objects.get()
-    assert response.status_code == 302 and job.params["n_invalid"] == 2
+    assert response.status_code == 302 and job.input_facts["n_invalid"] == 2
     run_job_now(job)
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message

@@ -77,8 +77,9 @@ def test_skip_invalid_embeds_the_rest(api, esm_weights):
                           "sequences": SEQS + [{"id": "bad", "sequence": "MK1TAY"}]})
     assert response.status_code == 202
     job = Job.objects.get()
-    assert job.params["n_records"] == 3 and job.params["rejected"][0]["id"] == "bad"
-    assert job.params["rejected"][0]["index"] == 4
+    assert job.input_facts["n_records"] == 3 and job.input_facts["rejected"][0]["id"] == "bad"
+    assert job.input_facts["rejected"][0]["index"] == 4
+    assert ">bad" not in job.params["fasta"] and "rejected" not in job.params
 
 
 @pytest.mark.django_db(transaction=True)
@@ -245,4 +246,88 @@ def test_esm_form_page(alice_client, esm_weights):
         "include": ["mean", "contacts"], "long_sequences": "window"})
     job = Job.objects.get()
     assert ok["Location"] == job.get_absolute_url()
-    assert job.params["n_records"] == 1 and job.params["long_sequences"] == "window"
+    assert job.input_facts["n_records"] == 1 and job.params["long_sequences"] == "window"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_web_form_lists_left_out_records_on_the_result_page(alice_client, esm_weights):
+    """The form's skipped records reach the result page, and the flash message
+    counts the same records (they were lost when the input was cleaned twice)."""
+    response = alice_client.post(reverse("analysis:esm_new"), {
+        "model": MODEL, "sequences": ">good\nMKTAYIAKQR\n>bad_one\nMK1TAYIAKQ\n>good2\nGSHMLEDPVA\n",
+        "repr_layers": "-1", "include": ["mean"], "long_sequences": "truncate"}, follow=True)
+    job = Job.objects.get()
+    flashed = [str(m) for m in response.context["messages"]]
+    assert flashed == ["1 record(s) were left out; 2 will be embedded."]
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.result["n_records"] == 2 and job.result["n_rejected"] == 1
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert 'id="rejected-records"' in page and "bad_one" in page
+    assert "Record 2 (bad_one)" in page
+
+
+A = {"id": "a", "sequence": "MKTAYIAKQR"}
+
+
+@pytest.mark.parametrize("params, field, text", [
+    # Values of the wrong type were a TypeError (a 500), or read as something else.
+    ({"sequences": [A], "model": ["esm2_t6_8M_UR50D"]}, "model", "Unknown model"),
+    ({"example": ["uniref50"]}, "example", "Unknown example"),
+    ({"sequences": [A], "repr_layers": [1.5]}, "repr_layers", "“1.5” is not a layer number"),
+    ({"sequences": [A], "repr_layers": [True]}, "repr_layers", "not a layer number"),
+    ({"sequences": [A, {"id": "b", "sequence": "MK1"}], "skip_invalid": "false"}, "skip_invalid", "true or false"),
+    ({"sequences": [A], "include": [["mean"]]}, "include", "Unknown output"),
+    ({"sequences": [{"id": {"x": 1}, "sequence": "MKT"}]}, "sequences[0].id", "must be text"),
+    ({"sequences": [{"id": "a\tb", "sequence": "MKT"}]}, "sequences[0].id", "control characters"),
+    # One item is one record: a ">" would smuggle in records of its own.
+    ({"sequences": [{"id": "a", "sequence": "MKT\n>b\nMKT"}]}, "sequences[0].sequence", "cannot contain “>”"),
+    # An id too long for a file name failed the job at its zip file (a system error).
+    ({"sequences": [{"id": "x" * 70000, "sequence": "MKT"}]}, "sequences[0].id", "at most 200 bytes"),
+    ({"sequences": [{"id": "é" * 101, "sequence": "MKT"}]}, "sequences[0].id", "at most 200 bytes"),
+    # Two ids that make the same file in extract_pt.zip: one would hide the other.
+    ({"sequences": [{"id": "a/b", "sequence": "MKT"}, {"id": "a_b", "sequence": "MKT"}]}, "sequences[1].id",
+     "Record 2 (a_b): its result file a_b.pt would be the same as record 1's (a/b)"),
+    # str.upper() made "ß" into "SS", letters nobody typed.
+    ({"fasta": ">a\nMKTß\n"}, "fasta", "'ß' at position 4"),
+    ({"fasta": ">a\n"}, "fasta", "Record 1 (a): the sequence is empty"),
+    ({"fasta": ">a\nMK*T\n"}, "fasta", "stop codon"),
+    ({"fasta": ">a\nMK1\n>b\nJJJ\n", "skip_invalid": True}, "fasta", "No valid protein sequence in the input: "
+                                                                     "Record 1 (a)"),
+])
+def test_hostile_inputs_are_params_errors(api, params, field, text):
+    response = api.post("/api/v1/jobs", {"kind": "analysis.esm_embeddings", "params": {"model": MODEL, **params}},
+                        content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == field
+    assert text in response.json()["error"]
+    assert not Job.objects.exists()
+
+
+def test_duplicate_ids_skipped_keep_the_first_record(api):
+    # The good first "a" was dropped with its duplicate, leaving no valid record.
+    response = post(api, {"model": MODEL, "skip_invalid": True, "sequences": [A, {**A, "sequence": "MKTAY"}]})
+    assert response.status_code == 202, response.content
+    job = Job.objects.get()
+    assert job.input_facts["n_records"] == 1 and job.params["fasta"] == ">a\nMKTAYIAKQR\n"
+    assert "already used by record 1" in job.input_facts["rejected"][0]["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_odd_but_valid_inputs_run(api, esm_weights):
+    """Inputs that look hostile but are fine run to the end, none as a system error."""
+    response = post(api, {"model": MODEL, "repr_layers": ["-1", 6, 0], "include": ["mean", "per_tok"],
+                          "sequences": [{"id": "../../x", "sequence": "XXXXXXXX"},
+                                        {"id": "α→β", "sequence": "mktayiakqr*"},
+                                        {"id": "m", "sequence": "M"}]})
+    assert response.status_code == 202, response.content
+    job = Job.objects.get()
+    assert job.params["repr_layers"] == [-1, 6, 0]
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    arrays = np.load(io.BytesIO(job.files.get(name="embeddings.npz").file.read()))
+    assert arrays["α→β/per_tok/6"].shape == (10, 32) and arrays["m/mean/0"].shape == (32,)
+    with zipfile.ZipFile(io.BytesIO(job.files.get(name="extract_pt.zip").file.read())) as zf:
+        assert sorted(zf.namelist()) == sorted([".._.._x.pt", "α→β.pt", "m.pt"])

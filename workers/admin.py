@@ -91,7 +91,7 @@ class JobAdmin(admin.ModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("id", "kind", "title", "owner", "lab", "shared", "queue", "rerun_of")}),
-        ("Parameters and result", {"fields": ("params_json", "result_json")}),
+        ("Parameters and result", {"fields": ("params_json", "input_facts_json", "result_json")}),
         ("State", {"fields": ("status", "progress", "progress_message", "cancel_requested",
                               "error_kind", "error_message", "error_detail_text")}),
         ("Timing", {"fields": ("created_at", "dispatched_at", "started_at", "finished_at",
@@ -105,7 +105,7 @@ class JobAdmin(admin.ModelAdmin):
     # Only the title and the sharing flag are the operator's to change; the lab
     # stays read-only because submission checked the owner's membership of it.
     readonly_fields = (
-        "id", "kind", "owner", "lab", "queue", "rerun_of", "params_json", "result_json",
+        "id", "kind", "owner", "lab", "queue", "rerun_of", "params_json", "input_facts_json", "result_json",
         "status", "progress", "progress_message", "cancel_requested", "error_kind",
         "error_message", "error_detail_text", "created_at", "dispatched_at", "started_at",
         "finished_at", "updated_at", "run_seconds", "files_pruned_at", "attempts", "worker_host",
@@ -147,6 +147,10 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="params")
     def params_json(self, job: Job) -> str:
         return _pretty_json(job.params)
+
+    @admin.display(description="input facts")
+    def input_facts_json(self, job: Job) -> str:
+        return _pretty_json(job.input_facts)
 
     @admin.display(description="result")
     def result_json(self, job: Job) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 from uuid import UUID
 
 from django.http import FileResponse, Http404
@@ -16,6 +16,16 @@ from .access import can_control, get_visible_job
 from .models import Job, Status
 
 router = Router(tags=["jobs"])
+
+
+class LabOut(Schema):
+    id: int
+    slug: str
+    name: str
+
+
+LAB_FIELD = Field(None, description="The lab to share with and to charge: its id (or slug), one of "
+                                    "yours; default: your default lab")
 
 
 class FileOut(Schema):
@@ -37,6 +47,7 @@ class JobOut(Schema):
     error_message: str
     attempts: int
     shared: bool
+    lab: LabOut | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -44,6 +55,8 @@ class JobOut(Schema):
     url: str
     api_url: str
     result: dict[str, Any]
+    # What cleaning learnt about the input: counts, records left out and why.
+    input_facts: dict[str, Any]
     files: list[FileOut]
 
 
@@ -52,7 +65,7 @@ class JobIn(Schema):
     params: dict[str, Any] = Field(default_factory=dict)
     title: str = ""
     shared: bool = False
-    lab: str | None = Field(None, description="Lab slug; default: your default lab")
+    lab: int | str | None = LAB_FIELD
 
 
 class KindOut(Schema):
@@ -77,7 +90,8 @@ def job_out(request, job: Job) -> dict:
         **{k: getattr(job, k) for k in (
             "id", "kind", "title", "status", "progress", "progress_message", "queue",
             "error_kind", "error_message", "attempts", "shared", "created_at", "started_at",
-            "finished_at", "waiting_for_slot", "result")},
+            "finished_at", "waiting_for_slot", "result", "input_facts")},
+        "lab": job.lab and {"id": job.lab.pk, "slug": job.lab.slug, "name": job.lab.name},
         "url": request.build_absolute_uri(job.get_absolute_url()),
         "api_url": request.build_absolute_uri(reverse("api:job_status", args=[job.id])),
         "files": files,
@@ -93,23 +107,33 @@ def list_kinds(request):
 @router.post("/jobs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="job_submit")
 def submit_job(request, payload: JobIn):
     """Submit a job of any kind. Answers 202 with the job; follow `api_url`."""
-    lab = None
-    if payload.lab:
-        lab = request.user.labs.filter(slug=payload.lab).first()
-        if lab is None:
-            from .errors import ParamsError
-
-            raise ParamsError("lab", f"You are not a member of a lab “{payload.lab}”.")
-    job = lifecycle.submit(request.user, payload.kind, payload.params, lab=lab,
-                           shared=payload.shared, title=payload.title)
+    job = submit_from_api(request, payload.kind, payload.params, payload)
     return Reply(202, job_out(request, job))
+
+
+def submit_from_api(request, kind: str, params: dict, payload, *,
+                    submit: Callable[..., Job] | None = None) -> Job:
+    """lifecycle.submit with a payload's title, shared and lab (a lab the user
+    is not in is a 400 naming `lab`); a lab given is remembered as the one the
+    pages' lab picker offers next. `submit(user, params, **options)` replaces
+    lifecycle.submit for endpoints that file the job somewhere too."""
+    from accounts.sharing import lab_from_api, remember_lab
+
+    lab = lab_from_api(request.user, payload.lab)
+    options = {"lab": lab, "shared": payload.shared, "title": payload.title}
+    if submit is None:
+        job = lifecycle.submit(request.user, kind, params, **options)
+    else:
+        job = submit(request.user, params, **options)
+    remember_lab(request.user, lab)
+    return job
 
 
 @router.get("/jobs", response=list[JobOut], url_name="job_list")
 def list_jobs(request, kind: str | None = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
               limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
-    jobs = Job.objects.visible_to(request.user).prefetch_related("files")
+    jobs = Job.objects.visible_to(request.user).select_related("lab").prefetch_related("files")
     if kind:
         jobs = jobs.filter(kind=kind)
     if status:

@@ -23,9 +23,12 @@ COMPUTING = "computing"
 class JobContext:
     """Base context. Subclasses persist progress and phases and read the cancel flag."""
 
-    def __init__(self, workdir: Path, params: dict):
+    def __init__(self, workdir: Path, params: dict, facts: dict | None = None):
         self.workdir = Path(workdir)
         self.params = params
+        # What cleaning learnt about the input (Job.input_facts): counts,
+        # records left out. The params are already checked; see workers.kinds.
+        self.facts = facts or {}
         self.files: dict[str, tuple[Path, str]] = {}
         self.workdir.mkdir(parents=True, exist_ok=True)
         # name -> [seconds, times entered], in the order first entered
@@ -113,8 +116,8 @@ class LocalContext(JobContext):
 
     def __init__(self, workdir: Path, params: dict | None = None,
                  on_progress: Callable[[float, str], None] | None = None,
-                 cancel_after: float | None = None):
-        super().__init__(workdir, params or {})
+                 cancel_after: float | None = None, facts: dict | None = None):
+        super().__init__(workdir, params or {}, facts)
         self.events: list[tuple[float, str]] = []
         self._on_progress = on_progress
         self._cancel_at = None if cancel_after is None else time.monotonic() + cancel_after

@@ -4,6 +4,15 @@ Each feature app registers its kinds in its AppConfig.ready(). A kind says
 which queue runs it, its time limits, how to check submitted parameters, which
 function computes it (a dotted path, imported only in the worker so the web
 process never imports torch), and which template shows its result.
+
+A kind's `clean_params` is the one validator of its input: web forms, the API
+and reruns all hand it what was submitted (through `lifecycle.submit`), and
+the runner trusts what it returns. It returns the *canonical* parameters, and
+cleaning them again gives them back unchanged, so a rerun is the same job.
+What cleaning learns about the submitted input (how many records, which were
+left out and why) is not a parameter: it returns those facts beside the
+parameters as `Cleaned(params, facts)`, and the job keeps them in
+`Job.input_facts` for the pages, the API and the runner.
 """
 
 from __future__ import annotations
@@ -16,19 +25,34 @@ QUEUES = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
+class Cleaned:
+    """What `clean_params` may return when it has facts to tell: `params`
+    (canonical; `clean_params(params)` gives the same `params` back) and
+    `facts`, JSON derived from the submitted input (counts, records left out),
+    stored as `Job.input_facts`."""
+
+    params: dict[str, Any]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str
     label: str
     queue: str
     runner: str  # "package.module:function", called as function(ctx) -> dict
-    clean_params: Callable[[dict[str, Any]], dict[str, Any]]
+    # submitted params -> canonical params (a dict) or Cleaned(params, facts);
+    # raises ParamsError(field, message). See the module docstring.
+    clean_params: Callable[[dict[str, Any]], "dict[str, Any] | Cleaned"]
     result_template: str = "workers/results/generic.html"
     soft_time_limit: int = 3600
     time_limit: int = 3900
     max_attempts: int = 3
     description: str = ""
     submit_url_name: str | None = None
-    summarize_params: Callable[[dict[str, Any]], str] = field(default=lambda params: "")
+    # (canonical params, input facts) -> a default title for the job
+    summarize_params: Callable[[dict[str, Any], dict[str, Any]], str] = field(
+        default=lambda params, facts: "")
     # (submitted params, user) -> None, run before clean_params; raises
     # ParamsError when the params point at a stored object the user may not
     # use. clean_params knows no user, so this is where a kind that refers
@@ -41,6 +65,11 @@ class JobKind:
             raise ValueError(f"kind {self.name}: queue must be one of {QUEUES}")
         if self.time_limit <= self.soft_time_limit:
             raise ValueError(f"kind {self.name}: hard time limit must exceed the soft one")
+
+    def clean(self, params: dict[str, Any]) -> Cleaned:
+        """Run clean_params, always answering a Cleaned."""
+        out = self.clean_params(params)
+        return out if isinstance(out, Cleaned) else Cleaned(out)
 
     def load_runner(self) -> Callable:
         module_name, _, func = self.runner.partition(":")

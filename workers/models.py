@@ -51,7 +51,11 @@ class Job(models.Model):
     )
     shared = models.BooleanField("shared with the lab", default=False)
     title = models.CharField(max_length=200, blank=True)
+    # The kind's canonical parameters: what the runner reads and a rerun reuses.
     params = models.JSONField(default=dict)
+    # What cleaning learnt about the submitted input (counts, records left out
+    # and why), kept apart from the parameters; see workers.kinds.
+    input_facts = models.JSONField(default=dict, blank=True)
     queue = models.CharField(max_length=16, default="cpu")
 
     status = models.CharField(
@@ -118,6 +122,11 @@ class Job(models.Model):
     def kind_label(self) -> str:
         spec = self.kind_spec
         return spec.label if spec else self.kind
+
+    @property
+    def params_summary(self) -> str:
+        spec = self.kind_spec
+        return spec.summarize_params(self.params, self.input_facts) if spec else ""
 
     @property
     def waiting_for_slot(self) -> bool:

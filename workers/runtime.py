@@ -24,7 +24,7 @@ class DbJobContext(JobContext):
     MIN_WRITE_INTERVAL = 0.5
 
     def __init__(self, job, token: str, workdir: Path):
-        super().__init__(workdir, job.params)
+        super().__init__(workdir, job.params, job.input_facts)
         self.job = job
         self.token = token
         self._cancel = False

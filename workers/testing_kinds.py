@@ -57,7 +57,7 @@ def register_all() -> None:
         name="test.sleep", label="Test sleep", queue="cpu",
         runner="workers.testing_kinds:run_sleep", clean_params=clean_sleep_params,
         soft_time_limit=120, time_limit=150, max_attempts=3,
-        summarize_params=lambda p: f"sleep {p['seconds']} s",
+        summarize_params=lambda p, facts: f"sleep {p['seconds']} s",
     ))
     # The same sleep on the gpu queue, so tests can tell the queues' quotas apart.
     kinds.register(kinds.JobKind(

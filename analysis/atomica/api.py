@@ -22,7 +22,7 @@ from ninja import Field, Router, Schema
 from ninja import Status as Reply
 
 from workers import lifecycle
-from workers.api import ErrorOut, JobOut, job_out
+from workers.api import LAB_FIELD, ErrorOut, JobOut, job_out, submit_from_api
 from workers.errors import ParamsError
 from workers.models import Job, Status
 from workers.waiting import accepted, wait_for_job
@@ -53,6 +53,7 @@ class EmbedIn(Schema):
     importance: bool = False
     title: str = ""
     shared: bool = False
+    lab: int | str | None = LAB_FIELD
 
 
 def _items(rows: list[list[str]], column: int, labels: list, user) -> tuple[list[dict], list[int], dict]:
@@ -135,7 +136,6 @@ def predictions(job: Job, count: int, request_errors: dict[int, str], labels: li
 @router.post("/embeddings", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="atomica_embeddings")
 def submit_embeddings(request, response: HttpResponse, payload: EmbedIn):
     items = [item_from_text(value, i, request.user) for i, value in enumerate(payload.items)]
-    job = lifecycle.submit(request.user, "analysis.atomica_embeddings",
-                           {"items": items, "importance": payload.importance, "origin": "api"},
-                           title=payload.title, shared=payload.shared)
+    job = submit_from_api(request, "analysis.atomica_embeddings",
+                          {"items": items, "importance": payload.importance, "origin": "api"}, payload)
     return accepted(response, job, job_out(request, job))

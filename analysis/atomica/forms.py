@@ -3,10 +3,9 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from workers.errors import ParamsError
+from workers.forms import JobForm
 
 from .inputs import GZIP_MAGIC, store_input
-from .kind import clean_atomica_params
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -21,8 +20,7 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(f, initial) for f in files]
 
 
-class AtomicaForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
+class AtomicaForm(JobForm):
     records = MultipleFileField(label="ATOMICA records (.jsonl.gz)", required=False,
                                 help_text="One or more files of ATOMICA's processed records.")
     urls = forms.CharField(label="…or URLs of .jsonl.gz files", required=False,
@@ -48,7 +46,6 @@ class AtomicaForm(forms.Form):
     importance = forms.BooleanField(
         label="Per-block interaction importance", required=False,
         help_text="One extra forward pass per block of the first complexes; slower.")
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     def __init__(self, *args, user=None, **kwargs):
         from django.urls import reverse
@@ -85,11 +82,14 @@ class AtomicaForm(forms.Form):
                 items.append({"source": "url", "url": line.strip(), "name": f"URL line {line_number}"})
         if not items:
             raise forms.ValidationError("Give at least one .jsonl.gz file, URL or structure.")
-        try:
-            data["params"] = clean_atomica_params({"items": items, "importance": data["importance"]})
-        except ParamsError as exc:
-            self.add_error("urls" if ".url" in exc.field else None, exc.message)
+        data["params"] = {"items": items, "importance": data["importance"]}
         return data
+
+    def field_for_param(self, param: str) -> str | None:
+        # An item's URL came from the URL box; other item errors go above the form.
+        if param.startswith("items[") and param.endswith(".url"):
+            return "urls"
+        return super().field_for_param(param)
 
     def _structure_item(self, data) -> dict | None:
         """Store the structure and check it converts, so a wrong chain or

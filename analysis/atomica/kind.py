@@ -78,7 +78,7 @@ def check_access(params: dict, user) -> None:
                 raise ParamsError(f"items[{index}].{key}", f"Item {index}: no stored input {value}.")
 
 
-def summarize(params: dict) -> str:
+def summarize(params: dict, facts: dict) -> str:
     n = len(params.get("items", []))
     return f"{n} input{'s' if n != 1 else ''} (ATOMICA)"
 

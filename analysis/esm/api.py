@@ -16,8 +16,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from ninja import Field, Router, Schema, Status
 
-from workers import lifecycle
-from workers.api import ErrorOut, JobOut, job_out
+from workers.api import LAB_FIELD, ErrorOut, JobOut, job_out, submit_from_api
 from workers.models import Job
 from workers.waiting import accepted, wait_for_job
 
@@ -40,6 +39,7 @@ class EsmIn(Schema):
                                                   "instead of refusing the request")
     title: str = ""
     shared: bool = False
+    lab: int | str | None = LAB_FIELD
 
 
 class EsmOut(JobOut):
@@ -50,17 +50,16 @@ class EsmOut(JobOut):
 @router.post("/embeddings", response={200: EsmOut, 202: EsmOut, 400: ErrorOut, 403: ErrorOut},
              url_name="esm_embeddings")
 def submit_embeddings(request, response: HttpResponse, payload: EsmIn, wait: bool = False):
-    params: dict[str, Any] = payload.dict(exclude={"title", "shared", "sequences", "fasta"})
+    params: dict[str, Any] = payload.dict(exclude={"title", "shared", "lab", "sequences", "fasta"})
     if payload.sequences is not None:
         params["sequences"] = [s.dict() for s in payload.sequences]
     if payload.fasta is not None:
         params["fasta"] = payload.fasta
-    job = lifecycle.submit(request.user, "analysis.esm_embeddings", params,
-                           title=payload.title, shared=payload.shared)
+    job = submit_from_api(request, "analysis.esm_embeddings", params, payload)
     if not wait:
         return accepted(response, job, job_out(request, job))
-    if (job.params["n_records"] > settings.BIOFM_ESM_SYNC_MAX_SEQUENCES
-            or job.params["max_length"] > settings.BIOFM_ESM_SYNC_MAX_LENGTH):
+    if (job.input_facts["n_records"] > settings.BIOFM_ESM_SYNC_MAX_SEQUENCES
+            or job.input_facts["max_length"] > settings.BIOFM_ESM_SYNC_MAX_LENGTH):
         return accepted(response, job, {**job_out(request, job), "wait": (
             f"Not waited for: ?wait=true is for up to {settings.BIOFM_ESM_SYNC_MAX_SEQUENCES} "
             f"sequences of up to {settings.BIOFM_ESM_SYNC_MAX_LENGTH} residues.")})

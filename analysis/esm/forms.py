@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
-from workers.errors import ParamsError
+from workers.forms import JobForm
 
-from .kind import DEFAULT_MODEL, ESM2_LAYERS, INCLUDE_CHOICES, clean_esm_params
+from .kind import DEFAULT_MODEL, ESM2_LAYERS, INCLUDE_CHOICES
 from analysis.examples import EXAMPLES
 from analysis.protparam.forms import AnalysisForm
 
@@ -16,8 +16,7 @@ INCLUDE_LABELS = {
 }
 
 
-class EsmForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
+class EsmForm(JobForm):
     model = forms.ChoiceField(choices=[(m, m) for m in ESM2_LAYERS], initial=DEFAULT_MODEL,
                               help_text="Published ESM-2 checkpoints (fair-esm); larger is slower.")
     sequences = forms.CharField(label="Paste sequences", required=False,
@@ -34,7 +33,6 @@ class EsmForm(forms.Form):
         ("truncate", "Truncate at 1022 residues (as fair-esm), with a warning"),
         ("window", "Embed the whole sequence in overlapping windows, stitched"),
     ], initial="truncate", widget=forms.RadioSelect)
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     clean_fasta_file = AnalysisForm.clean_fasta_file
 
@@ -57,10 +55,7 @@ class EsmForm(forms.Form):
         else:
             params["fasta"] = data["sequences"] if field == "sequences" else data["fasta_file"]
             params["source"] = "paste" if field == "sequences" else "upload"
-        try:
-            data["params"] = clean_esm_params(params)
-        except ParamsError as exc:
-            target = exc.field if exc.field in self.fields else field
-            self.add_error(target if target in ("repr_layers", "include", "long_sequences", "model") else field,
-                           exc.message)
+        # The input's errors belong to the field it came from.
+        self.param_fields = {"fasta": field, "sequences": field, "example": field}
+        data["params"] = params
         return data

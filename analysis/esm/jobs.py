@@ -11,7 +11,7 @@ from workers.context import JobContext
 from workers.errors import JobCancelled, JobSystemError
 
 from . import outputs as out
-from analysis.fasta import parse_fasta
+from analysis.fasta import read_records
 
 # The job page shows at most this many rows and contact maps; downloads have all.
 MAX_TABLE_ROWS = 500
@@ -65,8 +65,9 @@ def run_esm_embeddings(ctx: JobContext) -> dict:
     from .compute.engine import EmbedOptions, EmbeddingCancelled
 
     p = ctx.params
-    records, _ = parse_fasta(p["fasta"], max_bytes=len(p["fasta"].encode()) + 1,
-                             max_records=10**7, min_length=1, max_length=10**7)
+    # clean_esm_params kept only records ESM-2 can embed; those left out are facts.
+    records = read_records(p["fasta"])
+    rejected = ctx.facts.get("rejected", [])
     descriptions = {r.id: r.description for r in records}
     ctx.progress(1, f"Loading {p['model']}")
     with ctx.phase("loading model"):
@@ -101,8 +102,8 @@ def run_esm_embeddings(ctx: JobContext) -> dict:
         "layers": layers,
         "include": sorted(include),
         "n_records": len(results),
-        "n_rejected": len(p.get("rejected", [])),
-        "rejected": p.get("rejected", [])[:MAX_TABLE_ROWS],
+        "n_rejected": ctx.facts.get("n_rejected", len(rejected)),
+        "rejected": rejected[:MAX_TABLE_ROWS],
         "rows": rows[:MAX_TABLE_ROWS],
         "truncated_rows": len(rows) > MAX_TABLE_ROWS,
         "n_truncated": sum(r.truncated for r in results),

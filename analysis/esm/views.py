@@ -17,14 +17,14 @@ from .forms import EsmForm
 @require_http_methods(["GET", "POST"])
 def new_esm(request: HttpRequest) -> HttpResponse:
     return job_form_page(
-        request, EsmForm(request.POST or None, request.FILES or None), "analysis.esm_embeddings",
+        request, EsmForm(request.POST or None, request.FILES or None, user=request.user), "analysis.esm_embeddings",
         heading="ESM-2 protein embeddings",
         intro="Per-sequence and per-residue embeddings and contact maps from the published ESM-2 "
               "models, exact to fair-esm's own forward pass. Results download as .npz and in fair-esm "
               "extract.py's per-sequence .pt layout.",
         template="analysis/new.html",
-        note=lambda p: p["rejected"] and (f"{len(p['rejected'])} record(s) were left out; "
-                                          f"{p['n_records']} will be embedded."))
+        note=lambda facts: facts["n_rejected"] and (f"{facts['n_rejected']} record(s) were left out; "
+                                                    f"{facts['n_records']} will be embedded."))
 
 
 @login_required

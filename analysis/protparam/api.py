@@ -6,8 +6,7 @@ from typing import Any
 
 from ninja import Field, Router, Schema, Status
 
-from workers import lifecycle
-from workers.api import ErrorOut, JobOut, job_out
+from workers.api import LAB_FIELD, ErrorOut, JobOut, job_out, submit_from_api
 
 router = Router(tags=["analysis"])
 
@@ -24,6 +23,7 @@ class ProtParamIn(Schema):
     window: int = 9
     title: str = ""
     shared: bool = False
+    lab: int | str | None = LAB_FIELD
 
 
 @router.post("/protparam", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="protparam")
@@ -35,6 +35,5 @@ def submit_protparam(request, payload: ProtParamIn):
         params["sequences"] = [s.dict() for s in payload.sequences]
     if payload.example is not None:
         params["example"] = payload.example
-    job = lifecycle.submit(request.user, "analysis.protparam", params,
-                           title=payload.title, shared=payload.shared)
+    job = submit_from_api(request, "analysis.protparam", params, payload)
     return Status(202, job_out(request, job))

@@ -3,15 +3,13 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from workers.errors import ParamsError
+from workers.forms import JobForm
 
 from analysis.examples import EXAMPLES
-from .kind import WINDOWS, clean_protparam_params
+from .kind import WINDOWS
 
 
-class AnalysisForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False,
-                            help_text="Optional; shown in your job list.")
+class AnalysisForm(JobForm):
     sequences = forms.CharField(
         label="Paste sequences", required=False,
         widget=forms.Textarea(attrs={"rows": 10, "placeholder": ">my_protein\nMKTAYIAKQRQISFVKSHFSRQ..."}),
@@ -23,7 +21,6 @@ class AnalysisForm(forms.Form):
         label="Hydropathy window", coerce=int, initial=9,
         choices=[(w, f"{w} residues") for w in WINDOWS],
         help_text="Kyte-Doolittle sliding-window length; 19 suits transmembrane helices.")
-    shared = forms.BooleanField(label="Share with my lab", required=False)
 
     def clean_fasta_file(self):
         upload = self.cleaned_data.get("fasta_file")
@@ -59,8 +56,7 @@ class AnalysisForm(forms.Form):
             params = {"fasta": text, "source": "paste" if given["sequences"] else "upload"}
         params["window"] = data["window"]
         field = next(name for name, on in given.items() if on)
-        try:
-            data["params"] = clean_protparam_params(params)
-        except ParamsError as exc:
-            self.add_error(field if exc.field in ("fasta", "sequences", "example") else None, exc.message)
+        # The input's errors belong to the field it came from.
+        self.param_fields = {"fasta": field, "sequences": field, "example": field}
+        data["params"] = params
         return data

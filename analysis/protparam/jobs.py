@@ -8,7 +8,7 @@ from biofm_site.csvfile import csv_text
 from workers.context import JobContext
 
 from .compute.charts import composition_figure, hydropathy_figure
-from analysis.fasta import parse_fasta
+from analysis.fasta import read_records
 from .compute.protparam import METHODS, analyse, hydropathy_profile, to_csv
 
 # The job page draws at most this many records; the CSV has them all.
@@ -18,8 +18,9 @@ MAX_PROFILES = 12
 
 def run_protparam(ctx: JobContext) -> dict:
     params = ctx.params
-    records, errors = parse_fasta(params["fasta"], max_bytes=len(params["fasta"].encode()) + 1,
-                                  max_records=10**6)
+    # The kind's clean_params kept only valid records; the others are facts.
+    records = read_records(params["fasta"])
+    error_rows = ctx.facts.get("rejected", [])
     rows, profiles = [], []
     for i, record in enumerate(records):
         row = analyse(record)
@@ -33,15 +34,14 @@ def run_protparam(ctx: JobContext) -> dict:
     ctx.add_file("protparam.csv", to_csv(rows), "text/csv")
     ctx.add_file("protparam.json", json.dumps({"methods": METHODS, "records": rows}, indent=1),
                  "application/json")
-    error_rows = [e.__dict__ for e in errors]
-    if errors:
+    if error_rows:
         ctx.add_file("rejected_records.csv", csv_text(
             ["record", "id", "field", "message"],
             ([e[k] for k in ("index", "id", "field", "message")] for e in error_rows)), "text/csv")
     shown = rows[:MAX_TABLE_ROWS]
     return {
         "n_records": len(rows),
-        "n_rejected": len(errors),
+        "n_rejected": len(error_rows),
         "errors": error_rows[:MAX_TABLE_ROWS],
         "rows": [{k: v for k, v in r.items() if k != "composition"} for r in shown],
         "truncated": len(rows) > MAX_TABLE_ROWS,

@@ -1,8 +1,9 @@
 """Checking submitted parameters of a protein analysis job (web form and API).
 
-The job stores the FASTA text itself, so a rerun needs nothing else. Records
-that fail validation do not stop the job: it reports them next to the results
-of the good ones. Only input with no good record at all is refused here.
+The job stores the FASTA text of the valid records, so a rerun needs nothing
+else. Records that fail validation do not stop the job: they are the job's
+input facts, reported next to the results of the good ones. Only input with
+no good record at all is refused here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 from django.conf import settings
 
 from workers.errors import ParamsError
-from workers.kinds import JobKind
+from workers.kinds import Cleaned, JobKind
 
 from analysis.examples import EXAMPLES, load_example
-from analysis.fasta import InputTooLarge, NotFasta, parse_fasta
+from analysis.fasta import InputTooLarge, NotFasta, parse_fasta, to_fasta
 
 MAX_SEQUENCES = 10_000
 WINDOWS = (5, 7, 9, 11, 13, 15, 17, 19, 21)
@@ -26,9 +27,16 @@ def sequences_to_fasta(items) -> str:
     for n, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("sequence"), str):
             raise ParamsError(f"sequences[{n}].sequence", "Each item needs a \"sequence\" string.")
-        seq_id = str(item.get("id", "")).strip() or f"seq{n + 1}"
-        if any(c.isspace() for c in seq_id):
-            raise ParamsError(f"sequences[{n}].id", "Ids cannot contain spaces.")
+        # One item is one record: a ">" or a NUL in it would make others.
+        if ">" in item["sequence"] or "\x00" in item["sequence"]:
+            raise ParamsError(f"sequences[{n}].sequence", f"Item {n}: a sequence cannot contain “>” or NUL; "
+                                                          "give each record as its own item.")
+        raw_id = item.get("id")
+        if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
+            raise ParamsError(f"sequences[{n}].id", f"Item {n}: the id must be text.")
+        seq_id = str(raw_id if raw_id is not None else "").strip() or f"seq{n + 1}"
+        if any(c.isspace() or not c.isprintable() for c in seq_id):
+            raise ParamsError(f"sequences[{n}].id", f"Item {n}: ids cannot contain spaces or control characters.")
         lines.append(f">{seq_id}\n{item['sequence']}")
     return "\n".join(lines) + "\n"
 
@@ -40,7 +48,7 @@ def clean_protparam_params(params: dict) -> dict:
     source = params.get("source") or sources[0]
     if sources[0] == "example":
         key = params["example"]
-        if key not in EXAMPLES:
+        if not isinstance(key, str) or key not in EXAMPLES:
             raise ParamsError("example", f"Unknown example “{key}”; choose one of {', '.join(EXAMPLES)}.")
         text, source = load_example(key), f"example:{key}"
     elif sources[0] == "sequences":
@@ -64,12 +72,14 @@ def clean_protparam_params(params: dict) -> dict:
     if not records:
         detail = "; ".join(e.message for e in errors[:5])
         raise ParamsError(field, f"No valid protein record. {detail}".strip())
-    return {"fasta": text, "source": source, "window": window,
-            "n_records": len(records), "n_rejected": len(errors)}
+    # The job analyses the good records; the others are facts it reports.
+    return Cleaned(params={"fasta": to_fasta(records), "source": str(source)[:100], "window": window},
+                   facts={"n_records": len(records), "n_rejected": len(errors),
+                          "rejected": [e.__dict__ for e in errors]})
 
 
-def summarize(params: dict) -> str:
-    n = params.get("n_records", 0)
+def summarize(params: dict, facts: dict) -> str:
+    n = facts.get("n_records", 0)
     source = params.get("source", "")
     label = f"{n} protein{'s' if n != 1 else ''}"
     return f"{label} ({source})" if source.startswith("example:") else label

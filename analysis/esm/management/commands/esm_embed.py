@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.esm import outputs as out
-from analysis.esm.kind import ESM_LETTERS
+from analysis.esm.kind import esm_problems
 from analysis.fasta import InputTooLarge, NotFasta, parse_fasta
 
 
@@ -48,14 +48,10 @@ class Command(BaseCommand):
                                           max_records=10**8, min_length=1, max_length=10**7)
         except (OSError, InputTooLarge, NotFasta) as exc:
             raise CommandError(f"{opts['fasta']}: {exc}") from None
-        messages = [e.message for e in errors]
-        good = []
-        for r in records:
-            bad = next((i for i, c in enumerate(r.sequence, 1) if c not in ESM_LETTERS), None)
-            if bad:
-                messages.append(f"{r.id}: residue “{r.sequence[bad - 1]}” at position {bad} has no ESM-2 token")
-            else:
-                good.append(r)
+        problems = esm_problems(records)
+        messages = [e.message for e in errors] + [p["message"] for p in problems]
+        bad = {p["index"] for p in problems}
+        good = [r for r in records if r.index not in bad]
         if messages and not opts["skip_invalid"]:
             raise CommandError("Invalid records (use --skip-invalid to embed the others):\n  "
                                + "\n  ".join(messages[:20]))
