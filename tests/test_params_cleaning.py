@@ -38,7 +38,7 @@ def examples(design_objects) -> dict[str, list[dict]]:
     """Submitted parameters per kind, as a form or an API client sends them:
     defaults left out, bad records mixed in, strings for numbers."""
     target, site, campaign = design_objects
-    stored = {"source": "stored", "path": "atomica_inputs/" + "0" * 32 + ".jsonl.gz", "name": "a.jsonl.gz"}
+    stored = {"source": "stored", "input_id": "00000000-0000-4000-8000-000000000000", "name": "a.jsonl.gz"}
     return {
         "analysis.protparam": [
             {"fasta": f">p1 first protein\n{SEQ.lower()}*\n>bad\nMK1TAYIAKQ\n>dna\nACGTACGTACGTAC\n",
@@ -68,11 +68,12 @@ def examples(design_objects) -> dict[str, list[dict]]:
         ],
         "design.campaign_run": [
             {"campaign_id": campaign.pk, "seeds": "CCO ethanol\n\nc1ccccc1\n", "generations": "3",
-             "filters": {"mw_min": "", "mw_max": 500}, "docking": {"enabled": True, "max_dockings": "5"},
+             "filters": {"mw_min": "", "mw_max": 500}, "docking": {"enabled": True, "max_dockings": "60"},
              "scatter": {"x": ""}},
             {"campaign_id": str(campaign.pk)},
         ],
         "test.sleep": [{"seconds": "0.5"}, {"seconds": 0, "steps": 1, "marker": "/tmp/m"}],
+        "test.sleep_gpu": [{"seconds": "0.5"}],
     }
 
 

@@ -47,11 +47,10 @@ class AtomicaForm(JobForm):
         label="Per-block interaction importance", required=False,
         help_text="One extra forward pass per block of the first complexes; slower.")
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         from django.urls import reverse
 
-        super().__init__(*args, **kwargs)
-        self.user = user  # owner of the files the form stores
+        super().__init__(*args, user=user, **kwargs)
         # Choosing a file asks the server which sides the structure offers.
         self.fields["structure"].widget.attrs.update({
             "hx-post": reverse("analysis:atomica_sides"), "hx-trigger": "change",
