@@ -263,6 +263,31 @@ CELERY_TASK_ALWAYS_EAGER = False
 # long job nor loses it: the job restarts on another worker.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env_int("BIOFM_WORKER_SOFT_SHUTDOWN_TIMEOUT", 60))
 
+# --- Cache ----------------------------------------------------------------
+# allauth keeps its login, signup and password-reset rate limits here, so the
+# cache must be shared by every web process (gunicorn workers, replicas): a
+# per-process cache would let each process count on its own. Redis when one is
+# configured, under its own key prefix (BIOFM_CACHE_URL can give it a database
+# of its own, as docker-compose does, so a cache clear never touches the
+# broker's queues); otherwise files in var/, shared by the processes of one
+# machine (`make run`).
+BIOFM_CACHE_URL = os.environ.get("BIOFM_CACHE_URL") or REDIS_URL
+if BIOFM_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": BIOFM_CACHE_URL,
+            "KEY_PREFIX": "biofm-cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
 # --- Jobs -----------------------------------------------------------------
 # Default limits; operators change them per user and per lab in the admin.
 BIOFM_DEFAULT_MAX_RUNNING_JOBS = env_int("BIOFM_DEFAULT_MAX_RUNNING_JOBS", 2)
