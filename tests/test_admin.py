@@ -247,6 +247,26 @@ def test_health_page_is_for_staff_only(client, user, operator):
     assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
 
 
+def test_health_page_needs_its_own_permission_not_only_staff(client, make_user, isolated_celery, monkeypatch):
+    from django.contrib.auth.models import Permission
+
+    monkeypatch.setattr(health, "celery_app", isolated_celery)
+    url = reverse("admin:workers_health")
+    staff = make_user("staff@example.org", is_staff=True)
+    # Staff who may look after jobs, but not the health page.
+    staff.user_permissions.add(Permission.objects.get(codename="view_job", content_type__app_label="workers"))
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    changelist = client.get(reverse(CHANGELIST))
+    assert changelist.status_code == 200 and url not in changelist.content.decode()
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_worker_health",
+                                                      content_type__app_label="workers"))
+    client.force_login(type(staff).objects.get(pk=staff.pk))
+    assert client.get(url).status_code == 200
+    assert url in client.get(reverse(CHANGELIST)).content.decode()
+
+
 def test_queue_lengths_counts_real_messages_in_redis():
     # A queue name no worker consumes, on the project's own app and settings.
     queue = f"biofm-test-admin-{uuid.uuid4().hex[:10]}"

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -195,7 +196,13 @@ class JobAdmin(admin.ModelAdmin):
         self._report(request, outcome[True], parts)
 
 
+HEALTH_PERMISSION = "workers.view_worker_health"
+
+
 def health_view(request):
+    # admin_view has already sent a non-staff user to the login page.
+    if not request.user.has_perm(HEALTH_PERMISSION):
+        raise PermissionDenied
     report = health.gather()
     changelist = reverse("admin:workers_job_changelist")
     context = {

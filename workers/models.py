@@ -92,6 +92,9 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["lab", "queue"])]
+        # The health page (workers/admin.py) shows every user's jobs and the
+        # broker's state: a permission of its own, not merely staff.
+        permissions = [("view_worker_health", "Can view the worker and queue health page")]
 
     def __str__(self) -> str:
         return f"{self.kind} {str(self.id)[:8]} ({self.status})"
