@@ -70,6 +70,13 @@ def test_other_users_job_is_404_in_the_api(api, other_user):
     assert Job.objects.get(pk=job.pk).status == Status.QUEUED
 
 
+def test_a_file_name_with_nul_is_404_in_the_api(api, user):
+    job = Job.objects.create(kind="test.sleep", owner=user, lab=user.profile.default_lab, params={})
+    response = api.get(f"/api/v1/jobs/{job.pk}/files/protparam.csv%00")
+    assert response.status_code == 404
+    assert response.json()["error"].startswith(f"Job {job.pk} has no file")
+
+
 def test_cancel_through_the_api(api, user):
     job = post(api, "/api/v1/jobs", {"kind": "test.sleep", "params": {"seconds": 5}}).json()
     response = post(api, f"/api/v1/jobs/{job['id']}/cancel", {})

@@ -140,7 +140,7 @@ def rerun_job(request, job_id: UUID):
 @router.get("/jobs/{job_id}/files/{name}", url_name="job_file", response={200: None})
 def job_file(request, job_id: UUID, name: str):
     job = get_visible_job(request.user, job_id)
-    jf = job.files.filter(name=name).first()
+    jf = job.files.named(name)
     if jf is None:
         raise Http404(f"Job {job_id} has no file “{name}”.")
     return FileResponse(jf.file.open("rb"), as_attachment=True, filename=jf.name,
