@@ -74,7 +74,13 @@ def test_a_file_name_with_nul_is_404_in_the_api(api, user):
     job = Job.objects.create(kind="test.sleep", owner=user, lab=user.profile.default_lab, params={})
     response = api.get(f"/api/v1/jobs/{job.pk}/files/protparam.csv%00")
     assert response.status_code == 404
-    assert response.json()["error"].startswith(f"Job {job.pk} has no file")
+    assert set(response.json()) == {"error", "field"} and response.json()["error"]
+
+
+def test_an_offset_beyond_any_job_count_is_a_400_naming_it(api):
+    response = api.get("/api/v1/jobs", {"offset": "9" * 30})
+    assert response.status_code == 400 and response.json()["field"] == "offset"
+    assert api.get("/api/v1/jobs", {"offset": 10**6}).json() == []
 
 
 def test_cancel_through_the_api(api, user):
