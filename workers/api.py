@@ -105,10 +105,14 @@ def submit_job(request, payload: JobIn):
     return Reply(202, job_out(request, job))
 
 
+# Beyond PostgreSQL's bigint an OFFSET is a database error; no one has this many jobs.
+MAX_OFFSET = 10**12
+
+
 @router.get("/jobs", response=list[JobOut], url_name="job_list")
 def list_jobs(request, kind: str | None = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
-              limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
+              limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
     jobs = Job.objects.visible_to(request.user).prefetch_related("files")
     if kind:
         jobs = jobs.filter(kind=kind)
