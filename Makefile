@@ -30,8 +30,10 @@ deps: $(VENV)/.deps
 test-deps: $(VENV)/.test-deps
 assets: node_modules/.package-lock.json
 
+# The local portal runs with DJANGO_DEBUG=1 (a development secret key); with
+# debug off nothing starts without DJANGO_SECRET_KEY.
 migrate: deps
-	$(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 
 # The web server, one worker for every queue and beat (the reconciler's
 # schedule), on SQLite and the filesystem broker. Stop them with Ctrl-C.
@@ -40,7 +42,7 @@ run: deps assets migrate
 	@echo "  biofm is starting at http://$(HOST):$(PORT)/"
 	@echo "  Create an account at http://$(HOST):$(PORT)/accounts/signup/ ; the"
 	@echo "  verification email is printed in this terminal (no SMTP configured)."
-	@echo "  An operator account: $(PY) manage.py createsuperuser"
+	@echo "  An operator account: DJANGO_DEBUG=1 $(PY) manage.py createsuperuser"
 	@echo
 	@$(MAKE) --no-print-directory serve
 

@@ -6,10 +6,12 @@ the offending input; feature apps add their routers here.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
-from ninja.security import HttpBearer, django_auth
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
 
 from accounts.models import ApiToken
 from workers.errors import ParamsError
@@ -24,9 +26,32 @@ class BearerToken(HttpBearer):
         return user
 
 
+class CsrfRefused(Exception):
+    """A request signed in by the session cookie without a valid CSRF token."""
+
+
+class PortalSession(APIKeyCookie):
+    """The portal's own pages calling the API with their session cookie, checked
+    for CSRF as Django's forms are. Without a signed-in session this answers
+    nothing, so the request ends in the 401 rather than in a CSRF refusal
+    (ninja's session auth checks CSRF first, for anyone)."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def __call__(self, request):
+        if not request.user.is_authenticated:
+            return None
+        if not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise CsrfRefused()
+        return request.user
+
+    def authenticate(self, request, key):  # pragma: no cover - __call__ answers
+        return request.user if request.user.is_authenticated else None
+
+
 api = NinjaAPI(
     title="biofm API", version="1", urls_namespace="api",
-    auth=[BearerToken(), django_auth],
+    auth=[BearerToken(), PortalSession()],
     description="Submit and follow jobs. Authenticate with `Authorization: Bearer <token>` "
                 "(create tokens on your profile page).",
 )
@@ -68,6 +93,19 @@ def on_auth(request, exc):
     return api.create_response(
         request, {"error": "Authentication required: send Authorization: Bearer <token>.",
                   "field": "Authorization"}, status=401)
+
+
+@api.exception_handler(CsrfRefused)
+def on_csrf_refused(request, exc):
+    return api.create_response(request, {
+        "error": "CSRF check failed: a request signed in by the session cookie must send the csrftoken "
+                 "cookie's value in the X-CSRFToken header. Scripts use Authorization: Bearer <token>.",
+        "field": "X-CSRFToken"}, status=403)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    return api.create_response(request, {"error": str(exc), "field": None}, status=exc.status_code)
 
 
 def _register_routers() -> None:

@@ -4,7 +4,8 @@ Every URL a user gives us is fetched here, and only here:
 * http and https only;
 * the host name is resolved once and every address it resolves to must be a
   public one (no loopback, private, link-local, cloud metadata, multicast or
-  reserved ranges); the connection then goes to that checked address, so a
+  reserved ranges, nor an IPv6 form that embeds such an IPv4 address:
+  mapped, translated, NAT64, 6to4, Teredo); the connection then goes to that checked address, so a
   second DNS answer cannot swap in an internal one (DNS rebinding);
 * redirects are followed by hand, each hop checked the same way;
 * a byte cap and a wall-clock deadline for the whole fetch, redirects included.
@@ -38,11 +39,40 @@ class FetchLimits:
     allow_hosts: frozenset[str] = frozenset()
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address that the packet is
+# translated to: NAT64's well-known prefix (RFC 6052) and SIIT's IPv4-translated
+# form (RFC 2765). A DNS64 resolver answers public hosts in 64:ff9b::/96, so an
+# embedded public address is accepted and a private one refused.
+_TRANSLATED_V4_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::ffff:0:0/96"))
+# Refused whole: NAT64's local-use prefix (RFC 8215, translated by a site's own
+# gateway into its own network), the deprecated IPv4-compatible form (RFC 4291
+# 2.5.5.1, :: and ::1 included), site-local (RFC 3879) and the deprecated 6to4
+# relay anycast (RFC 7526).
+_REFUSED_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "64:ff9b:1::/48", "::/96", "fec0::/10", "192.88.99.0/24",
+))
+
+
+def _is_public_v4(ip: ipaddress.IPv4Address) -> bool:
+    return ip.is_global and not ip.is_multicast and not any(ip in n for n in _REFUSED_NETWORKS)
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if ip.version == 4:
+        return _is_public_v4(ip)
+    if any(ip in n for n in _REFUSED_NETWORKS):
+        return False
+    # Only the IPv4 host is reached (these prefixes lie in the reserved ::/8).
+    if ip.ipv4_mapped:
+        return _is_public_v4(ip.ipv4_mapped)
+    if any(ip in prefix for prefix in _TRANSLATED_V4_PREFIXES):
+        return _is_public_v4(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    # 6to4 and Teredo are tunnelled through the IPv4 addresses they embed.
+    through = [ip.sixtofour] if ip.sixtofour else list(ip.teredo or ())
+    # Outside 2000::/3 and the special ranges every address is reserved.
+    return (ip.is_global and not ip.is_multicast and not ip.is_reserved
+            and all(_is_public_v4(v4) for v4 in through))
 
 
 def _resolve(host: str, port: int) -> list[str]:

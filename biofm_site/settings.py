@@ -20,7 +20,8 @@ VAR_DIR = Path(os.environ.get("BIOFM_VAR_DIR", BASE_DIR / "var"))
 
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
-    if value is None:
+    # Empty counts as unset: docker-compose passes `${NAME:-}` for a variable left out.
+    if value is None or not value.strip():
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -37,9 +38,15 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("BIOFM_ALLOW_DEV_SECRET", default=True):
-        raise RuntimeError("Set DJANGO_SECRET_KEY in production.")
-    # Development only: docker-compose and production set their own secret.
+    if not DEBUG:
+        # A known key would let anyone forge sessions and password-reset links.
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it (e.g. python3 -c \"import secrets; "
+            "print(secrets.token_urlsafe(50))\"), or set DJANGO_DEBUG=1 for development."
+        )
+    # Development only (DJANGO_DEBUG=1, as `make run` sets).
     SECRET_KEY = "dev-insecure-key-change-me"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
@@ -76,6 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "biofm_site.middleware.RefuseNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -300,6 +308,31 @@ CELERY_BEAT_SCHEDULE.update({
 })
 # --- end of retention entries
 
+# --- Cache ----------------------------------------------------------------
+# allauth keeps its login, signup and password-reset rate limits here, so the
+# cache must be shared by every web process (gunicorn workers, replicas): a
+# per-process cache would let each process count on its own. Redis when one is
+# configured, under its own key prefix (BIOFM_CACHE_URL can give it a database
+# of its own, as docker-compose does, so a cache clear never touches the
+# broker's queues); otherwise files in var/, shared by the processes of one
+# machine (`make run`).
+BIOFM_CACHE_URL = os.environ.get("BIOFM_CACHE_URL") or REDIS_URL
+if BIOFM_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": BIOFM_CACHE_URL,
+            "KEY_PREFIX": "biofm-cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
 # --- Jobs -----------------------------------------------------------------
 # Default limits; operators change them per user and per lab in the admin.
 BIOFM_DEFAULT_MAX_RUNNING_JOBS = env_int("BIOFM_DEFAULT_MAX_RUNNING_JOBS", 2)
@@ -387,7 +420,19 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-if not DEBUG and SITE_URL.startswith("https"):
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# --- HTTPS -----------------------------------------------------------------
+# Secure by default whenever DEBUG is off, so that `manage.py check --deploy`
+# passes with only DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS set. A plain-HTTP
+# intranet install turns the pieces off one by one (README, "Configuration").
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+# The header a TLS-terminating proxy sets, e.g. "X-Forwarded-Proto". Trusted
+# only when named: any client can send it to a server reached directly.
+_proxy_ssl_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -269,7 +270,12 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Shortlisted {d['name'] or smiles}.")
     except IntegrityError:
         messages.info(request, f"{smiles} is already on your shortlist.")
-    return redirect(request.POST.get("next") or reverse("design:shortlist"))
+    # Only a relative path on this site: `next` comes from the form, so anyone
+    # could make it point elsewhere (an open redirect).
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts=None):
+        next_url = reverse("design:shortlist")
+    return redirect(next_url)
 
 
 def _scores_from(job: Job, smiles: str) -> dict:

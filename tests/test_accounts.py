@@ -790,3 +790,54 @@ def test_logged_out_home_page_says_what_the_portal_is(alice_client):
     assert Client().get(reverse("job_list")).status_code == 302
     dashboard = alice_client.get("/").content.decode()
     assert "Recent jobs" in dashboard and "lab portal for biomolecular" not in dashboard
+
+
+# --- Rate limits shared by every web process ---------------------------------
+
+_FAILED_LOGINS = """
+import json, sys
+import django
+django.setup()
+from django.test import Client
+
+client = Client()
+refused = []
+for _ in range(int(sys.argv[2])):
+    response = client.post("/accounts/login/", {"login": sys.argv[1], "password": "not-the-password"})
+    refused.append("Too many failed login attempts" in response.content.decode())
+print(json.dumps(refused))
+"""
+
+
+def _failed_logins_in_a_process(email: str, attempts: int, env: dict[str, str]) -> list[bool]:
+    """Failed logins posted by a Django process of its own, as another gunicorn
+    worker would; for each, whether allauth refused it as one too many."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    result = subprocess.run([sys.executable, "-c", _FAILED_LOGINS, email, str(attempts)], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("backend", ["redis", "files"])
+def test_failed_login_limit_is_counted_across_processes(db, tmp_path, backend):
+    """allauth allows 5 failed logins per address in 5 minutes. Two processes
+    (two gunicorn workers) share one count: with a per-process cache each
+    would allow 5."""
+    import os
+
+    from tests.processes import database_url
+
+    env = {**os.environ, "DATABASE_URL": database_url(), "BIOFM_VAR_DIR": str(tmp_path / "var")}
+    if backend == "files":
+        # No Redis (make run): the file cache in var/, shared by the machine's processes.
+        env.pop("REDIS_URL", None)
+        env.pop("BIOFM_CACHE_URL", None)
+    email = f"victim-{backend}@example.org"
+    assert _failed_logins_in_a_process(email, 3, env) == [False, False, False]
+    assert _failed_logins_in_a_process(email, 3, env) == [False, False, True]

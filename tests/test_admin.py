@@ -233,6 +233,23 @@ def test_mark_failed_action(ops_client, user):
     assert message == "Marked 2 jobs failed. Skipped 1 already finished."
 
 
+@pytest.mark.parametrize("selected", ["abc", "1.5", str(uuid.uuid4()) + "x", "9" * 30])
+def test_an_action_on_ids_that_are_no_primary_key_is_refused_with_a_message(ops_client, user, selected):
+    job = make_job(user, Status.QUEUED)
+    response = ops_client.post(reverse(CHANGELIST), {"action": "cancel_jobs",
+                                                     "_selected_action": [str(job.pk), selected]})
+    assert response.status_code == 302
+    message = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message == ["The selection names jobs that do not exist; nothing was done."]
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED
+    # The same on an admin that is Django's own (integer keys).
+    response = ops_client.post(reverse("admin:auth_user_changelist"),
+                               {"action": "delete_selected", "_selected_action": [str(user.pk), selected]})
+    assert response.status_code == 302
+    assert "The selection names users that do not exist" in str(list(get_messages(response.wsgi_request))[-1])
+
+
 # --- Health page --------------------------------------------------------------
 
 def test_health_page_is_for_staff_only(client, user, operator):
@@ -245,6 +262,26 @@ def test_health_page_is_for_staff_only(client, user, operator):
     client.force_login(user)
     response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+
+
+def test_health_page_needs_its_own_permission_not_only_staff(client, make_user, isolated_celery, monkeypatch):
+    from django.contrib.auth.models import Permission
+
+    monkeypatch.setattr(health, "celery_app", isolated_celery)
+    url = reverse("admin:workers_health")
+    staff = make_user("staff@example.org", is_staff=True)
+    # Staff who may look after jobs, but not the health page.
+    staff.user_permissions.add(Permission.objects.get(codename="view_job", content_type__app_label="workers"))
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    changelist = client.get(reverse(CHANGELIST))
+    assert changelist.status_code == 200 and url not in changelist.content.decode()
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_worker_health",
+                                                      content_type__app_label="workers"))
+    client.force_login(type(staff).objects.get(pk=staff.pk))
+    assert client.get(url).status_code == 200
+    assert url in client.get(reverse(CHANGELIST)).content.decode()
 
 
 def test_queue_lengths_counts_real_messages_in_redis():

@@ -70,6 +70,19 @@ def test_other_users_job_is_404_in_the_api(api, other_user):
     assert Job.objects.get(pk=job.pk).status == Status.QUEUED
 
 
+def test_a_file_name_with_nul_is_404_in_the_api(api, user):
+    job = Job.objects.create(kind="test.sleep", owner=user, lab=user.profile.default_lab, params={})
+    response = api.get(f"/api/v1/jobs/{job.pk}/files/protparam.csv%00")
+    assert response.status_code == 404
+    assert set(response.json()) == {"error", "field"} and response.json()["error"]
+
+
+def test_an_offset_beyond_any_job_count_is_a_400_naming_it(api):
+    response = api.get("/api/v1/jobs", {"offset": "9" * 30})
+    assert response.status_code == 400 and response.json()["field"] == "offset"
+    assert api.get("/api/v1/jobs", {"offset": 10**6}).json() == []
+
+
 def test_cancel_through_the_api(api, user):
     job = post(api, "/api/v1/jobs", {"kind": "test.sleep", "params": {"seconds": 5}}).json()
     response = post(api, f"/api/v1/jobs/{job['id']}/cancel", {})
@@ -107,3 +120,55 @@ def test_download_results_through_the_api(client, user):
 def test_kinds_are_listed(api):
     names = [k["name"] for k in api.get("/api/v1/kinds").json()]
     assert "analysis.protparam" in names
+
+
+# --- Authentication answers on every operation ---------------------------------
+
+def _operations(client) -> list[tuple[str, str]]:
+    """(method, url) of every operation in the OpenAPI schema, path parameters filled."""
+    import uuid
+
+    schema = client.get("/api/v1/openapi.json").json()
+    operations = []
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            url = path
+            for param in operation.get("parameters", []):
+                if param["in"] == "path":
+                    integer = param.get("schema", {}).get("type") == "integer"
+                    url = url.replace("{" + param["name"] + "}", "1" if integer else str(uuid.uuid4()))
+            operations.append((method, url))
+    assert {m for m, _ in operations} == {"get", "post"} and len(operations) > 10
+    return operations
+
+
+def test_every_operation_without_a_token_is_401_with_error_and_field(client):
+    for method, url in _operations(client):
+        for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer bfm_not-a-token"}):
+            if method == "post":
+                response = client.post(url, {}, content_type="application/json", **headers)
+            else:
+                response = client.get(url, **headers)
+            assert response.status_code == 401, (method, url, response.content)
+            body = response.json()
+            assert body["field"] == "Authorization" and "Bearer" in body["error"], (method, url, body)
+
+
+def test_a_session_post_without_a_csrf_token_is_refused_in_json(user, no_broker):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    posts = [url for method, url in _operations(browser) if method == "post"]
+    for url in posts:
+        response = browser.post(url, {}, content_type="application/json")
+        assert response.status_code == 403, (url, response.content)
+        assert response.json()["field"] == "X-CSRFToken" and "CSRF" in response.json()["error"]
+    assert Job.objects.count() == 0
+    # GETs need no token, and a POST with the page's CSRF token goes through.
+    assert browser.get("/api/v1/jobs").status_code == 200
+    browser.get("/account/profile/")  # a page with a form sets the csrftoken cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.post("/api/v1/jobs", {"kind": "test.sleep", "params": {"seconds": 0}},
+                            content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 202, response.content

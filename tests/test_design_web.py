@@ -160,6 +160,21 @@ def test_shortlist_add_remove_and_export(alice_client, user):
     assert b"ethanol" in page.content and b"Oc1ccccc1" not in page.content
 
 
+@pytest.mark.parametrize("next_url", [
+    "https://evil.example/phish", "//evil.example/phish", "/\\evil.example", "\\\\evil.example",
+    "javascript:alert(1)", "http://testserver/design/", " //evil.example",
+])
+def test_shortlist_add_redirects_only_to_a_relative_path_on_this_site(alice_client, next_url):
+    response = alice_client.post(reverse("design:shortlist_add"), {"smiles": "CCO", "next": next_url})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("design:shortlist")
+
+
+def test_shortlist_add_follows_a_relative_next(alice_client):
+    response = alice_client.post(reverse("design:shortlist_add"), {"smiles": "CCO", "next": "/design/compare/?runs=1"})
+    assert response.status_code == 302 and response["Location"] == "/design/compare/?runs=1"
+
+
 def test_depiction_is_rdkit_svg(alice_client):
     svg = alice_client.get(reverse("design:depict"), {"smiles": "c1ccccc1O"})
     assert svg["Content-Type"] == "image/svg+xml" and svg.content.startswith(b"<svg")

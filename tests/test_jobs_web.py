@@ -36,6 +36,15 @@ def test_another_users_download_is_404(alice_client, bobs_job):
     assert alice_client.get(url).status_code == 404
 
 
+@pytest.mark.parametrize("name", ["protparam.csv%00", "%00", "result.txt%00.png"])
+def test_a_file_name_with_nul_is_404(alice_client, user, name):
+    job = Job.objects.create(kind="test.sleep", owner=user, lab=user.profile.default_lab, params={})
+    response = alice_client.get(f"/jobs/{job.pk}/files/{name}")
+    assert response.status_code == 404
+    # And for a caller other than a request (the middleware answers those first).
+    assert job.files.named(name.replace("%00", "\x00")) is None
+
+
 def test_unknown_job_is_404(alice_client):
     assert alice_client.get(reverse("job_detail", args=[uuid.uuid4()])).status_code == 404
 

@@ -6,12 +6,14 @@ private or loopback address must be refused before any connection is made."""
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from biofm_site import safe_fetch
 from biofm_site.safe_fetch import FetchError, FetchLimits, fetch, gunzip_capped
 from tests.processes import free_port
 
@@ -77,6 +79,42 @@ def test_allowed_host_is_fetched(server):
 def test_private_loopback_and_metadata_addresses_are_refused(url):
     with pytest.raises(FetchError, match="not a public address"):
         fetch(url, ALLOW)
+
+
+@pytest.mark.parametrize("host", [
+    # IPv4-compatible (deprecated), loopback and private inside.
+    "::127.0.0.1", "::7f00:1", "::10.0.0.1",
+    # NAT64, the well-known prefix with a loopback or private address, and the local-use prefix.
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::7f00:1", "64:ff9b:1:abcd::808:808",
+    # 6to4 through loopback or private IPv4.
+    "2002:7f00:1::", "2002:a00:1::1", "2002:c0a8:1::1",
+    # IPv4-translated (SIIT) and IPv4-mapped spellings.
+    "::ffff:0:7f00:1", "::ffff:7f00:1", "::ffff:a9fe:a9fe",
+    # Teredo, site-local (deprecated).
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fec0::1", "feff::1",
+    # Other reserved IPv6 outside 2000::/3.
+    "100::1", "4000::1",
+])
+def test_ipv6_forms_embedding_non_public_ipv4_and_deprecated_ranges_are_refused(host):
+    with pytest.raises(FetchError, match="not a public address"):
+        fetch(f"http://[{host}]/", ALLOW)
+
+
+@pytest.mark.parametrize("host", ["192.88.99.1", "192.88.99.254"])
+def test_the_deprecated_6to4_relay_range_is_refused(host):
+    with pytest.raises(FetchError, match="not a public address"):
+        fetch(f"http://{host}/", ALLOW)
+
+
+@pytest.mark.parametrize("host", [
+    "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001:830::200e",
+    # A DNS64 network answers public hosts in NAT64 form; 6to4 of a public address.
+    "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",
+])
+def test_public_addresses_still_pass(host):
+    # A literal resolves locally: the check answers without any connection.
+    checked = safe_fetch._checked_address(host, 80, FetchLimits())
+    assert ipaddress.ip_address(checked) == ipaddress.ip_address(host)
 
 
 def test_loopback_is_refused_without_the_allowlist(server):

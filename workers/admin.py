@@ -7,10 +7,14 @@ claim token would break the guarantees in workers/lifecycle.py.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -257,7 +261,13 @@ class AttemptAdmin(admin.ModelAdmin):
         return " · ".join(f"{p.get('name')} {_seconds(p.get('seconds'))}" for p in attempt.phases) or "—"
 
 
+HEALTH_PERMISSION = "workers.view_worker_health"
+
+
 def health_view(request):
+    # admin_view has already sent a non-staff user to the login page.
+    if not request.user.has_perm(HEALTH_PERMISSION):
+        raise PermissionDenied
     report = health.gather()
     changelist = reverse("admin:workers_job_changelist")
     context = {
@@ -295,3 +305,31 @@ def _with_health_url(get_urls):
 
 
 admin.site.get_urls = _with_health_url(admin.site.get_urls)
+
+
+def _refusing_unknown_selection(response_action):
+    # Django filters the change list by the posted ids as they come, so an id
+    # that is no value of the primary key ("abc", a UUID for an integer key: a
+    # hand-made POST) raised a 500 instead of selecting nothing. Wrapped on
+    # ModelAdmin itself because Django's and allauth's admins share the method.
+    @functools.wraps(response_action)
+    def checked(model_admin, request, queryset):
+        pk = model_admin.model._meta.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                value = pk.to_python(value)
+                if isinstance(value, int):
+                    low, high = connection.ops.integer_field_range(pk.get_internal_type())
+                    if not (low is None or low <= value) or not (high is None or value <= high):
+                        raise ValidationError("out of range")
+        except ValidationError:
+            model_admin.message_user(
+                request, f"The selection names {model_admin.model._meta.verbose_name_plural} that do not "
+                         "exist; nothing was done.", messages.ERROR)
+            return None  # the change list then redirects to itself
+        return response_action(model_admin, request, queryset)
+
+    return checked
+
+
+admin.ModelAdmin.response_action = _refusing_unknown_selection(admin.ModelAdmin.response_action)

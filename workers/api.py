@@ -111,6 +111,10 @@ def submit_job(request, payload: JobIn):
     return Reply(202, job_out(request, job))
 
 
+# Beyond PostgreSQL's bigint an OFFSET is a database error; no one has this many jobs.
+MAX_OFFSET = 10**12
+
+
 def submit_from_api(request, kind: str, params: dict, payload, *,
                     submit: Callable[..., Job] | None = None) -> Job:
     """lifecycle.submit with a payload's title, shared and lab (a lab the user
@@ -132,7 +136,7 @@ def submit_from_api(request, kind: str, params: dict, payload, *,
 @router.get("/jobs", response=list[JobOut], url_name="job_list")
 def list_jobs(request, kind: str | None = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
-              limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
+              limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
     jobs = Job.objects.visible_to(request.user).select_related("lab").prefetch_related("files")
     if kind:
         jobs = jobs.filter(kind=kind)
@@ -164,7 +168,7 @@ def rerun_job(request, job_id: UUID):
 @router.get("/jobs/{job_id}/files/{name}", url_name="job_file", response={200: None})
 def job_file(request, job_id: UUID, name: str):
     job = get_visible_job(request.user, job_id)
-    jf = job.files.filter(name=name).first()
+    jf = job.files.named(name)
     if jf is None:
         raise Http404(f"Job {job_id} has no file “{name}”.")
     return FileResponse(jf.file.open("rb"), as_attachment=True, filename=jf.name,

@@ -98,6 +98,9 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["lab", "queue"])]
+        # The health page (workers/admin.py) shows every user's jobs and the
+        # broker's state: a permission of its own, not merely staff.
+        permissions = [("view_worker_health", "Can view the worker and queue health page")]
 
     def __str__(self) -> str:
         return f"{self.kind} {str(self.id)[:8]} ({self.status})"
@@ -143,6 +146,15 @@ def job_file_path(instance: "JobFile", filename: str) -> str:
     return f"jobs/{instance.job_id}/{instance.attempt_token}/{filename}"
 
 
+class JobFileQuerySet(models.QuerySet):
+    def named(self, name: str) -> "JobFile | None":
+        # PostgreSQL text cannot hold NUL: such a name (…csv%00 in a URL) is
+        # no file's, rather than a database error.
+        if "\x00" in name:
+            return None
+        return self.filter(name=name).first()
+
+
 class JobFile(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=200)
@@ -151,6 +163,8 @@ class JobFile(models.Model):
     size = models.BigIntegerField(default=0)
     attempt_token = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = JobFileQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -136,7 +136,7 @@ def job_rerun(request: HttpRequest, job_id) -> HttpResponse:
 @require_GET
 def job_download(request: HttpRequest, job_id, name: str) -> FileResponse:
     job = get_visible_job(request.user, job_id)
-    jf = job.files.filter(name=name).first()
+    jf = job.files.named(name)
     if jf is None:
         raise Http404("No such file.")
     return FileResponse(jf.file.open("rb"), as_attachment=True, filename=jf.name,
