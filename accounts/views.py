@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workers.quotas import lab_usage
+from workers.quotas import labs_usage
 
 from .forms import AddMemberForm, LabForm, PreferencesForm, TokenForm
 from .models import ApiToken, Lab, Membership
@@ -20,13 +20,10 @@ from .signals import unique_lab_slug
 
 
 def _usage_rows(memberships) -> list[dict]:
+    memberships = list(memberships)
+    usage = labs_usage(m.lab for m in memberships)
     return [
-        {
-            "lab": m.lab,
-            "role": m.get_role_display(),
-            "cpu": lab_usage(m.lab, "cpu"),
-            "gpu": lab_usage(m.lab, "gpu"),
-        }
+        {"lab": m.lab, "role": m.get_role_display(), **usage[m.lab.pk]}
         for m in memberships
     ]
 
@@ -164,7 +161,7 @@ def _render_lab(request, membership: Membership, *, add_form=None, error: str = 
         "membership": membership,
         "is_owner": membership.role == Membership.Role.OWNER,
         "members": lab.memberships.select_related("user").order_by("-role", "user__email"),
-        "usage": [lab_usage(lab, "cpu"), lab_usage(lab, "gpu")],
+        "usage": list(labs_usage([lab])[lab.pk].values()),
         "add_form": add_form or AddMemberForm(lab=lab),
         "error": error,
     }, status=status)

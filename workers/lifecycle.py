@@ -18,11 +18,12 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import kinds
 from .errors import ParamsError
-from .models import ErrorKind, FINAL_STATUSES, Job, JobFile, Status
+from .models import FINAL_STATUSES, ErrorKind, Job, JobFile, Status
 from .quotas import check_quota
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,17 @@ def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False
         queue=kind.queue, title=title[:200] or kind.summarize_params(clean)[:200],
         rerun_of=rerun_of,
     )
-    transaction.on_commit(lambda: dispatch_queued(user.pk))
+    transaction.on_commit(lambda: _dispatch_after_submit(job))
     return job
+
+
+def _dispatch_after_submit(job: Job) -> None:
+    # The caller answers with `job` (the API's 202 says whether it waits for
+    # a slot), so the instance learns what the dispatch wrote on its row.
+    for sent in dispatch_queued(job.owner_id):
+        if sent.pk == job.pk:
+            job.dispatched_at, job.celery_task_id = sent.dispatched_at, sent.celery_task_id
+            job.progress_message = sent.progress_message
 
 
 def rerun(job: Job, user) -> Job:
@@ -83,10 +93,8 @@ def dispatch_queued(user_id: int) -> list[Job]:
         free = profile.running_limit - in_flight
         if free <= 0:
             return sent
-        waiting = Job.objects.select_for_update().filter(
-            owner_id=user_id, status=Status.QUEUED, dispatched_at__isnull=True,
-            cancel_requested=False,
-        ).order_by("created_at")[:free]
+        waiting = (_waiting(user_id).select_for_update().only("id", "kind", "owner_id")
+                   .order_by("created_at")[:free])
         now = timezone.now()
         for job in waiting:
             job.dispatched_at = now
@@ -94,12 +102,10 @@ def dispatch_queued(user_id: int) -> list[Job]:
             job.progress_message = "Waiting for a worker"
             job.save(update_fields=["dispatched_at", "celery_task_id", "progress_message", "updated_at"])
             sent.append(job)
-    for job in sent:
-        _send_to_broker(job)
-    return sent
+    return [job for job in sent if _send_to_broker(job) is not False]
 
 
-def _send_to_broker(job: Job) -> None:
+def _send_to_broker(job: Job) -> bool:
     from .tasks import run_job
 
     kind = kinds.get(job.kind)
@@ -113,6 +119,8 @@ def _send_to_broker(job: Job) -> None:
         Job.objects.filter(pk=job.pk, status=Status.QUEUED).update(
             dispatched_at=None, progress_message="The job queue is unreachable; retrying soon",
         )
+        return False
+    return True
 
 
 def redispatch(job: Job) -> None:
@@ -147,9 +155,17 @@ def cancel(job: Job) -> Job:
     return job
 
 
+# What a final write changes; the rest of the row (params can weigh a
+# megabyte) is left as it is.
+FINAL_FIELDS = ["status", "finished_at", "claim_token", "lease_expires_at", "cancel_requested",
+                "error_kind", "error_message", "error_detail", "progress", "progress_message",
+                "updated_at"]
+
+
 def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
-              detail: str = "", result: dict | None = None) -> None:
-    """Write a final state. Must run inside a transaction holding the row lock."""
+              detail: str = "", result: dict | None = None, run_seconds: float = 0.0) -> None:
+    """Write a final state. Must run inside a transaction holding the row lock.
+    `run_seconds`: worker time since the attempt's last heartbeat."""
     now = timezone.now()
     job.status = status
     job.finished_at = now
@@ -166,9 +182,14 @@ def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
         job.progress_message = "Cancelled"
     else:
         job.progress_message = "Failed"
+    fields = list(FINAL_FIELDS)
     if result is not None:
         job.result = result
-    job.save()
+        fields.append("result")
+    if run_seconds:
+        job.run_seconds = F("run_seconds") + run_seconds
+        fields.append("run_seconds")
+    job.save(update_fields=fields)
     owner_id, job_id = job.owner_id, job.id
     transaction.on_commit(lambda: _after_final(job_id, owner_id))
 
@@ -180,7 +201,15 @@ def _after_final(job_id, owner_id: int) -> None:
         send_job_email.apply_async(args=[str(job_id)], queue="notify")
     except Exception:  # a notification never holds up or fails a job
         log.exception("could not queue the email for job %s", job_id)
-    dispatch_queued(owner_id)
+    # A slot freed up; only a waiting job needs the dispatch and its row locks.
+    if _waiting(owner_id).exists():
+        dispatch_queued(owner_id)
+
+
+def _waiting(user_id: int):
+    """The user's jobs waiting for a slot under their running limit."""
+    return Job.objects.filter(owner_id=user_id, status=Status.QUEUED, dispatched_at__isnull=True,
+                              cancel_requested=False)
 
 
 # --- Claims: what a worker does ---------------------------------------------
@@ -229,39 +258,47 @@ def claim(job_id: str, *, host: str, task_id: str) -> Claim:
         job.celery_task_id = task_id or job.celery_task_id
         job.started_at = job.started_at or now
         job.progress_message = "Started" if job.attempts == 1 else f"Restarted (attempt {job.attempts})"
-        job.save()
+        job.save(update_fields=["status", "claim_token", "lease_expires_at", "attempts", "worker_host",
+                                "celery_task_id", "started_at", "progress_message", "updated_at"])
     return Claim("claimed", job, token)
+
+
+def _held(job_id, token: str):
+    return Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING)
+
+# Heartbeats and progress writes are one UPDATE in the usual case: it matches
+# only a row still held by this attempt with no cancel asked, so one match
+# answers both questions. Only when it misses does a second statement tell a
+# cancel request (the lease is still renewed) from a lost claim.
 
 
 def heartbeat(job_id, token: str, elapsed: float) -> tuple[bool, bool]:
     """Renew the lease and count worker time. Returns (still ours, cancel asked)."""
-    from django.db.models import F
-
-    now = timezone.now()
-    with transaction.atomic():
-        updated = Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
-            lease_expires_at=now + timedelta(seconds=lease_seconds()),
-            run_seconds=F("run_seconds") + elapsed,
-        )
-        cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
-    return bool(updated), bool(cancel)
+    fields = {"lease_expires_at": timezone.now() + timedelta(seconds=lease_seconds()),
+              "run_seconds": F("run_seconds") + elapsed}
+    if _held(job_id, token).filter(cancel_requested=False).update(**fields):
+        return True, False
+    ours = bool(_held(job_id, token).update(**fields))
+    return ours, ours
 
 
 def report_progress(job_id, token: str, percent: float, message: str) -> tuple[bool, bool]:
-    with transaction.atomic():
-        updated = Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
-            progress=percent, progress_message=message[:300], updated_at=timezone.now(),
-        )
-        cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
-    return bool(updated), bool(cancel)
+    """Write progress. Returns (still ours, cancel asked); a job being
+    cancelled keeps its “Cancelling…” message."""
+    if _held(job_id, token).filter(cancel_requested=False).update(
+            progress=percent, progress_message=message[:300], updated_at=timezone.now()):
+        return True, False
+    ours = _held(job_id, token).exists()
+    return ours, ours
 
 
 def finish(job_id, token: str, status: str, *, error_kind: str = "", message: str = "",
            detail: str = "", result: dict | None = None,
-           files: dict[str, tuple[str, str]] | None = None) -> bool:
+           files: dict[str, tuple[str, str]] | None = None, run_seconds: float = 0.0) -> bool:
     """End the attempt holding `token`. Result files are stored first and
     published with the final state in one transaction; if the claim was lost
-    meanwhile, the stored files are deleted and nothing is published."""
+    meanwhile, the stored files are deleted and nothing is published.
+    `run_seconds`: worker time since the last heartbeat, counted in the same write."""
     stored: list[JobFile] = []
     if status == Status.SUCCEEDED and files:
         for name, (path, content_type) in files.items():
@@ -271,16 +308,16 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
             jf.size = jf.file.size
             stored.append(jf)
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        job = (Job.objects.select_for_update().only("id", "owner_id", "status", "claim_token")
+               .filter(pk=job_id).first())
         if job is None or job.claim_token != token or job.status != Status.RUNNING:
             won = False
         else:
             won = True
             JobFile.objects.filter(job=job).delete()
-            for jf in stored:
-                jf.save()
+            JobFile.objects.bulk_create(stored)
             _finalize(job, status, error_kind=error_kind, message=message, detail=detail,
-                      result=result)
+                      result=result, run_seconds=run_seconds)
     if not won:
         for jf in stored:
             default_storage.delete(jf.file.name)
@@ -288,10 +325,11 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
     return won
 
 
-def release(job_id, token: str, message: str) -> bool:
+def release(job_id, token: str, message: str, run_seconds: float = 0.0) -> bool:
     """Give a claimed job back to the queue (before a retry)."""
-    return bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
+    return bool(_held(job_id, token).update(
         status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
+        run_seconds=F("run_seconds") + run_seconds,
     ))
 
 
