@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import Membership, Profile
+
 from . import kinds
 from .errors import ParamsError
 from .models import FINAL_STATUSES, ErrorKind, Job, JobFile, Status
@@ -46,10 +48,13 @@ def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False
     if kind.check_access is not None:  # first, so clean_params's answers say nothing of others' records
         kind.check_access(params, user)
     clean = kind.clean_params(params)
-    lab = lab or user.profile.default_lab
-    if lab is not None and not lab.memberships.filter(user=user).exists():
-        raise ParamsError("lab", "You are not a member of that lab.")
-    if lab is not None:
+    lab_id = lab.pk if lab is not None else user.profile.default_lab_id
+    if lab_id is not None:
+        # One query checks the membership and reads the lab (for its quota).
+        membership = Membership.objects.select_related("lab").filter(user=user, lab_id=lab_id).first()
+        if membership is None:
+            raise ParamsError("lab", "You are not a member of that lab.")
+        lab = membership.lab
         check_quota(lab, kind.queue)
     job = Job.objects.create(
         kind=kind.name, owner=user, lab=lab, shared=shared, params=clean,
@@ -80,8 +85,6 @@ def dispatch_queued(user_id: int) -> list[Job]:
     Called after a submission and whenever one of the user's jobs ends, so a job
     over the limit waits in "queued" and starts as soon as a slot frees up.
     """
-    from accounts.models import Profile
-
     sent: list[Job] = []
     with transaction.atomic():
         # The profile row lock serialises concurrent dispatches for one user.
