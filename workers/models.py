@@ -85,9 +85,10 @@ class Job(LabScoped):
     objects = JobQuerySet.as_manager()
 
     class Meta(LabScoped.Meta):
-        # (lab, queue, started_at) answers the monthly quota sum (workers.quotas).
+        # The monthly quota sum (workers.quotas) reads this index alone: the
+        # lab and the month's range lead, queue and run_seconds ride along.
         indexes = [models.Index(fields=["owner", "status"]),
-                   models.Index(fields=["lab", "queue", "started_at"], name="job_quota_idx")]
+                   models.Index(fields=["lab", "started_at", "queue", "run_seconds"], name="job_quota_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} {str(self.id)[:8]} ({self.status})"

@@ -48,7 +48,7 @@ QUEUES = ("cpu", "gpu")
 
 def labs_usage(labs, now: datetime | None = None) -> dict[int, dict[str, QueueUsage]]:
     """This month's usage of every queue of each lab, in one query (the index
-    on lab, queue, started_at answers it without reading the job table)."""
+    on lab, started_at, queue, run_seconds answers it from the index alone)."""
     from .models import Job
 
     labs = list(labs)
