@@ -183,12 +183,18 @@ def test_submission_queries_are_bounded(api, user, no_broker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_trivial_job_attempt_is_a_few_queries(user):
-    job = lifecycle.submit(user, "test.sleep", {"seconds": 0, "steps": 1})
+@pytest.mark.parametrize("fail, status, files, most", [
+    (None, Status.SUCCEEDED, 1, MAX_ATTEMPT_QUERIES),
+    # No file to insert, and no deferred column read back for the final write.
+    ("input", Status.FAILED, 0, MAX_ATTEMPT_QUERIES - 1),
+])
+def test_a_trivial_job_attempt_is_a_few_queries(user, fail, status, files, most):
+    params = {"seconds": 0, "steps": 1, **({"fail": fail} if fail else {})}
+    job = lifecycle.submit(user, "test.sleep", params)
     n, sqls = _count(lambda: run_job_now(job))
     job.refresh_from_db()
-    assert job.status == Status.SUCCEEDED and job.files.count() == 1
-    assert n <= MAX_ATTEMPT_QUERIES, "\n".join(sqls)
+    assert job.status == status and job.files.count() == files
+    assert n <= most, "\n".join(sqls)
     # The final write leaves the (possibly megabyte) parameters alone.
-    final = [s for s in sqls if s.startswith("UPDATE") and "succeeded" in s]
+    final = [s for s in sqls if s.startswith("UPDATE") and f"'{status}'" in s]
     assert final and all('"params"' not in s for s in final)

@@ -161,8 +161,7 @@ def cancel(job: Job) -> Job:
 # What a final write changes; the rest of the row (params can weigh a
 # megabyte) is left as it is.
 FINAL_FIELDS = ["status", "finished_at", "claim_token", "lease_expires_at", "cancel_requested",
-                "error_kind", "error_message", "error_detail", "progress", "progress_message",
-                "updated_at"]
+                "error_kind", "error_message", "error_detail", "progress_message", "updated_at"]
 
 
 def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
@@ -185,7 +184,7 @@ def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
         job.progress_message = "Cancelled"
     else:
         job.progress_message = "Failed"
-    fields = list(FINAL_FIELDS)
+    fields = list(FINAL_FIELDS) + (["progress"] if status == Status.SUCCEEDED else [])
     if result is not None:
         job.result = result
         fields.append("result")
