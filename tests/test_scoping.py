@@ -60,7 +60,7 @@ def test_unshared_objects_are_the_owners_alone(model, user, other_user, lab):
 @pytest.mark.parametrize("model", SCOPED, ids=lambda m: m.__name__)
 def test_shared_with_another_lab_is_hidden(model, user, other_user):
     # bob's personal lab: alice is no member of it.
-    objs = _objects(other_user, other_user.profile.default_lab, shared=True)
+    _objects(other_user, other_user.profile.default_lab, shared=True)
     assert not model.objects.visible_to(user).exists()
 
 
