@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -88,6 +89,7 @@ class Profile(models.Model):
 
 
 TOKEN_PREFIX = "bfm_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_token(raw: str) -> str:
@@ -139,7 +141,11 @@ class ApiToken(models.Model):
         )
         if token is None or not token.user.is_active:
             return None
-        cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # Written at most once a minute: a write per API call would cost a
+        # commit on every poll, for a date shown to the minute.
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user
 
     @property

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workers.quotas import lab_usage
+from workers.quotas import labs_usage
 
 from . import invitations
 from .forms import InviteForm, LabForm, PreferencesForm, TokenForm
@@ -25,13 +25,10 @@ def _open_invitations(user):
 
 
 def _usage_rows(memberships) -> list[dict]:
+    memberships = list(memberships)
+    usage = labs_usage(m.lab for m in memberships)
     return [
-        {
-            "lab": m.lab,
-            "role": m.get_role_display(),
-            "cpu": lab_usage(m.lab, "cpu"),
-            "gpu": lab_usage(m.lab, "gpu"),
-        }
+        {"lab": m.lab, "role": m.get_role_display(), **usage[m.lab.pk]}
         for m in memberships
     ]
 
@@ -172,7 +169,7 @@ def _render_lab(request, membership: Membership, *, invite_form=None, error: str
         "membership": membership,
         "is_owner": is_owner,
         "members": lab.memberships.select_related("user").order_by("-role", "user__email"),
-        "usage": [lab_usage(lab, "cpu"), lab_usage(lab, "gpu")],
+        "usage": list(labs_usage([lab])[lab.pk].values()),
         "invite_form": invite_form or InviteForm(lab=lab, inviter=request.user),
         # Invited addresses are the owners' business, not every member's.
         "pending_invitations": (

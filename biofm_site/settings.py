@@ -116,11 +116,17 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------
 # SQLite by default; DATABASE_URL=postgres://... for PostgreSQL.
+# Connections persist (DATABASE_CONN_MAX_AGE seconds, 60 on PostgreSQL by
+# default), so neither a request nor a worker's task pays for a new one; a
+# persistent connection is checked before reuse, so a restarted database
+# costs one failed check, not an error page or a failed job.
 _sqlite_path = VAR_DIR / "db.sqlite3"
+_database_url = os.environ.get("DATABASE_URL", f"sqlite:///{_sqlite_path}")
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{_sqlite_path}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        _database_url,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if _database_url.startswith("postgres") else 0),
+        conn_health_checks=True,
     )
 }
 if os.environ.get("DATABASE_TEST_NAME"):
@@ -270,6 +276,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery's Django fixup closes every database connection before and after each
+# task unless it may reuse them; workers.tasks closes only broken or expired
+# ones (CONN_MAX_AGE), as Django does per request, so tasks reuse connections.
+CELERY_DB_REUSE_MAX = 10**9
 # On SIGTERM (with REMAP_SIGTERM=SIGQUIT, as docker-compose sets) a worker
 # finishes what it can in this many seconds, then stops the rest and hands
 # their messages back to the broker, so a redeploy never waits hours for a

@@ -11,20 +11,14 @@ from django.http import FileResponse, Http404, JsonResponse
 from ninja import Field, Router, Schema
 from ninja import Status as Reply
 
+from accounts.scoping import get_visible_or_404
 from workers.access import get_visible_job
 from workers.api import LAB_FIELD, ErrorOut, JobOut, job_out, submit_from_api
-from workers.errors import ParamsError
 
-from .models import BindingSite, Campaign, Target
+from .models import Campaign
 from .runs import submit_run
 
 router = Router(tags=["design"])
-
-
-def _visible_or_400(model, user, pk, field: str, what: str):
-    # A 400 naming the field, for someone else's id as for a missing one.
-    if pk is None or not model.objects.visible_to(user).filter(pk=pk).exists():
-        raise ParamsError(field, f"No {what} with id {pk} that you can use.")
 
 
 class Objective(Schema):
@@ -53,10 +47,7 @@ class CampaignRunIn(Schema):
 @router.post("/campaigns/{campaign_id}/runs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
              url_name="design_campaign_run")
 def submit_campaign_run(request, campaign_id: int, payload: CampaignRunIn):
-
-    campaign = Campaign.objects.visible_to(request.user).filter(pk=campaign_id).first()
-    if campaign is None:
-        raise Http404("No such campaign.")
+    campaign = get_visible_or_404(Campaign, request.user, campaign_id)
     params = payload.dict(exclude={"title", "shared", "lab"})
     params["campaign_id"] = campaign.pk
     job = submit_from_api(request, "design.campaign_run", params, payload,
@@ -104,9 +95,8 @@ class DockingIn(Schema):
 
 @router.post("/docking", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="design_docking")
 def submit_docking(request, payload: DockingIn):
-    _visible_or_400(Target, request.user, payload.target_id, "target_id", "target")
-    if payload.site_id is not None:
-        _visible_or_400(BindingSite, request.user, payload.site_id, "site_id", "binding site")
+    # The kind's check_access (run by every submission) answers someone
+    # else's target or site id as a missing one, naming the field.
     params = payload.dict(exclude={"title", "shared", "lab"}, exclude_none=True)
     job = submit_from_api(request, "design.docking", params, payload)
     return Reply(202, job_out(request, job))

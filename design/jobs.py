@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 
+from accounts.scoping import find_visible
 from biofm_site.csvfile import csv_text
 from workers.context import JobContext
 from workers.errors import JobInputError
@@ -36,9 +37,9 @@ def _owner(ctx: JobContext):
 
 
 def _visible(model, pk, ctx, what):
+    # Checked again at run time: the owner may have lost access since submitting.
     owner = _owner(ctx)
-    qs = model.objects.all() if owner is None else model.objects.visible_to(owner)
-    obj = qs.filter(pk=pk).first()
+    obj = model.objects.filter(pk=pk).first() if owner is None else find_visible(model, owner, pk)
     if obj is None:
         raise JobInputError(f"The {what} (id {pk}) does not exist or is not yours to use.")
     return obj
@@ -257,8 +258,8 @@ def run_campaign(ctx: JobContext) -> dict:
     from design.compute.generate import non_dominated_sort, run_ga
     from design.compute.properties import METHODS, score_molecule
 
-    from .models import Campaign
     from .kind import DEFAULT_SEEDS, numeric_properties
+    from .models import Campaign
 
     p = ctx.params
     campaign = _visible(Campaign, p["campaign_id"], ctx, "campaign")

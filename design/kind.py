@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from accounts.scoping import require_visible_ids
 from workers.errors import ParamsError
 from workers.kinds import Cleaned, JobKind
 
@@ -70,14 +71,10 @@ def check_access(params: dict, user) -> None:
     """Refuse ids of targets, sites or campaigns the user may not see, with
     the answer a missing id gets. Runs before the clean_* functions, so
     malformed ids are left for them to name."""
-    for key, model, what in (("target_id", Target, "target"), ("site_id", BindingSite, "binding site"),
-                             ("campaign_id", Campaign, "campaign")):
-        try:
-            pk = int(params.get(key))
-        except (TypeError, ValueError):
-            continue
-        if not model.objects.visible_to(user).filter(pk=pk).exists():
-            raise ParamsError(key, f"No {what} with id {pk}.")
+    require_visible_ids(user, [
+        (key, model, what, params.get(key))
+        for key, model, what in (("target_id", Target, "target"), ("site_id", BindingSite, "binding site"),
+                                 ("campaign_id", Campaign, "campaign"))])
 
 
 def cpu_cap() -> int:

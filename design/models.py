@@ -1,69 +1,37 @@
 """Targets, binding sites, campaigns and their runs, and the shortlist.
 
-Every model is scoped like workers.Job: its owner sees it, and so do members
-of its lab when it is shared. Child objects (sites, runs) are scoped through
-their parent, so `visible_to` is the only door into them.
+Every model is scoped like workers.Job (accounts.scoping): its owner sees it,
+and so do members of its lab when it is shared. Child objects (sites, runs)
+are scoped through their parent, so `visible_to` is the only door into them.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.scoping import LabScoped, scoped_through
+
 from .compute.structures import to_pdb_text
-
-
-class ScopedQuerySet(models.QuerySet):
-    # Path from this model to the object carrying owner/lab/shared ("" for itself).
-    scope_prefix = ""
-
-    def visible_to(self, user):
-        if not user.is_authenticated:
-            return self.none()
-        p = self.scope_prefix
-        return self.filter(
-            Q(**{f"{p}owner": user}) | Q(**{f"{p}shared": True, f"{p}lab__memberships__user": user})
-        ).distinct()
-
-
-class SiteQuerySet(ScopedQuerySet):
-    scope_prefix = "target__"
-
-
-class RunQuerySet(ScopedQuerySet):
-    scope_prefix = "campaign__"
 
 
 def structure_path(instance: "Target", filename: str) -> str:
     return f"design/targets/{instance.uid}/{filename}"
 
 
-class Target(models.Model):
+class Target(LabScoped):
     FORMATS = [("pdb", "PDB"), ("cif", "mmCIF")]
 
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                              related_name="design_targets")
-    lab = models.ForeignKey("accounts.Lab", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="design_targets")
-    shared = models.BooleanField("in the lab's library", default=False)
     name = models.CharField(max_length=200)
     structure = models.FileField(upload_to=structure_path, max_length=300)
     format = models.CharField(max_length=8, choices=FORMATS)
     # [{"chain", "residues", "polymer", "ligands": ["NDP 195", ...]}], from gemmi at upload.
     chains = models.JSONField(default=list, blank=True)
     n_atoms = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    objects = ScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
@@ -93,7 +61,7 @@ class BindingSite(models.Model):
     protein_atoms_in_box = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = SiteQuerySet.as_manager()
+    objects = scoped_through("target").as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -109,23 +77,12 @@ class BindingSite(models.Model):
                 "method": self.description or self.method, "warnings": list(self.warnings)}
 
 
-class Campaign(models.Model):
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                              related_name="design_campaigns")
-    lab = models.ForeignKey("accounts.Lab", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="design_campaigns")
-    shared = models.BooleanField("shared with the lab", default=False)
+class Campaign(LabScoped):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="campaigns")
     site = models.ForeignKey(BindingSite, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="campaigns")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    objects = ScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
@@ -144,7 +101,7 @@ class CampaignRun(models.Model):
     history = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = RunQuerySet.as_manager()
+    objects = scoped_through("campaign").as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -153,24 +110,15 @@ class CampaignRun(models.Model):
         return f"{self.campaign.name}: {self.job_id}"
 
 
-class ShortlistEntry(models.Model):
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                              related_name="design_shortlist")
-    lab = models.ForeignKey("accounts.Lab", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="design_shortlist")
-    shared = models.BooleanField("shared with the lab", default=False)
+class ShortlistEntry(LabScoped):
     smiles = models.CharField(max_length=2000)
     name = models.CharField(max_length=200, blank=True)
     source_job = models.ForeignKey("workers.Job", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="shortlisted")
     note = models.TextField(blank=True)
     scores = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    objects = ScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(LabScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["owner", "smiles"], name="one_shortlist_entry_per_smiles")]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.scoping import get_visible_or_404
 from biofm_site.csvfile import csv_text
 from workers.access import can_control, get_visible_job
 from workers.models import Job
@@ -24,14 +25,6 @@ from workers.submit_page import job_form_page, submit_form
 from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
 from .runs import submit_run
-
-
-def get_visible(model, user, pk):
-    """Someone else's object is a 404, exactly like a missing one."""
-    obj = model.objects.visible_to(user).filter(pk=pk).first()
-    if obj is None:
-        raise Http404(f"No such {model._meta.verbose_name}.")
-    return obj
 
 
 def _lab(user):
@@ -47,7 +40,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "design/index.html", {
         "targets": Target.objects.visible_to(user).select_related("owner"),
         "campaigns": Campaign.objects.visible_to(user).select_related("target", "site"),
-        "jobs": Job.objects.visible_to(user).filter(kind__startswith="design.")[:10],
+        "jobs": Job.objects.visible_to(user).for_listing().filter(kind__startswith="design.")[:10],
         "shortlist_count": ShortlistEntry.objects.visible_to(user).count(),
     })
 
@@ -77,7 +70,7 @@ def target_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def target_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    target = get_visible(Target, request.user, pk)
+    target = get_visible_or_404(Target, request.user, pk)
     form = SiteForm(request.POST or None, request.FILES or None, target=target)
     if request.method == "POST":
         if target.owner_id != request.user.pk:
@@ -133,7 +126,7 @@ def _run_summary(run: CampaignRun) -> dict:
 @login_required
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = get_visible(Campaign, request.user, pk)
+    campaign = get_visible_or_404(Campaign, request.user, pk)
     runs = [_run_summary(r) for r in campaign.runs.select_related("job")]
     return render(request, "design/campaign_detail.html", {"campaign": campaign, "runs": runs})
 
@@ -141,7 +134,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = get_visible(Campaign, request.user, pk)
+    campaign = get_visible_or_404(Campaign, request.user, pk)
     source = None
     initial = {}
     if request.GET.get("from"):
@@ -253,8 +246,9 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect("design:shortlist")
     d = form.cleaned_data
-    from design.compute.molecules import parse_smiles
     from rdkit import Chem
+
+    from design.compute.molecules import parse_smiles
 
     try:
         smiles = Chem.MolToSmiles(parse_smiles(d["smiles"]))

@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
 from django.test import Client

@@ -10,7 +10,6 @@ healthchecks passing) is not covered here.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 import os
 import re

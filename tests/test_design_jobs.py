@@ -143,7 +143,7 @@ def test_campaign_run_history_scatter_compare_and_shortlist(alice_client, user, 
     assert str(first.pk) in campaign_page and str(second.pk) in campaign_page
     best = r["population"][0]["smiles"]
     alice_client.post(reverse("design:shortlist_add"), {"smiles": best, "source_job": first.pk})
-    entry = user.design_shortlist.get()
+    entry = user.design_shortlistentry_set.get()
     assert entry.source_job == first and "qed" in entry.scores
 
 

@@ -166,3 +166,22 @@ def test_sigterm_soft_shutdown_hands_the_job_to_the_next_worker(worker_env, user
     job.refresh_from_db()
     assert job.attempts == 2
     assert [l.split()[0] for l in marker.read_text().split("\n") if l] == ["start", "start", "finish"]
+
+
+def test_worker_keeps_its_database_connections_between_jobs(worker, user):
+    """A task no longer opens a connection of its own: the worker's pool
+    processes keep theirs (CONN_MAX_AGE, health-checked) from job to job."""
+    from django.db import connection
+
+    first = sleep_job(user, 0, 1)
+    wait_until(lambda: status_of(first) == Status.SUCCEEDED, 30, what="first job")
+    first.refresh_from_db()
+    later = [sleep_job(user, 0, 1) for _ in range(4)]
+    wait_until(lambda: all(status_of(j) == Status.SUCCEEDED for j in later), 30, what="later jobs")
+    time.sleep(1)  # after its last task, a worker that closed per task would have closed by now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_start < %s", [first.finished_at])
+        (kept,) = cursor.fetchone()
+    assert kept >= 1

@@ -1,23 +1,16 @@
-"""Object lookups scoped to the requesting user: someone else's job is a 404."""
+"""Job lookups scoped to the requesting user: someone else's job is a 404."""
 
 from __future__ import annotations
 
-from django.http import Http404
+from accounts.scoping import get_visible_or_404
 
 from .models import Job
 
 
-def get_visible_job(user, job_id) -> Job:
-    try:
-        return Job.objects.visible_to(user).select_related("owner", "lab").get(pk=job_id)
-    except (Job.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such job.") from None
-    except Exception as exc:  # a malformed UUID raises ValidationError
-        from django.core.exceptions import ValidationError
-
-        if isinstance(exc, ValidationError):
-            raise Http404("No such job.") from None
-        raise
+def get_visible_job(user, job_id, queryset=None) -> Job:
+    """The job page's lookup; pass `queryset` to read fewer columns."""
+    qs = queryset if queryset is not None else Job.objects.select_related("owner", "lab")
+    return get_visible_or_404(qs, user, job_id, "job")
 
 
 def can_control(user, job: Job) -> bool:

@@ -13,7 +13,7 @@ from ninja import Status as Reply
 
 from . import kinds, lifecycle
 from .access import can_control, get_visible_job
-from .models import Job, Status
+from .models import HEAVY_FIELDS, Job, Status
 
 router = Router(tags=["jobs"])
 
@@ -35,7 +35,9 @@ class FileOut(Schema):
     url: str
 
 
-class JobOut(Schema):
+class JobSummaryOut(Schema):
+    """A job as listings show it: everything but its result."""
+
     id: UUID
     kind: str
     title: str
@@ -54,10 +56,13 @@ class JobOut(Schema):
     waiting_for_slot: bool
     url: str
     api_url: str
+    files: list[FileOut]
+
+
+class JobOut(JobSummaryOut):
     result: dict[str, Any]
     # What cleaning learnt about the input: counts, records left out and why.
     input_facts: dict[str, Any]
-    files: list[FileOut]
 
 
 class JobIn(Schema):
@@ -80,22 +85,31 @@ class ErrorOut(Schema):
     field: str | None
 
 
-def job_out(request, job: Job) -> dict:
+SUMMARY_FIELDS = (
+    "id", "kind", "title", "status", "progress", "progress_message", "queue",
+    "error_kind", "error_message", "attempts", "shared", "created_at", "started_at",
+    "finished_at", "waiting_for_slot")
+
+
+def job_out(request, job: Job, *, with_result: bool = True) -> dict:
+    """A job as the API answers it; listings leave out `result`, which can
+    weigh megabytes (GET /jobs/<id> has it)."""
     files = [
         {"name": f.name, "size": f.size, "content_type": f.content_type,
          "url": request.build_absolute_uri(reverse("api:job_file", args=[job.id, f.name]))}
         for f in job.files.all()
     ]
-    return {
-        **{k: getattr(job, k) for k in (
-            "id", "kind", "title", "status", "progress", "progress_message", "queue",
-            "error_kind", "error_message", "attempts", "shared", "created_at", "started_at",
-            "finished_at", "waiting_for_slot", "result", "input_facts")},
+    out = {
+        **{k: getattr(job, k) for k in SUMMARY_FIELDS},
         "lab": job.lab and {"id": job.lab.pk, "slug": job.lab.slug, "name": job.lab.name},
         "url": request.build_absolute_uri(job.get_absolute_url()),
         "api_url": request.build_absolute_uri(reverse("api:job_status", args=[job.id])),
         "files": files,
     }
+    if with_result:
+        out["result"] = job.result
+        out["input_facts"] = job.input_facts
+    return out
 
 
 @router.get("/kinds", response=list[KindOut], url_name="kinds")
@@ -133,16 +147,17 @@ def submit_from_api(request, kind: str, params: dict, payload, *,
     return job
 
 
-@router.get("/jobs", response=list[JobOut], url_name="job_list")
+@router.get("/jobs", response=list[JobSummaryOut], url_name="job_list")
 def list_jobs(request, kind: str | None = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
               limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
-    jobs = Job.objects.visible_to(request.user).select_related("lab").prefetch_related("files")
+    """Jobs you may see, newest first, without their results (GET /jobs/<id> has one)."""
+    jobs = Job.objects.visible_to(request.user).defer(*HEAVY_FIELDS).select_related("lab").prefetch_related("files")
     if kind:
         jobs = jobs.filter(kind=kind)
     if status:
         jobs = jobs.filter(status=status)
-    return [job_out(request, j) for j in jobs[offset:offset + limit]]
+    return [job_out(request, j, with_result=False) for j in jobs[offset:offset + limit]]
 
 
 @router.get("/jobs/{job_id}", response=JobOut, url_name="job_status")

@@ -23,11 +23,14 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+
+from accounts.models import Membership, Profile
 
 from . import kinds
 from .errors import ParamsError
-from .models import Attempt, ErrorKind, FINAL_STATUSES, Job, JobFile, Outcome, Status
+from .models import FINAL_STATUSES, Attempt, ErrorKind, Job, JobFile, Outcome, Status
 from .quotas import check_quota
 
 log = logging.getLogger(__name__)
@@ -56,10 +59,13 @@ def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False
     # The one validation of the input: forms and APIs hand over what was
     # submitted, and the runner trusts what this returns.
     clean = kind.clean(params)
-    lab = lab or user.profile.default_lab
-    if lab is not None and not lab.memberships.filter(user=user).exists():
-        raise ParamsError("lab", "You are not a member of that lab.")
-    if lab is not None:
+    lab_id = lab.pk if lab is not None else user.profile.default_lab_id
+    if lab_id is not None:
+        # One query checks the membership and reads the lab (for its quota).
+        membership = Membership.objects.select_related("lab").filter(user=user, lab_id=lab_id).first()
+        if membership is None:
+            raise ParamsError("lab", "You are not a member of that lab.")
+        lab = membership.lab
         check_quota(lab, kind.queue)
     job = Job.objects.create(
         kind=kind.name, owner=user, lab=lab, shared=shared, params=clean.params,
@@ -67,8 +73,17 @@ def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False
         title=title[:200] or kind.summarize_params(clean.params, clean.facts)[:200],
         rerun_of=rerun_of,
     )
-    transaction.on_commit(lambda: dispatch_queued(user.pk))
+    transaction.on_commit(lambda: _dispatch_after_submit(job))
     return job
+
+
+def _dispatch_after_submit(job: Job) -> None:
+    # The caller answers with `job` (the API's 202 says whether it waits for
+    # a slot), so the instance learns what the dispatch wrote on its row.
+    for sent in dispatch_queued(job.owner_id):
+        if sent.pk == job.pk:
+            job.dispatched_at, job.celery_task_id = sent.dispatched_at, sent.celery_task_id
+            job.progress_message = sent.progress_message
 
 
 def rerun(job: Job, user) -> Job:
@@ -82,8 +97,6 @@ def dispatch_queued(user_id: int) -> list[Job]:
     Called after a submission and whenever one of the user's jobs ends, so a job
     over the limit waits in "queued" and starts as soon as a slot frees up.
     """
-    from accounts.models import Profile
-
     sent: list[Job] = []
     with transaction.atomic():
         # The profile row lock serialises concurrent dispatches for one user.
@@ -95,10 +108,8 @@ def dispatch_queued(user_id: int) -> list[Job]:
         free = profile.running_limit - in_flight
         if free <= 0:
             return sent
-        waiting = Job.objects.select_for_update().filter(
-            owner_id=user_id, status=Status.QUEUED, dispatched_at__isnull=True,
-            cancel_requested=False,
-        ).order_by("created_at")[:free]
+        waiting = (_waiting(user_id).select_for_update().only("id", "kind", "owner_id")
+                   .order_by("created_at")[:free])
         now = timezone.now()
         for job in waiting:
             job.dispatched_at = now
@@ -106,12 +117,10 @@ def dispatch_queued(user_id: int) -> list[Job]:
             job.progress_message = "Waiting for a worker"
             job.save(update_fields=["dispatched_at", "celery_task_id", "progress_message", "updated_at"])
             sent.append(job)
-    for job in sent:
-        _send_to_broker(job)
-    return sent
+    return [job for job in sent if _send_to_broker(job) is not False]
 
 
-def _send_to_broker(job: Job) -> None:
+def _send_to_broker(job: Job) -> bool:
     kind = kinds.get(job.kind)
     try:
         current_app.send_task(
@@ -123,6 +132,8 @@ def _send_to_broker(job: Job) -> None:
         Job.objects.filter(pk=job.pk, status=Status.QUEUED).update(
             dispatched_at=None, progress_message="The job queue is unreachable; retrying soon",
         )
+        return False
+    return True
 
 
 def redispatch(job: Job) -> None:
@@ -157,9 +168,17 @@ def cancel(job: Job) -> Job:
     return job
 
 
+# What a final write changes; the rest of the row (params can weigh a
+# megabyte) is left as it is.
+FINAL_FIELDS = ["status", "finished_at", "claim_token", "lease_expires_at", "cancel_requested",
+                "error_kind", "error_message", "error_detail", "progress_message", "updated_at"]
+
+
 def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
-              detail: str = "", result: dict | None = None) -> None:
-    """Write a final state. Must run inside a transaction holding the row lock."""
+              detail: str = "", result: dict | None = None, run_seconds: float = 0.0,
+              close_attempts: bool = True) -> None:
+    """Write a final state. Must run inside a transaction holding the row lock.
+    `run_seconds`: worker time since the attempt's last heartbeat."""
     now = timezone.now()
     job.status = status
     job.finished_at = now
@@ -176,12 +195,18 @@ def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
         job.progress_message = "Cancelled"
     else:
         job.progress_message = "Failed"
+    fields = list(FINAL_FIELDS) + (["progress"] if status == Status.SUCCEEDED else [])
     if result is not None:
         job.result = result
-    job.save()
-    # An attempt still open now did not end the job itself (an operator did,
-    # or a cancel of a job whose worker had gone).
-    Attempt.objects.filter(job=job, ended_at__isnull=True).update(ended_at=now, outcome=Outcome.STOPPED)
+        fields.append("result")
+    if run_seconds:
+        job.run_seconds = F("run_seconds") + run_seconds
+        fields.append("run_seconds")
+    job.save(update_fields=fields)
+    if close_attempts:
+        # An attempt still open now did not end the job itself (an operator
+        # did, or a cancel of a job whose worker had gone).
+        Attempt.objects.filter(job=job, ended_at__isnull=True).update(ended_at=now, outcome=Outcome.STOPPED)
     owner_id, job_id = job.owner_id, job.id
     transaction.on_commit(lambda: _after_final(job_id, owner_id))
 
@@ -191,7 +216,15 @@ def _after_final(job_id, owner_id: int) -> None:
         current_app.send_task(SEND_JOB_EMAIL_TASK, args=[str(job_id)], queue="notify")
     except Exception:  # a notification never holds up or fails a job
         log.exception("could not queue the email for job %s", job_id)
-    dispatch_queued(owner_id)
+    # A slot freed up; only a waiting job needs the dispatch and its row locks.
+    if _waiting(owner_id).exists():
+        dispatch_queued(owner_id)
+
+
+def _waiting(user_id: int):
+    """The user's jobs waiting for a slot under their running limit."""
+    return Job.objects.filter(owner_id=user_id, status=Status.QUEUED, dispatched_at__isnull=True,
+                              cancel_requested=False)
 
 
 # --- Claims: what a worker does ---------------------------------------------
@@ -240,7 +273,8 @@ def claim(job_id: str, *, host: str, task_id: str, worker: str = "", queue: str 
         job.celery_task_id = task_id or job.celery_task_id
         job.started_at = job.started_at or now
         job.progress_message = "Started" if job.attempts == 1 else f"Restarted (attempt {job.attempts})"
-        job.save()
+        job.save(update_fields=["status", "claim_token", "lease_expires_at", "attempts", "worker_host",
+                                "celery_task_id", "started_at", "progress_message", "updated_at"])
         _open_attempt(job, token, now, worker=worker or host, queue=queue or job.queue)
     return Claim("claimed", job, token)
 
@@ -249,13 +283,17 @@ def _open_attempt(job: Job, token: str, now, *, worker: str, queue: str) -> Atte
     """The row of a new attempt. Its wait in the queue runs from the job's
     dispatch, or from the end of the attempt before it (a retry or a
     redelivery), whichever is later."""
-    # An attempt still open had its lease lapse: its worker is gone. It was
-    # last known alive at its last heartbeat.
-    for stale in Attempt.objects.filter(job=job, ended_at__isnull=True):
-        stale.ended_at = stale.last_heartbeat_at or stale.claimed_at
-        stale.outcome = Outcome.ABANDONED
-        stale.save(update_fields=["ended_at", "outcome"])
-    previous = Attempt.objects.filter(job=job).order_by("-claimed_at").first()
+    previous = None
+    if job.attempts > 1:  # a first attempt has no earlier rows to look at
+        earlier = list(Attempt.objects.filter(job=job).order_by("-claimed_at"))
+        # An attempt still open had its lease lapse: its worker is gone. It
+        # was last known alive at its last heartbeat.
+        for stale in earlier:
+            if stale.ended_at is None:
+                stale.ended_at = stale.last_heartbeat_at or stale.claimed_at
+                stale.outcome = Outcome.ABANDONED
+                stale.save(update_fields=["ended_at", "outcome"])
+        previous = earlier[0] if earlier else None
     starts = [t for t in (job.dispatched_at, previous and previous.ended_at) if t is not None]
     queued_at = max(starts) if starts else None
     return Attempt.objects.create(
@@ -267,11 +305,12 @@ def _open_attempt(job: Job, token: str, now, *, worker: str, queue: str) -> Atte
 
 
 def end_attempt(job_id, token: str, outcome: str, phases: list[dict] | None = None) -> None:
-    """Close the attempt holding `token` (if nothing closed it already) and keep its phases."""
+    """Close the attempt holding `token` (if nothing closed it already) and
+    keep its phases; one statement in the usual case."""
     rows = Attempt.objects.filter(job_id=job_id, token=token)
-    rows.filter(ended_at__isnull=True).update(ended_at=timezone.now(), outcome=outcome)
-    if phases is not None:
-        rows.update(phases=phases)
+    keep = {"phases": phases} if phases is not None else {}
+    if not rows.filter(ended_at__isnull=True).update(ended_at=timezone.now(), outcome=outcome, **keep) and keep:
+        rows.update(**keep)
 
 
 def record_phases(job_id, token: str, phases: list[dict]) -> None:
@@ -279,39 +318,48 @@ def record_phases(job_id, token: str, phases: list[dict]) -> None:
     Attempt.objects.filter(job_id=job_id, token=token, ended_at__isnull=True).update(phases=phases)
 
 
+def _held(job_id, token: str):
+    return Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING)
+
+# Heartbeats and progress writes are one UPDATE in the usual case: it matches
+# only a row still held by this attempt with no cancel asked, so one match
+# answers both questions. Only when it misses does a second statement tell a
+# cancel request (the lease is still renewed) from a lost claim.
+
+
 def heartbeat(job_id, token: str, elapsed: float) -> tuple[bool, bool]:
     """Renew the lease and count worker time. Returns (still ours, cancel asked)."""
-    from django.db.models import F
-
     now = timezone.now()
-    with transaction.atomic():
-        updated = Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
-            lease_expires_at=now + timedelta(seconds=lease_seconds()),
-            run_seconds=F("run_seconds") + elapsed,
-        )
-        if updated:
-            Attempt.objects.filter(job_id=job_id, token=token).update(last_heartbeat_at=now)
-        cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
-    return bool(updated), bool(cancel)
+    fields = {"lease_expires_at": now + timedelta(seconds=lease_seconds()),
+              "run_seconds": F("run_seconds") + elapsed}
+    if _held(job_id, token).filter(cancel_requested=False).update(**fields):
+        ours, cancel = True, False
+    else:
+        ours = bool(_held(job_id, token).update(**fields))
+        cancel = ours
+    if ours:  # the health page's "last heartbeat" of this attempt's worker
+        Attempt.objects.filter(job_id=job_id, token=token).update(last_heartbeat_at=now)
+    return ours, cancel
 
 
 def report_progress(job_id, token: str, percent: float, message: str) -> tuple[bool, bool]:
-    with transaction.atomic():
-        updated = Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
-            progress=percent, progress_message=message[:300], updated_at=timezone.now(),
-        )
-        cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
-    return bool(updated), bool(cancel)
+    """Write progress. Returns (still ours, cancel asked); a job being
+    cancelled keeps its “Cancelling…” message."""
+    if _held(job_id, token).filter(cancel_requested=False).update(
+            progress=percent, progress_message=message[:300], updated_at=timezone.now()):
+        return True, False
+    ours = _held(job_id, token).exists()
+    return ours, ours
 
 
 def finish(job_id, token: str, status: str, *, error_kind: str = "", message: str = "",
            detail: str = "", result: dict | None = None,
-           files: dict[str, tuple[str, str]] | None = None,
+           files: dict[str, tuple[str, str]] | None = None, run_seconds: float = 0.0,
            phases: list[dict] | None = None) -> bool:
     """End the attempt holding `token`. Result files are stored first and
     published with the final state in one transaction; if the claim was lost
     meanwhile, the stored files are deleted and nothing is published.
-
+    `run_seconds`: worker time since the last heartbeat, counted in the same write.
     `phases` are the attempt's compute phases; storing the files is added to
     them as "writing results"."""
     stored: list[JobFile] = []
@@ -327,17 +375,17 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
         phases = [*(phases or []), {"name": "writing results", "count": 1,
                                     "seconds": round(time.monotonic() - writing_started, 3)}]
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        job = (Job.objects.select_for_update().only("id", "owner_id", "status", "claim_token")
+               .filter(pk=job_id).first())
         if job is None or job.claim_token != token or job.status != Status.RUNNING:
             won = False
         else:
             won = True
             JobFile.objects.filter(job=job).delete()
-            for jf in stored:
-                jf.save()
+            JobFile.objects.bulk_create(stored)
             end_attempt(job_id, token, status, phases)
             _finalize(job, status, error_kind=error_kind, message=message, detail=detail,
-                      result=result)
+                      result=result, run_seconds=run_seconds, close_attempts=False)
     if not won:
         end_attempt(job_id, token, Outcome.LOST_CLAIM, phases)
         for jf in stored:
@@ -346,11 +394,13 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
     return won
 
 
-def release(job_id, token: str, message: str, phases: list[dict] | None = None) -> bool:
+def release(job_id, token: str, message: str, run_seconds: float = 0.0,
+            phases: list[dict] | None = None) -> bool:
     """Give a claimed job back to the queue (before a retry)."""
     with transaction.atomic():
-        released = bool(Job.objects.filter(pk=job_id, claim_token=token, status=Status.RUNNING).update(
+        released = bool(_held(job_id, token).update(
             status=Status.QUEUED, claim_token="", lease_expires_at=None, progress_message=message[:300],
+            run_seconds=F("run_seconds") + run_seconds,
             updated_at=timezone.now(),  # the reconciler's clock: its retry message is on its way
         ))
         end_attempt(job_id, token, Outcome.RETRIED if released else Outcome.LOST_CLAIM, phases)

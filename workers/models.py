@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from accounts.scoping import LabScoped, LabScopedQuerySet
 
 
 class Status(models.TextChoices):
@@ -29,27 +29,23 @@ class ErrorKind(models.TextChoices):
     SYSTEM = "system", "System error"
 
 
-class JobQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Jobs a user may see: their own, and jobs shared with a lab of theirs."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(Q(owner=user) | Q(shared=True, lab__memberships__user=user)).distinct()
+# Columns that can hold megabytes (a FASTA in params, embeddings in result, a
+# traceback): listings and polled partials never read them.
+HEAVY_FIELDS = ("params", "result", "error_detail", "input_facts")
 
+
+class JobQuerySet(LabScopedQuerySet):
     def active(self):
         return self.filter(status__in=ACTIVE_STATUSES)
 
+    def for_listing(self):
+        """What a list of jobs shows: no heavy JSON, the owner joined."""
+        return self.defer(*HEAVY_FIELDS).select_related("owner")
 
-class Job(models.Model):
+
+class Job(LabScoped):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=64, db_index=True)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
-    )
-    lab = models.ForeignKey(
-        "accounts.Lab", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
-    )
-    shared = models.BooleanField("shared with the lab", default=False)
     title = models.CharField(max_length=200, blank=True)
     # The kind's canonical parameters: what the runner reads and a rerun reuses.
     params = models.JSONField(default=dict)
@@ -65,7 +61,6 @@ class Job(models.Model):
     progress_message = models.CharField(max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Set when the job was handed to the broker; null while it waits for a
     # free slot under the owner's concurrency limit.
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -95,9 +90,11 @@ class Job(models.Model):
 
     objects = JobQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["lab", "queue"])]
+    class Meta(LabScoped.Meta):
+        # The monthly quota sum (workers.quotas) reads this index alone: the
+        # lab and the month's range lead, queue and run_seconds ride along.
+        indexes = [models.Index(fields=["owner", "status"]),
+                   models.Index(fields=["lab", "started_at", "queue", "run_seconds"], name="job_quota_idx")]
         # The health page (workers/admin.py) shows every user's jobs and the
         # broker's state: a permission of its own, not merely staff.
         permissions = [("view_worker_health", "Can view the worker and queue health page")]

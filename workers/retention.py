@@ -25,8 +25,6 @@ from django.apps import apps
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from .models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobFile

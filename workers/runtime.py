@@ -81,21 +81,30 @@ class Heartbeat(threading.Thread):
         finally:
             connection.close()  # this thread's own connection
 
-    def beat(self) -> None:
+    def _elapsed(self) -> float:
         now = time.monotonic()
         elapsed, self._last = now - self._last, now
+        return elapsed
+
+    def beat(self) -> None:
+        elapsed = self._elapsed()
         try:
+            # This thread's connection lives from beat to beat: drop it only
+            # if it broke or outlived CONN_MAX_AGE.
             close_old_connections()
             ours, cancel = lifecycle.heartbeat(self.ctx.job.pk, self.ctx.token, elapsed)
         except Exception:  # a missed beat is survivable; the lease has slack
             return
         self.ctx.note_heartbeat(ours, cancel)
 
-    def stop(self) -> None:
-        """Stop, counting the worker time since the last beat."""
+    def stop(self) -> float:
+        """Stop beating. Returns the worker time since the last beat, which
+        the attempt's final write (finish or release) counts, so ending a job
+        costs no extra heartbeat."""
         self._stop_event.set()
-        self.join(timeout=10)
-        self.beat()
+        if self.is_alive():
+            self.join(timeout=10)
+        return self._elapsed()
 
 
 __all__ = ["DbJobContext", "Heartbeat", "LostClaim", "JobCancelled"]

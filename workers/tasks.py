@@ -27,13 +27,14 @@ from pathlib import Path
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_postrun, task_prerun
 from celery.worker.request import Request
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from . import kinds, lifecycle
 from .errors import JobCancelled, JobInputError, JobSystemError, TransientJobError
-from .models import ErrorKind, Job, Outcome, Status
+from .models import HEAVY_FIELDS, ErrorKind, Job, Outcome, Status
 from .runtime import DbJobContext, Heartbeat, LostClaim
 
 log = logging.getLogger(__name__)
@@ -103,12 +104,11 @@ class JobAttempt:
             return ctx.phase_times(total_seconds=time.monotonic() - started)
 
         def end(status, **kw):
-            heartbeat.stop()
-            lifecycle.finish(job.pk, token, status, phases=phases(), **kw)
+            lifecycle.finish(job.pk, token, status, run_seconds=heartbeat.stop(), phases=phases(), **kw)
             return status
 
         try:
-            ctx.progress(0, "Started")
+            # No progress write at the start: the claim already wrote "Started".
             result = kind.load_runner()(ctx)
         except LostClaim:
             log.warning("job %s: claim lost, stopping this attempt", job.pk)
@@ -127,8 +127,8 @@ class JobAttempt:
         except (TransientJobError, OperationalError, InterfaceError) as exc:
             close_old_connections()
             if job.attempts < kind.max_attempts:
-                heartbeat.stop()
-                lifecycle.release(job.pk, token, f"Temporary problem, retrying: {exc}", phases())
+                lifecycle.release(job.pk, token, f"Temporary problem, retrying: {exc}",
+                                  run_seconds=heartbeat.stop(), phases=phases())
                 raise self.task.retry(countdown=min(300, 10 * 2 ** job.attempts), max_retries=None)
             return end(Status.FAILED, error_kind=ErrorKind.SYSTEM,
                        message=f"Failed after {job.attempts} attempts: {exc}",
@@ -148,20 +148,27 @@ def _host() -> str:
     return socket.gethostname()
 
 
+@task_prerun.connect
+@task_postrun.connect
+def _tidy_connections(task=None, **kwargs) -> None:
+    """Around every task, as Django does around every request: close only a
+    connection that is broken or older than CONN_MAX_AGE, and health-check the
+    rest before reuse. Celery's own fixup would close them all every time,
+    which CELERY_DB_REUSE_MAX turns off (settings.py)."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
+
+
 @shared_task(bind=True, base=JobTask, name=lifecycle.RUN_JOB_TASK)
 def run_job(self, job_id: str) -> str:
-    close_old_connections()
-    try:
-        return JobAttempt(self, job_id).run()
-    finally:
-        close_old_connections()
+    return JobAttempt(self, job_id).run()
 
 
 @shared_task(bind=True, name=lifecycle.SEND_JOB_EMAIL_TASK, acks_late=True, max_retries=3)
 def send_job_email(self, job_id: str) -> str:
     from .notifications import job_email, should_notify
 
-    job = Job.objects.select_related("owner__profile").filter(pk=job_id).first()
+    job = Job.objects.select_related("owner__profile").defer(*HEAVY_FIELDS).filter(pk=job_id).first()
     if job is None or not job.is_final or not should_notify(job):
         return "skipped"
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,7 +15,15 @@ from . import kinds, lifecycle
 from .access import can_control, get_visible_job
 from .errors import ParamsError
 from .models import Job, Status
-from .quotas import QuotaExceeded, lab_usage
+from .quotas import QuotaExceeded, labs_usage
+
+# What the polled progress partial shows (and what visibility and
+# can_control need): the row without its heavy JSON, so polling stays cheap.
+PROGRESS_FIELDS = (
+    "id", "kind", "status", "progress", "progress_message", "cancel_requested", "dispatched_at",
+    "started_at", "finished_at", "attempts", "worker_host", "error_kind", "error_message",
+    "owner_id", "lab_id", "shared",
+)
 
 
 @require_GET
@@ -25,18 +34,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "home.html", {
             "kinds": [k for k in kinds.all_kinds() if k.submit_url_name],
         })
-    jobs = Job.objects.visible_to(request.user)
-    profile = request.user.profile
-    usage = []
-    for membership in request.user.memberships.select_related("lab"):
-        for queue in ("cpu", "gpu"):
-            usage.append((membership.lab, lab_usage(membership.lab, queue)))
+    user = request.user
+    labs = [m.lab for m in user.memberships.select_related("lab")]
+    usage_by_lab = labs_usage(labs)
+    counts = Job.objects.filter(owner=user).aggregate(
+        running=Count("pk", filter=Q(status=Status.RUNNING)),
+        queued=Count("pk", filter=Q(status=Status.QUEUED)))
     return render(request, "workers/dashboard.html", {
-        "recent": jobs[:10],
-        "running": Job.objects.filter(owner=request.user, status=Status.RUNNING).count(),
-        "queued": Job.objects.filter(owner=request.user, status=Status.QUEUED).count(),
-        "limit": profile.running_limit,
-        "usage": usage,
+        "recent": Job.objects.visible_to(user).for_listing()[:10],
+        "running": counts["running"],
+        "queued": counts["queued"],
+        "limit": user.profile.running_limit,
+        "usage": [(lab, usage_by_lab[lab.pk][queue]) for lab in labs for queue in ("cpu", "gpu")],
         "kinds": kinds.all_kinds(),
     })
 
@@ -44,7 +53,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.visible_to(request.user).select_related("owner")
+    jobs = Job.objects.visible_to(request.user).for_listing()
     kind = request.GET.get("kind", "")
     status = request.GET.get("status", "")
     if kind:
@@ -72,7 +81,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
 def job_progress(request: HttpRequest, job_id) -> HttpResponse:
     """The polled partial. Once the job has ended it answers without the
     polling trigger, and tells htmx to refresh the page so results appear."""
-    job = get_visible_job(request.user, job_id)
+    job = get_visible_job(request.user, job_id, Job.objects.only(*PROGRESS_FIELDS))
     response = render(request, "workers/partials/progress.html", _detail_context(request, job))
     if job.is_final and request.GET.get("was") in {"queued", "running"}:
         response["HX-Refresh"] = "true"
