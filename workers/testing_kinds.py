@@ -64,5 +64,5 @@ def register_all() -> None:
         name="test.sleep_gpu", label="Test sleep (GPU queue)", queue="gpu",
         runner="workers.testing_kinds:run_sleep", clean_params=clean_sleep_params,
         soft_time_limit=120, time_limit=150, max_attempts=3,
-        summarize_params=lambda p: f"sleep {p['seconds']} s on the gpu queue",
+        summarize_params=lambda p, facts: f"sleep {p['seconds']} s on the gpu queue",
     ))
