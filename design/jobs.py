@@ -83,15 +83,25 @@ def run_properties(ctx: JobContext) -> dict:
     from design.compute.molecules import read_molecules
     from design.compute.properties import METHODS, score_records
 
+    import dataclasses
+    import time
+
     from django.conf import settings
+
+    from workers import kinds
 
     from .kind import molecule_limits
 
     p = ctx.params
     options = {k: p[k] for k in ("smiles_column", "name_column") if p.get(k)}
+    # Reading and scoring stop at 90 % of the kind's time limit: the rows
+    # left become row errors and what was scored is saved, where the limit
+    # itself would fail the job with nothing.
+    deadline = time.monotonic() + 0.9 * kinds.get("design.properties").soft_time_limit
+    limits = dataclasses.replace(molecule_limits("properties"), deadline=deadline)
     ctx.progress(0, "Reading the molecules (RDKit)")
     try:
-        records = read_molecules(p["molecules"], p["format"], limits=molecule_limits("properties"), **options)
+        records = read_molecules(p["molecules"], p["format"], limits=limits, **options)
     except ValueError as exc:
         raise JobInputError(str(exc)) from None
     if not any(r.ok for r in records):
@@ -100,7 +110,7 @@ def run_properties(ctx: JobContext) -> dict:
         first = "; ".join(r.error for r in records[:3] if r.error)
         raise JobInputError(f"No valid molecule. {first}".strip())
     rows = score_records(records, progress=lambda pct, msg: ctx.progress(pct * 0.95, msg),
-                         max_seconds=settings.BIOFM_MOLECULE_MAX_SECONDS)
+                         max_seconds=settings.BIOFM_MOLECULE_MAX_SECONDS, deadline=deadline)
     columns = property_columns()
     keys = [c["key"] for c in columns]
     ctx.add_file("properties.csv", _csv(

@@ -244,3 +244,26 @@ def test_depictions_cap_size_and_lay_out_macrocycles_quickly():
     started = time.monotonic()
     assert mol_to_svg("C1" + "C" * 38 + "1").startswith("<svg")
     assert time.monotonic() - started < 3
+
+
+def test_rows_left_at_the_batch_deadline_are_row_errors_and_the_scored_ones_are_kept():
+    import dataclasses
+    import time
+
+    @register_property("test_slow", "Slow", "", "sleeps 0.5 s (test)")
+    def _slow(mol):
+        time.sleep(0.5)
+        return 0
+
+    text = "CCO a\nCCN b\nCCC c\nCCCl d\n"
+    try:
+        recs = read_smiles(text)
+        rows = score_records(recs, keys=["test_slow"], deadline=time.monotonic() + 0.75)
+    finally:
+        properties.PROPERTIES.pop("test_slow")
+        properties.METHODS.pop("test_slow")
+    assert [r["properties"] is not None for r in rows] == [True, True, False, False]
+    assert rows[2]["error"] == "row 3 (c): not scored: the job's time budget ran out"
+    late = read_smiles(text, limits=dataclasses.replace(CAPS, deadline=time.monotonic() - 1))
+    assert [r.error for r in late][:1] == ["row 1 (a): not read: the job's time budget ran out"]
+    assert not any(r.ok for r in late)

@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -56,6 +57,9 @@ class MoleculeLimits:
     max_heavy_atoms: int | None = None
     max_smiles_chars: int | None = None
     max_molblock_chars: int | None = None
+    # A time.monotonic() value: records not yet read by then are row errors
+    # ("not read") instead of a job killed at its time limit with nothing saved.
+    deadline: float | None = None
 
 
 NO_LIMITS = MoleculeLimits()
@@ -72,6 +76,13 @@ def _shorten(text: str, limit: int) -> str:
 def _check_length(text: str, cap: int | None, what: str, kind: str) -> None:
     if cap is not None and len(text) > cap:
         raise MoleculeTooLarge(f"{what}: {kind} of {len(text):,} characters, over the limit of {cap:,}")
+
+
+OUT_OF_TIME = "not read: the job's time budget ran out"
+
+
+def _out_of_time(limits: MoleculeLimits) -> bool:
+    return limits.deadline is not None and time.monotonic() > limits.deadline
 
 
 def _check_heavy_atoms(mol: Chem.Mol, cap: int | None, what: str) -> None:
@@ -223,6 +234,9 @@ def _record(row: int, name: str, smiles: str, data: dict | None = None,
             limits: MoleculeLimits = NO_LIMITS) -> MoleculeRecord:
     label = f"row {row}" + (f" ({name})" if name else "")
     rec = MoleculeRecord(row=row, name=name, source=(smiles or "").strip(), data=data or {})
+    if _out_of_time(limits):
+        rec.error = f"{label}: {OUT_OF_TIME}"
+        return rec
     try:
         rec.mol = parse_smiles(smiles, label, limits)
     except ValueError as exc:
@@ -324,6 +338,10 @@ def read_sdf(source, remove_hs: bool = True, limits: MoleculeLimits = NO_LIMITS)
         data = _sd_tags(tags)
         label = f"record {i}" + (f" ({name})" if name else "")
         rec = MoleculeRecord(row=i, name=name, source=name or f"record {i}", data=data)
+        if _out_of_time(limits):
+            rec.error = f"{label}: {OUT_OF_TIME}"
+            records.append(rec)
+            continue
         try:
             rec.mol = parse_molblock(molblock + "M  END\n", label, remove_hs=remove_hs, limits=limits)
             if name:

@@ -102,17 +102,22 @@ def _spec(key: str) -> PropertySpec:
 
 
 def score_records(records: list[MoleculeRecord], keys=None, progress=None,
-                  max_seconds: float | None = None) -> list[dict]:
+                  max_seconds: float | None = None, deadline: float | None = None) -> list[dict]:
     """Score a parsed batch: one row per record, `error` set where the record
     did not parse, a predictor failed on it or it took over `max_seconds`,
-    and the others scored."""
+    and the others scored. Records left when time.monotonic() passes
+    `deadline` are row errors too, so a batch near its job's time limit
+    keeps what it has scored."""
     rows = []
     total = max(len(records), 1)
     step = max(1, total // 100)
     for i, rec in enumerate(records):
         row = {"row": rec.row, "name": rec.name, "input": rec.source,
                "smiles": rec.smiles, "error": rec.error, "properties": None}
-        if rec.ok:
+        if rec.ok and deadline is not None and time.monotonic() > deadline:
+            row["error"] = (f"row {rec.row}" + (f" ({rec.name})" if rec.name else "")
+                            + ": not scored: the job's time budget ran out")
+        elif rec.ok:
             try:
                 row["properties"] = score_molecule(rec.mol, keys, max_seconds)
             except Exception as exc:  # a predictor failing on one molecule must not sink the batch
