@@ -357,6 +357,23 @@ BIOFM_LAB_INVITATIONS_PER_DAY = env_int("BIOFM_LAB_INVITATIONS_PER_DAY", 50)
 BIOFM_JOB_LEASE_SECONDS = env_int("BIOFM_JOB_LEASE_SECONDS", 60)
 BIOFM_UPLOAD_MAX_BYTES = env_int("BIOFM_UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BIOFM_UPLOAD_MAX_BYTES + 1024 * 1024
+# Caps on one molecule (design): RDKit's time on a molecule grows faster than
+# its size (ring perception, SA score, QED, 2D layout), so a few hostile rows
+# could hold a worker for hours or a web process past its timeout. The caps
+# are checked before those steps; a molecule over one is a row error naming
+# the row and the cap, and the rest of the batch is scored.
+BIOFM_MOLECULE_MAX_HEAVY_ATOMS = env_int("BIOFM_MOLECULE_MAX_HEAVY_ATOMS", 1000)
+BIOFM_MOLECULE_MAX_SMILES_CHARS = env_int("BIOFM_MOLECULE_MAX_SMILES_CHARS", 10_000)
+BIOFM_MOLECULE_MAX_MOLBLOCK_CHARS = env_int("BIOFM_MOLECULE_MAX_MOLBLOCK_CHARS", 500_000)
+# Property prediction stops scoring a molecule after this many seconds (read
+# between properties) and reports it as a row error.
+BIOFM_MOLECULE_MAX_SECONDS = env_int("BIOFM_MOLECULE_MAX_SECONDS", 20)
+# Docking ligands: ETKDG + Meeko took 5 s for 137 heavy atoms and 71 s for 269.
+BIOFM_DOCK_MAX_HEAVY_ATOMS = env_int("BIOFM_DOCK_MAX_HEAVY_ATOMS", 100)
+# Depictions are drawn in the web request: kept small enough to take well
+# under a second.
+BIOFM_DEPICT_MAX_HEAVY_ATOMS = env_int("BIOFM_DEPICT_MAX_HEAVY_ATOMS", 150)
+BIOFM_DEPICT_MAX_SMILES_CHARS = env_int("BIOFM_DEPICT_MAX_SMILES_CHARS", 1000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # The web server (gunicorn, docker/entrypoint.sh) ends a request after
 # BIOFM_WEB_TIMEOUT seconds and runs BIOFM_WEB_THREADS threads per process.

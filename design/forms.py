@@ -99,9 +99,10 @@ class SiteForm(forms.Form):
                 if not data["ligand_file"]:
                     self.add_error("ligand_code", "Name the ligand's HETATM code, or upload it as SDF/MOL.")
                     return data
-                site = sites.site_from_ligand(atoms, data["ligand_file"], cutoff=data["cutoff"])
-                given = {"ligand_sdf": data["ligand_file"], "cutoff": data["cutoff"]}
                 field = "ligand_file"
+                site = sites.site_from_ligand(atoms, data["ligand_file"], cutoff=data["cutoff"],
+                                              limits=P.molecule_limits("properties"))
+                given = {"ligand_sdf": data["ligand_file"], "cutoff": data["cutoff"]}
             elif method == "residues":
                 residues = [r.strip() for r in data["residues"].replace(";", ",").split(",") if r.strip()]
                 field = "residues"

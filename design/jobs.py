@@ -84,13 +84,34 @@ def run_properties(ctx: JobContext) -> dict:
     from design.compute.molecules import read_molecules
     from design.compute.properties import METHODS, score_records
 
+    import dataclasses
+    import time
+
+    from django.conf import settings
+
+    from workers import kinds
+
+    from .kind import molecule_limits
+
     p = ctx.params
     options = {k: p[k] for k in ("smiles_column", "name_column") if p.get(k)}
+    # Reading and scoring stop at 90 % of the kind's time limit: the rows
+    # left become row errors and what was scored is saved, where the limit
+    # itself would fail the job with nothing.
+    deadline = time.monotonic() + 0.9 * kinds.get("design.properties").soft_time_limit
+    limits = dataclasses.replace(molecule_limits("properties"), deadline=deadline)
+    ctx.progress(0, "Reading the molecules (RDKit)")
     try:
-        records = read_molecules(p["molecules"], p["format"], **options)
+        records = read_molecules(p["molecules"], p["format"], limits=limits, **options)
     except ValueError as exc:
         raise JobInputError(str(exc)) from None
-    rows = score_records(records, progress=lambda pct, msg: ctx.progress(pct * 0.95, msg))
+    if not any(r.ok for r in records):
+        # The web side counts records without RDKit, so an all-bad batch is
+        # found here.
+        first = "; ".join(r.error for r in records[:3] if r.error)
+        raise JobInputError(f"No valid molecule. {first}".strip())
+    rows = score_records(records, progress=lambda pct, msg: ctx.progress(pct * 0.95, msg),
+                         max_seconds=settings.BIOFM_MOLECULE_MAX_SECONDS, deadline=deadline)
     columns = property_columns()
     keys = [c["key"] for c in columns]
     ctx.add_file("properties.csv", _csv(
@@ -116,6 +137,9 @@ def run_properties(ctx: JobContext) -> dict:
     if errors:
         ctx.add_file("invalid_rows.csv", _csv(["row", "name", "input", "error"],
                                               [list(e.values()) for e in errors]), "text/csv")
+    # An over-long input is kept whole in the files, cut in the stored result.
+    shown_errors = [{**e, "input": e["input"] if len(e["input"]) <= 200 else e["input"][:199] + "…"}
+                    for e in errors[:MAX_TABLE_ROWS]]
     valid_rows = [r for r in rows if not r["error"]]
     shown = [{"row": r["row"], "name": r["name"], "smiles": r["smiles"],
               "values": {k: display_value(v) for k, v in r["properties"].items()}}
@@ -124,7 +148,7 @@ def run_properties(ctx: JobContext) -> dict:
     return finite({
         "n_molecules": len(rows), "n_valid": len(valid_rows), "n_invalid": len(errors),
         "columns": columns, "rows": shown, "truncated": len(valid_rows) > MAX_TABLE_ROWS,
-        "errors": errors[:MAX_TABLE_ROWS], "methods": dict(METHODS),
+        "errors": shown_errors, "methods": dict(METHODS),
     })
 
 

@@ -10,6 +10,8 @@ not see gets the same answer as one that does not exist.
 
 from __future__ import annotations
 
+import csv
+
 from django.conf import settings
 
 from accounts.scoping import require_visible_ids
@@ -34,6 +36,22 @@ DEFAULT_SEEDS = ["c1ccccc1", "c1ccncc1", "C1CCNCC1", "c1ccc2[nH]ccc2c1", "O=C(N)
 
 
 # ---------------------------------------------------------------- common checks
+
+def molecule_limits(use: str = "properties"):
+    """The size caps on one molecule from settings, for `use` "properties"
+    (property rows), "docking" (ligands), "seeds" (GA seeds) or "depict"
+    (drawings in a web request)."""
+    from design.compute.molecules import MoleculeLimits
+
+    heavy = {"docking": settings.BIOFM_DOCK_MAX_HEAVY_ATOMS, "depict": settings.BIOFM_DEPICT_MAX_HEAVY_ATOMS}
+    if use == "seeds":
+        from design.compute.generate import MAX_HEAVY_ATOMS
+
+        heavy["seeds"] = min(MAX_HEAVY_ATOMS, settings.BIOFM_MOLECULE_MAX_HEAVY_ATOMS)
+    smiles = settings.BIOFM_DEPICT_MAX_SMILES_CHARS if use == "depict" else settings.BIOFM_MOLECULE_MAX_SMILES_CHARS
+    return MoleculeLimits(max_heavy_atoms=heavy.get(use, settings.BIOFM_MOLECULE_MAX_HEAVY_ATOMS),
+                          max_smiles_chars=smiles, max_molblock_chars=settings.BIOFM_MOLECULE_MAX_MOLBLOCK_CHARS)
+
 
 def _int(params: dict, key: str, default: int, lo: int, hi: int, what: str) -> int:
     value = params.get(key, default)
@@ -86,22 +104,33 @@ def cpu_cap() -> int:
 # ---------------------------------------------------------------- properties
 
 def clean_properties_params(params: dict) -> Cleaned:
-    from design.compute.molecules import read_molecules
+    """Cheap checks only: this runs in the web process, where a 5 MB upload
+    parsed with RDKit took seconds and hundreds of MB. Size, format, the CSV
+    header and a streaming count of records are checked here; RDKit reads
+    the molecules in the worker, which reports bad rows one by one."""
+    from design.compute.molecules import count_records, sniff_format
 
     text = params.get("molecules")
     if params.get("smiles") is not None:
         items = params["smiles"]
         if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
             raise ParamsError("smiles", "Give a list of SMILES strings.")
+        if len(items) > MAX_MOLECULES:
+            raise ParamsError("smiles", f"{len(items)} molecules: the limit is {MAX_MOLECULES}.")
+        if any("\n" in s or "\r" in s for s in items):
+            raise ParamsError("smiles", "Each SMILES is one line.")
         text, fmt = "\n".join(items), "smi"
     else:
         fmt = str(params.get("format") or "").lower() or None
     if not isinstance(text, str) or not text.strip():
         raise ParamsError("molecules", "Give molecules: SMILES (CSV or one per line) or SDF text.")
-    if len(text.encode()) > settings.BIOFM_UPLOAD_MAX_BYTES:
-        raise ParamsError("molecules", f"The molecules are over the {settings.BIOFM_UPLOAD_MAX_BYTES / 1e6:.1f} MB limit.")
+    cap = settings.BIOFM_UPLOAD_MAX_BYTES
+    # isascii() is a flag lookup; only other text is encoded to be measured.
+    size = len(text) if text.isascii() else len(text.encode())
+    if size > cap:
+        raise ParamsError("molecules", f"The molecules are {size / 1e6:.1f} MB, over the {cap / 1e6:.1f} MB limit.")
     if fmt is None:
-        fmt = "sdf" if "M  END" in text else ("csv" if "," in text.split("\n", 1)[0] else "smi")
+        fmt = sniff_format(text)
     if fmt not in ("csv", "sdf", "smi"):
         raise ParamsError("format", f"Unknown format “{fmt}”: use csv, sdf or smi.")
     options = {}
@@ -110,19 +139,19 @@ def clean_properties_params(params: dict) -> Cleaned:
             if params.get(key):
                 options[key] = str(params[key])
     try:
-        records = read_molecules(text, fmt, **options)
+        n_records = count_records(text, fmt, **options)
     except ValueError as exc:
-        raise ParamsError("molecules", str(exc)) from None
-    if len(records) > MAX_MOLECULES:
-        raise ParamsError("molecules", f"{len(records)} molecules: the limit is {MAX_MOLECULES}.")
-    n_valid = sum(r.ok for r in records)
-    if not n_valid:
-        first = "; ".join(r.error for r in records[:3] if r.error)
-        raise ParamsError("molecules", f"No valid molecule. {first}".strip())
-    # Invalid rows stay in the input: the job reports each with RDKit's reason.
+        raise ParamsError("smiles_column" if "column" in str(exc) and options else "molecules", str(exc)) from None
+    except csv.Error as exc:
+        raise ParamsError("molecules", f"CSV: {exc}") from None
+    if not n_records:
+        raise ParamsError("molecules", "No molecule: the input has no records.")
+    if n_records > MAX_MOLECULES:
+        raise ParamsError("molecules", f"{n_records} molecules: the limit is {MAX_MOLECULES}.")
+    # RDKit's verdict on each row comes from the worker; the count is a fact.
     return Cleaned(
         params={"molecules": text, "format": fmt, **options, "filename": str(params.get("filename") or "")[:200]},
-        facts={"n_molecules": len(records), "n_invalid": len(records) - n_valid})
+        facts={"n_molecules": n_records})
 
 
 def summarize_properties(params: dict, facts: dict) -> str:
@@ -144,6 +173,7 @@ def clean_docking_params(params: dict) -> dict:
         raise ParamsError("ligands", f"{len(ligands)} ligands: the limit is {MAX_DOCK_LIGANDS} per job.")
     from design.compute.molecules import parse_smiles
 
+    limits = molecule_limits("docking")
     clean_ligands = []
     for n, item in enumerate(ligands):
         if isinstance(item, str):
@@ -152,7 +182,7 @@ def clean_docking_params(params: dict) -> dict:
             raise ParamsError(f"ligands[{n}].smiles", "Each ligand needs a \"smiles\" string.")
         name = str(item.get("name") or f"ligand{n + 1}")[:100]
         try:
-            parse_smiles(item["smiles"], name)
+            parse_smiles(item["smiles"], name, limits)
         except ValueError as exc:
             raise ParamsError(f"ligands[{n}].smiles", str(exc)) from None
         clean_ligands.append({"name": name, "smiles": item["smiles"].strip()})
@@ -214,9 +244,10 @@ def clean_campaign_params(params: dict) -> dict:
         raise ParamsError("seeds", f"{len(seeds)} seeds: the limit is {MAX_SEEDS}.")
     from design.compute.molecules import parse_smiles
 
+    limits = molecule_limits("seeds")
     for n, smiles in enumerate(seeds):
         try:
-            parse_smiles(smiles, f"seed {n + 1}")
+            parse_smiles(smiles, f"seed {n + 1}", limits)
         except ValueError as exc:
             raise ParamsError(f"seeds[{n}]", str(exc)) from None
     known = numeric_properties()

@@ -7,7 +7,6 @@ import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -56,7 +55,8 @@ def target_new(request: HttpRequest) -> HttpResponse:
         target = Target(owner=request.user, lab=form.chosen_lab(), shared=form.cleaned_data["shared"],
                         name=form.cleaned_data["name"], format=form.parsed["format"],
                         chains=form.parsed["chains"], n_atoms=form.parsed["n_atoms"])
-        target.structure.save(upload.name.rsplit("/", 1)[-1], ContentFile(upload.read()), save=False)
+        # Stored from the upload itself (the form rewound it), not from a second copy in memory.
+        target.structure.save(upload.name.rsplit("/", 1)[-1], upload, save=False)
         target.save()
         messages.success(request, f"Target “{target.name}” added; now define its binding site.")
         return redirect(target)
@@ -250,8 +250,11 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
 
     from design.compute.molecules import parse_smiles
 
+    from .kind import molecule_limits
+
     try:
-        smiles = Chem.MolToSmiles(parse_smiles(d["smiles"]))
+        # Shortlisted molecules are drawn on the shortlist page: the drawing's caps.
+        smiles = Chem.MolToSmiles(parse_smiles(d["smiles"], limits=molecule_limits("depict")))
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("design:shortlist")
@@ -338,14 +341,21 @@ def shortlist_export(request: HttpRequest, fmt: str) -> HttpResponse:
 @require_GET
 @cache_control(private=True, max_age=86400)
 def depict(request: HttpRequest) -> HttpResponse:
-    """An RDKit SVG of one SMILES, for the result tables' <img> tags."""
+    """An RDKit SVG of one SMILES, for the result tables' <img> tags. Drawn
+    in the request, so the molecule's size is capped first (a 60-atom
+    macrocycle once took minutes): over a cap is a 400 naming it."""
     from design.compute.depict import mol_to_svg
+    from design.compute.molecules import MoleculeTooLarge
+
+    from .kind import molecule_limits
 
     smiles = request.GET.get("smiles", "")
-    if not smiles or len(smiles) > 2000:
+    if not smiles:
         raise Http404("Give a SMILES.")
     try:
-        svg = mol_to_svg(smiles, width=200, height=150)
+        svg = mol_to_svg(smiles, width=200, height=150, limits=molecule_limits("depict"))
+    except MoleculeTooLarge as exc:
+        return HttpResponse(f"Not drawn: {exc}.", status=400, content_type="text/plain; charset=utf-8")
     except ValueError:
         raise Http404("Not a valid SMILES.") from None
     return HttpResponse(svg, content_type="image/svg+xml")

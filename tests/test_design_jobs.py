@@ -49,7 +49,8 @@ def test_property_job_scores_valid_rows_and_reports_invalid_ones(alice_client, u
     upload = SimpleUploadedFile("tox21_sample.csv", tox21_sample().encode())
     response = alice_client.post(reverse("design:properties_new"), {"molecules_file": upload, "title": "tox"})
     job = Job.objects.get()
-    assert response.status_code == 302 and job.input_facts["n_invalid"] == 2
+    # Submission counts the rows; RDKit reads them in the worker only.
+    assert response.status_code == 302 and job.input_facts["n_molecules"] == 10 and "n_invalid" not in job.input_facts
     run_job_now(job)
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message
@@ -182,3 +183,30 @@ def test_property_job_from_sdf_keeps_good_records_and_names_bad_ones(alice_clien
     assert job.result["n_valid"] == 1 and job.result["n_invalid"] == 1
     assert "record 2 (broken)" in job.result["errors"][0]["error"]  # named, with RDKit's reason
     assert download(alice_client, job, "properties.sdf").count("$$$$") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_property_job_reports_poison_rows_by_cap_and_scores_the_rest(alice_client, user):
+    """A molecule over the size caps is a row error naming the cap, in the
+    worker; the rest of the batch is scored. A batch with no valid row fails
+    with the rows' reasons."""
+    text = f"smiles,name\nCCO,ethanol\n{'C' * 5000},wax\n{'C' * 10_001},long\nc1ccccc1O,phenol\n"
+    response = alice_client.post(reverse("design:properties_new"), {"molecules": text})
+    assert response.status_code == 302
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.result["n_valid"] == 2 and [r["name"] for r in job.result["rows"]] == ["ethanol", "phenol"]
+    errors = {e["name"]: e["error"] for e in job.result["errors"]}
+    assert errors == {"wax": "row 2 (wax): 5,000 heavy atoms, over the limit of 1,000",
+                      "long": "row 3 (long): a SMILES of 10,001 characters, over the limit of 10,000"}
+    assert all(len(e["input"]) <= 200 for e in job.result["errors"])  # cut in the result, whole in the CSV
+    assert "C" * 10_001 in download(alice_client, job, "invalid_rows.csv")
+
+    alice_client.post(reverse("design:properties_new"), {"molecules": "C1CC broken\nC(C)(C)(C)(C)C five\n"})
+    bad = Job.objects.exclude(pk=job.pk).get()
+    run_job_now(bad)
+    bad.refresh_from_db()
+    assert bad.status == Status.FAILED
+    assert "No valid molecule" in bad.error_message and "row 1 (broken)" in bad.error_message

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from design.compute import properties
-from design.compute.molecules import parse_smiles, read_csv, read_molecules, read_sdf, read_smiles
+from design.compute.molecules import (MoleculeLimits, MoleculeTooLarge, count_records, parse_smiles, read_csv,
+                                      read_molecules, read_sdf, read_smiles, sniff_format)
 from design.compute.properties import (METHODS, PROPERTIES, abbott_score, esol_logs, lipinski_violations,
                                register_property, score_molecule, score_records, structural_alerts)
 
@@ -149,3 +150,120 @@ def test_bad_input_names_the_record():
     with pytest.raises(ValueError, match="empty"):
         parse_smiles("  ")
     assert math.isfinite(score_molecule("[Na+].[Cl-]")["esol_logs"])
+
+
+# ---------------------------------------------------------------- poison inputs (issue 15)
+
+CAPS = MoleculeLimits(max_heavy_atoms=1000, max_smiles_chars=10_000, max_molblock_chars=500_000)
+
+
+def test_over_cap_molecules_are_row_errors_naming_the_cap_and_the_rest_are_scored():
+    text = f"CCO ethanol\n{'C' * 5000} polyethylene\n{'C' * 12_000} long\nc1ccccc1 benzene\n"
+    recs = read_smiles(text, limits=CAPS)
+    assert [r.ok for r in recs] == [True, False, False, True]
+    assert recs[1].error == "row 2 (polyethylene): 5,000 heavy atoms, over the limit of 1,000"
+    assert recs[2].error == "row 3 (long): a SMILES of 12,000 characters, over the limit of 10,000"
+    rows = score_records(recs, keys=["mw", "qed"])
+    assert [r["error"] is None for r in rows] == [True, False, False, True]
+    assert rows[3]["properties"]["mw"] == pytest.approx(78.11, abs=0.01)
+    # The same caps through every reader.
+    csv_recs = read_csv(f"smiles,name\nCCO,a\n{'C' * 5000},big\n", limits=CAPS)
+    assert [r.ok for r in csv_recs] == [True, False] and "row 2 (big): 5,000 heavy atoms" in csv_recs[1].error
+    block = (FIXTURES / "1ia1_TQ3_ligand.sdf").read_text()
+    sdf = read_molecules(block + block, fmt="sdf",
+                         limits=MoleculeLimits(max_heavy_atoms=10, max_molblock_chars=len(block)))
+    assert [r.ok for r in sdf] == [False, False]
+    assert sdf[0].error == "record 1 (1IA1_TQ3_B_196): 19 heavy atoms, over the limit of 10"
+    small_block = MoleculeLimits(max_molblock_chars=100)
+    assert "a molfile of" in read_sdf(block, limits=small_block)[0].error
+
+
+def test_the_heavy_atom_cap_is_checked_before_sanitisation():
+    # Five bonds on a carbon fail sanitisation; the cap answers first, so an
+    # over-cap molecule never reaches ring perception or valence checks.
+    with pytest.raises(MoleculeTooLarge, match="6 heavy atoms, over the limit of 3"):
+        parse_smiles("C(C)(C)(C)(C)C", "x", MoleculeLimits(max_heavy_atoms=3))
+    # Hydrogens do not count; dummy atoms do.
+    assert parse_smiles("[H]C([H])([H])[H]", "x", MoleculeLimits(max_heavy_atoms=1))
+    with pytest.raises(MoleculeTooLarge):
+        parse_smiles("*" * 20, "x", MoleculeLimits(max_heavy_atoms=10))
+
+
+def test_rdkit_messages_listing_every_atom_are_cut():
+    # 200 five-membered carbon rings cannot be kekulised: RDKit lists all 1000 atoms.
+    with pytest.raises(ValueError) as info:
+        parse_smiles(".".join(["c1cccc1"] * 200), "row 1")
+    assert "kekulize" in str(info.value) and len(str(info.value)) < 500
+
+
+def test_a_molecule_slower_than_the_time_limit_is_a_row_error_and_the_batch_goes_on():
+    import time
+
+    @register_property("test_slow_on_big", "Slow", "", "sleeps on molecules of 10+ heavy atoms (test)")
+    def _slow(mol):
+        time.sleep(0.5 if mol.GetNumHeavyAtoms() >= 10 else 0)
+        return 0
+
+    try:
+        recs = read_smiles("CCO a\nCCCCCCCCCCCC big\nCCN c\n")
+        # The slow property first, so the clock runs out with others to go.
+        keys = ["test_slow_on_big", "mw", "qed"]
+        rows = score_records(recs, keys=keys, max_seconds=0.2)
+    finally:
+        properties.PROPERTIES.pop("test_slow_on_big")
+        properties.METHODS.pop("test_slow_on_big")
+    assert [r["error"] is None for r in rows] == [True, False, True]
+    assert rows[1]["error"].startswith("row 2 (big): scoring stopped after 0.5 s, over the limit of 0.2 s")
+    assert rows[2]["properties"]["mw"] == pytest.approx(45.08, abs=0.01)
+
+
+def test_streaming_counts_agree_with_the_readers():
+    smi = "CCO a\r\n\n# comment\r\n  C1CC broken\rc1ccccc1\n\nCCN"
+    assert count_records(smi, "smi") == len(read_smiles(smi)) == 4
+    assert [r.row for r in read_smiles(smi)] == [1, 4, 5, 7]
+    table = 'smiles,name,note\nCCO,a,"two\nlines"\n\nC1CC,b,x\r\nCCN,c,y'
+    assert count_records(table, "csv") == len(read_csv(table)) == 3
+    block = (FIXTURES / "1ia1_TQ3_ligand.sdf").read_text()
+    sdf = block + "\n\n" + block + "  \n"
+    assert count_records(sdf, "sdf") == len(read_sdf(sdf)) == 2
+    with pytest.raises(ValueError, match="SMILES column"):
+        count_records("a,b\n1,2\n", "csv")
+    with pytest.raises(ValueError, match="no column 'x'"):
+        count_records("smiles\nCCO\n", "csv", smiles_column="x")
+    assert sniff_format(block) == "sdf" and sniff_format(table) == "csv" and sniff_format(smi) == "smi"
+
+
+def test_depictions_cap_size_and_lay_out_macrocycles_quickly():
+    import time
+
+    from design.compute.depict import mol_to_svg
+
+    with pytest.raises(MoleculeTooLarge, match="200 heavy atoms, over the limit of 150"):
+        mol_to_svg("C" * 200, limits=MoleculeLimits(max_heavy_atoms=150))
+    # CoordGen took over 20 s on a 40-membered ring; RDKit's depictor draws it.
+    started = time.monotonic()
+    assert mol_to_svg("C1" + "C" * 38 + "1").startswith("<svg")
+    assert time.monotonic() - started < 3
+
+
+def test_rows_left_at_the_batch_deadline_are_row_errors_and_the_scored_ones_are_kept():
+    import dataclasses
+    import time
+
+    @register_property("test_slow", "Slow", "", "sleeps 0.5 s (test)")
+    def _slow(mol):
+        time.sleep(0.5)
+        return 0
+
+    text = "CCO a\nCCN b\nCCC c\nCCCl d\n"
+    try:
+        recs = read_smiles(text)
+        rows = score_records(recs, keys=["test_slow"], deadline=time.monotonic() + 0.75)
+    finally:
+        properties.PROPERTIES.pop("test_slow")
+        properties.METHODS.pop("test_slow")
+    assert [r["properties"] is not None for r in rows] == [True, True, False, False]
+    assert rows[2]["error"] == "row 3 (c): not scored: the job's time budget ran out"
+    late = read_smiles(text, limits=dataclasses.replace(CAPS, deadline=time.monotonic() - 1))
+    assert [r.error for r in late][:1] == ["row 1 (a): not read: the job's time budget ran out"]
+    assert not any(r.ok for r in late)

@@ -489,6 +489,11 @@ class _Budget(Exception):
     pass
 
 
+# The GA's largest molecule by default: a seed above it could never enter the
+# population, so submissions refuse such seeds up front.
+MAX_HEAVY_ATOMS = 60
+
+
 def run_ga(
     seeds: Iterable[str],
     objectives: Sequence[Objective],
@@ -503,7 +508,7 @@ def run_ga(
     mutation_rate: float = 0.3,
     brics_seeds: int = 0,
     max_evaluations: int | None = None,
-    max_heavy: int = 60,
+    max_heavy: int = MAX_HEAVY_ATOMS,
     progress: Callable[[float, str], None] | None = None,
     on_generation: Callable[[dict], None] | None = None,
 ) -> GAResult:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -32,6 +33,7 @@ __all__ = [
     "register_property",
     "score_molecule",
     "score_records",
+    "MoleculeTooSlow",
     "structural_alerts",
     "esol_logs",
     "abbott_score",
@@ -66,13 +68,30 @@ def register_property(key: str, label: str, unit: str, method: str):
     return decorate
 
 
-def score_molecule(smiles_or_mol, keys=None) -> dict:
+class MoleculeTooSlow(ValueError):
+    """Scoring one molecule ran past its time limit."""
+
+
+def score_molecule(smiles_or_mol, keys=None, max_seconds: float | None = None) -> dict:
     """Every registered property (or those in `keys`) for one molecule.
 
-    Raises ValueError naming the molecule if it cannot be parsed."""
+    Raises ValueError naming the molecule if it cannot be parsed, and
+    MoleculeTooSlow once scoring has taken over `max_seconds`. The clock is
+    read between properties: one RDKit call cannot be interrupted from
+    Python (a signal waits for it too), so the size caps bound each call and
+    this bounds their sum."""
     mol = to_mol(smiles_or_mol)
     wanted = PROPERTIES if keys is None else {k: _spec(k) for k in keys}
-    return {key: spec.func(mol) for key, spec in wanted.items()}
+    started = time.monotonic()
+    values = {}
+    for key, spec in wanted.items():
+        values[key] = spec.func(mol)
+        elapsed = time.monotonic() - started
+        if max_seconds is not None and elapsed > max_seconds and len(values) < len(wanted):
+            raise MoleculeTooSlow(f"scoring stopped after {elapsed:.1f} s, over the limit of {max_seconds:g} s "
+                                  f"per molecule ({len(values)} of {len(wanted)} properties done, "
+                                  f"the last “{key}”)")
+    return values
 
 
 def _spec(key: str) -> PropertySpec:
@@ -82,18 +101,25 @@ def _spec(key: str) -> PropertySpec:
         raise ValueError(f"property {key!r} is not registered (known: {', '.join(PROPERTIES)})") from None
 
 
-def score_records(records: list[MoleculeRecord], keys=None, progress=None) -> list[dict]:
+def score_records(records: list[MoleculeRecord], keys=None, progress=None,
+                  max_seconds: float | None = None, deadline: float | None = None) -> list[dict]:
     """Score a parsed batch: one row per record, `error` set where the record
-    did not parse (or a predictor failed on it) and the others scored."""
+    did not parse, a predictor failed on it or it took over `max_seconds`,
+    and the others scored. Records left when time.monotonic() passes
+    `deadline` are row errors too, so a batch near its job's time limit
+    keeps what it has scored."""
     rows = []
     total = max(len(records), 1)
     step = max(1, total // 100)
     for i, rec in enumerate(records):
         row = {"row": rec.row, "name": rec.name, "input": rec.source,
                "smiles": rec.smiles, "error": rec.error, "properties": None}
-        if rec.ok:
+        if rec.ok and deadline is not None and time.monotonic() > deadline:
+            row["error"] = (f"row {rec.row}" + (f" ({rec.name})" if rec.name else "")
+                            + ": not scored: the job's time budget ran out")
+        elif rec.ok:
             try:
-                row["properties"] = score_molecule(rec.mol, keys)
+                row["properties"] = score_molecule(rec.mol, keys, max_seconds)
             except Exception as exc:  # a predictor failing on one molecule must not sink the batch
                 row["error"] = f"row {rec.row}" + (f" ({rec.name})" if rec.name else "") + f": {exc}"
         rows.append(row)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rdkit import Chem
 
-from .molecules import parse_molblock, read_sdf
+from .molecules import NO_LIMITS, MoleculeLimits, parse_molblock, read_sdf
 
 __all__ = ["ProteinAtom", "BindingSite", "read_protein_atoms", "site_from_ligand", "site_from_residues",
            "site_from_box", "check_box", "MAX_EDGE", "MIN_EDGE"]
@@ -124,13 +124,13 @@ def check_box(atoms: list[ProteinAtom], center, size) -> tuple[int, list[str]]:
 
 
 def _residues_near(atoms, points: np.ndarray, cutoff: float) -> list[str]:
+    from scipy.spatial import cKDTree
+
+    # A k-d tree, not an atoms x points distance matrix: that matrix for a
+    # large structure and a large ligand runs to gigabytes in a web request.
     xyz = _coords(atoms)
-    d = np.linalg.norm(xyz[:, None, :] - points[None, :, :], axis=2).min(axis=1)
-    seen = []
-    for atom, dist in zip(atoms, d):
-        if dist <= cutoff and atom.residue_id not in seen:
-            seen.append(atom.residue_id)
-    return seen
+    d, _ = cKDTree(points).query(xyz, k=1, distance_upper_bound=cutoff + 1e-9)
+    return list(dict.fromkeys(atom.residue_id for atom, dist in zip(atoms, d) if dist <= cutoff))
 
 
 def _box_around(points: np.ndarray, padding: float, min_size: float):
@@ -140,31 +140,34 @@ def _box_around(points: np.ndarray, padding: float, min_size: float):
     return tuple(round(float(c), 3) for c in center), tuple(round(float(s), 3) for s in size)
 
 
-def _ligand_mol(ligand) -> Chem.Mol:
+def _ligand_mol(ligand, limits: MoleculeLimits = NO_LIMITS) -> Chem.Mol:
     if isinstance(ligand, Chem.Mol):
         mol = ligand
     else:
         text = _read_text(ligand)
         if "$$$$" in text or text.count("M  END") > 1:
-            records = read_sdf(text)
+            # Only the first record is used: the rest of the file is not parsed.
+            end = text.find("$$$$")
+            records = read_sdf(text if end < 0 else text[:end], limits=limits)
             if not records:
                 raise ValueError("ligand: the SDF has no records")
             if not records[0].ok:
                 raise ValueError(f"ligand: {records[0].error}")
             mol = records[0].mol
         else:
-            mol = parse_molblock(text, "ligand")
+            mol = parse_molblock(text, "ligand", limits=limits)
     if mol.GetNumConformers() == 0:
         raise ValueError("ligand: no coordinates (a co-crystallised ligand needs its 3D pose)")
     return mol
 
 
 def site_from_ligand(protein, ligand, cutoff: float = 5.0, padding: float = 6.0,
-                     min_size: float = 18.0) -> BindingSite:
+                     min_size: float = 18.0, limits: MoleculeLimits = NO_LIMITS) -> BindingSite:
     """Box around the ligand's heavy atoms (extent + `padding` on every side,
-    at least `min_size` per edge), residues with an atom within `cutoff` Å."""
+    at least `min_size` per edge), residues with an atom within `cutoff` Å.
+    `limits` caps the ligand's size before RDKit sanitises it."""
     atoms = protein if isinstance(protein, list) else read_protein_atoms(protein)
-    mol = _ligand_mol(ligand)
+    mol = _ligand_mol(ligand, limits)
     points = np.array([list(mol.GetConformer().GetAtomPosition(a.GetIdx()))
                        for a in mol.GetAtoms() if a.GetAtomicNum() > 1])
     center, size = _box_around(points, padding, min_size)
@@ -178,12 +181,8 @@ def site_from_ligand(protein, ligand, cutoff: float = 5.0, padding: float = 6.0,
 
 def hetero_codes(atoms: list[ProteinAtom]) -> list[str]:
     """Ligand codes present as HETATM records (waters left out), as “CHAIN:CODE”."""
-    seen = []
-    for a in atoms:
-        tag = f"{a.chain}:{a.resname}"
-        if a.record == "HETATM" and a.resname not in ("HOH", "WAT", "DOD") and tag not in seen:
-            seen.append(tag)
-    return seen
+    return list(dict.fromkeys(f"{a.chain}:{a.resname}" for a in atoms
+                              if a.record == "HETATM" and a.resname not in ("HOH", "WAT", "DOD")))
 
 
 def site_from_hetero(protein, code: str, cutoff: float = 5.0, padding: float = 6.0,
@@ -228,16 +227,20 @@ def site_from_residues(protein, residues, padding: float = 6.0, min_size: float 
     atoms = protein if isinstance(protein, list) else read_protein_atoms(protein)
     if not residues:
         raise ValueError("residues: the list is empty")
-    chosen, found = [], []
+    # Atoms by residue, built once: a scan of every atom per listed residue
+    # is residues x atoms in a web request.
+    by_residue: dict[tuple, list[ProteinAtom]] = {}
+    for atom in atoms:
+        by_residue.setdefault((atom.chain, atom.resnum, atom.icode), []).append(atom)
+    chosen, found = [], {}
     for spec in residues:
         chain, name, number, icode = _parse_residue(spec)
-        match = [a for a in atoms if a.chain == chain and a.resnum == number and a.icode == icode
-                 and (name is None or a.resname == name)]
+        match = [a for a in by_residue.get((chain, number, icode), []) if name is None or a.resname == name]
         if not match:
             raise ValueError(f"residue {spec!r}: not found in the structure")
         chosen.extend(match)
-        if match[0].residue_id not in found:
-            found.append(match[0].residue_id)
+        found[match[0].residue_id] = None
+    found = list(found)
     center, size = _box_around(_coords(chosen), padding, min_size)
     inside, warnings = check_box(atoms, center, size)
     return BindingSite(center, size, f"residues {', '.join(found)}, box padding {padding:g} Å", found,
@@ -254,11 +257,12 @@ def site_from_box(protein, center, size, cutoff_residues: float = 0.0) -> Bindin
         raise ValueError("box: centre and size must be numbers") from None
     inside, warnings = check_box(atoms, center, size)
     c, s = np.asarray(center), np.asarray(size)
+    protein_atoms = [a for a in atoms if a.record == "ATOM"]
     residues = []
-    for atom in atoms:
-        if atom.record == "ATOM" and np.all(np.abs(np.asarray(atom.xyz) - c) <= s / 2 + cutoff_residues):
-            if atom.residue_id not in residues:
-                residues.append(atom.residue_id)
+    if protein_atoms:
+        inside_box = np.all(np.abs(_coords(protein_atoms) - c) <= s / 2 + cutoff_residues, axis=1)
+        # In order of first appearance; a dict, as a huge box holds thousands.
+        residues = list(dict.fromkeys(a.residue_id for a, keep in zip(protein_atoms, inside_box) if keep))
     return BindingSite(center, size, "explicit box", residues, warnings, inside)
 
 
