@@ -133,7 +133,7 @@ def test_a_form_submission_is_cleaned_once(alice_client, monkeypatch, no_broker)
     ("analysis:esm_new", {"sequences": f">a\n{SEQ}", "model": "esm2_t6_8M_UR50D", "repr_layers": "1.5",
                           "include": ["mean"], "long_sequences": "truncate"}, "repr_layers", "“1.5”"),
     ("analysis:atomica_new", {"urls": "ftp://example.org/a.jsonl.gz", "mode": "default"}, "urls", "http"),
-    ("design:properties_new", {"molecules": "C1CC\n"}, "molecules", "No valid molecule"),
+    ("design:properties_new", {"molecules": "smiles,name\n"}, "molecules", "No molecule"),
     ("design:properties_new", {"molecules": "name,x\na,1\n", "smiles_column": ""}, "smiles_column", "column"),
 ])
 def test_params_errors_land_on_the_field_they_name(alice_client, url_name, data, field, text):
