@@ -10,3 +10,8 @@ class StoredInputAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__email", "id"]
     readonly_fields = ["id", "owner", "file", "name", "size", "created_at", "jobs"]
     date_hierarchy = "created_at"
+
+    # Inputs come only from users' submissions (they need an owner and a
+    # stored file); operators look and delete, they never add one.
+    def has_add_permission(self, request):
+        return False
