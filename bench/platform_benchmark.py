@@ -40,9 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
+# Its input is generated (seeded jobs of realistic JSON sizes), so no file.
+INPUTS: list[str] = []
 
 
-def parse_args():
+def parse_args(argv: list[str] | None = None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2,000 jobs and fewer rounds (about a minute)")
     p.add_argument("--jobs", type=int, help="jobs to seed (default 20,000; 2,000 with --quick)")
@@ -50,7 +52,7 @@ def parse_args():
     p.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"))
     p.add_argument("--keep", action="store_true", help="leave the bench database in place")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 # ---------------------------------------------------------------- setup
@@ -295,8 +297,8 @@ def purge_queues(redis_url: str) -> None:
     redis.Redis.from_url(redis_url).delete("cpu", "notify", "gpu")
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     n_jobs = args.jobs or (2_000 if args.quick else 20_000)
     rounds = 3 if args.quick else 5
     maintenance_url, bench_url = bench_database(args.database_url)
