@@ -15,6 +15,7 @@ from . import kinds, lifecycle
 from .access import can_control, get_visible_job
 from .errors import ParamsError
 from .models import Job, Status
+from .context import HARDWARE
 from .quotas import QuotaExceeded, labs_usage
 
 # What the polled progress partial shows (and what visibility and
@@ -45,7 +46,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "running": counts["running"],
         "queued": counts["queued"],
         "limit": user.profile.running_limit,
-        "usage": [(lab, usage_by_lab[lab.pk][queue]) for lab in labs for queue in ("cpu", "gpu")],
+        "usage": [(lab, usage_by_lab[lab.pk][hw]) for lab in labs for hw in HARDWARE],
         "kinds": kinds.all_kinds(),
     })
 
