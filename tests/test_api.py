@@ -125,6 +125,7 @@ def test_download_results_through_the_api(client, user):
     run_job_now(Job.objects.get(pk=body["id"]))
     done = client.get(body["api_url"], **auth).json()
     assert done["status"] == "succeeded"
+    assert done["hardware"] == "cpu"  # the hours it is charged to
     assert done["result"]["n_records"] == 1 and done["result"]["n_rejected"] == 1
     files = {f["name"]: f for f in done["files"]}
     assert set(files) == {"protparam.csv", "protparam.json", "rejected_records.csv"}

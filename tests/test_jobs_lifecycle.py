@@ -331,3 +331,29 @@ def test_workers_modules_form_layers_without_import_circles():
 
     for module in graph:
         visit(module, [module])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_charges_jobs_that_ran_before_to_their_queue_as_before(user):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from workers.models import Attempt
+
+    before = [("workers", "0006_lab_scoped_fields_and_quota_index")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    executor.loader.build_graph()
+    old = executor.loader.project_state(before).apps
+    OldJob, OldAttempt = old.get_model("workers", "Job"), old.get_model("workers", "Attempt")
+    lab_id = user.profile.default_lab_id
+    ran = OldJob.objects.create(kind="test.sleep_gpu", owner_id=user.pk, lab_id=lab_id, queue="gpu",
+                                status="succeeded", started_at=timezone.now(), run_seconds=60)
+    OldAttempt.objects.create(job=ran, number=1, token="t-old", queue="gpu")
+    waiting = OldJob.objects.create(kind="test.sleep", owner_id=user.pk, lab_id=lab_id, queue="cpu")
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert Job.objects.get(pk=ran.pk).hardware == "gpu"
+    assert Attempt.objects.get(token="t-old").hardware == "gpu"
+    assert Job.objects.get(pk=waiting.pk).hardware == ""  # charged to what it will run on
+    assert labs_usage([user.profile.default_lab])[lab_id]["gpu"].used_hours == pytest.approx(60 / 3600)

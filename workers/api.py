@@ -45,6 +45,9 @@ class JobSummaryOut(Schema):
     progress: float
     progress_message: str
     queue: str
+    # What its latest attempt ran on, "cpu" or "gpu" ("" before one started):
+    # the quota its worker hours count against.
+    hardware: str
     error_kind: str
     error_message: str
     attempts: int
@@ -86,7 +89,7 @@ class ErrorOut(Schema):
 
 
 SUMMARY_FIELDS = (
-    "id", "kind", "title", "status", "progress", "progress_message", "queue",
+    "id", "kind", "title", "status", "progress", "progress_message", "queue", "hardware",
     "error_kind", "error_message", "attempts", "shared", "created_at", "started_at",
     "finished_at", "waiting_for_slot")
 
