@@ -200,8 +200,10 @@ def test_management_command_refuses_invalid_records(esm_weights, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_wait_true_answers_with_embeddings_from_a_real_worker(api, esm_weights, tmp_path):
     flush_redis()
+    # A worker taken for a GPU one, whose model runs on its CPU (BIOFM_ESM_DEVICE).
     worker = WorkerProcess(tmp_path, env={"BIOFM_ESM_WEIGHTS_DIR": str(esm_weights),
-                                          "BIOFM_ESM_ALLOW_DOWNLOAD": "0"}).start()
+                                          "BIOFM_ESM_ALLOW_DOWNLOAD": "0", "BIOFM_WORKER_HARDWARE": "gpu",
+                                          "BIOFM_ESM_DEVICE": "cpu"}).start()
     try:
         response = post(api, {"model": MODEL, "sequences": SEQS[:2], "include": ["mean", "contacts"]},
                         wait=True)
@@ -210,6 +212,7 @@ def test_wait_true_answers_with_embeddings_from_a_real_worker(api, esm_weights, 
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "succeeded"
+    assert body["queue"] == "gpu" and body["hardware"] == "cpu"  # charged to the CPU that ran it
     assert len(body["embeddings"]["short"]["mean"]["6"]) == 32
     assert np.array(body["embeddings"]["short"]["contacts"]).shape == (10, 10)
 
