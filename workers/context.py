@@ -26,7 +26,7 @@ HARDWARE = ("cpu", "gpu")
 
 
 def hardware_of_device(device) -> str:
-    """"gpu" for a CUDA device (a torch.device or its name: "cuda", "cuda:1"), else "cpu"."""
+    """The hardware of a torch device (or its name): "gpu" for CUDA ("cuda", "cuda:1"), else "cpu"."""
     kind = getattr(device, "type", None) or str(device).split(":", 1)[0]
     return "gpu" if kind == "cuda" else "cpu"
 

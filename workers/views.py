@@ -13,9 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import kinds, lifecycle
 from .access import can_control, get_visible_job
+from .context import HARDWARE
 from .errors import ParamsError
 from .models import Job, Status
-from .context import HARDWARE
 from .quotas import QuotaExceeded, labs_usage
 
 # What the polled progress partial shows (and what visibility and
