@@ -21,7 +21,7 @@ class Lab(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="labs"
     )
-    # Monthly worker-hour quotas, counted apart for the two queues.
+    # Monthly worker-hour quotas, counted apart for CPU and GPU (workers.quotas).
     # Null means unlimited.
     cpu_hours_per_month = models.FloatField(null=True, blank=True)
     gpu_hours_per_month = models.FloatField(null=True, blank=True)
@@ -33,8 +33,8 @@ class Lab(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def quota_hours(self, queue: str) -> float | None:
-        return self.gpu_hours_per_month if queue == "gpu" else self.cpu_hours_per_month
+    def quota_hours(self, hardware: str) -> float | None:
+        return self.gpu_hours_per_month if hardware == "gpu" else self.cpu_hours_per_month
 
 
 class Membership(models.Model):

@@ -355,6 +355,10 @@ BIOFM_LAB_INVITATIONS_PER_DAY = env_int("BIOFM_LAB_INVITATIONS_PER_DAY", 50)
 # A running job renews its lease every LEASE/3 seconds. A redelivered job waits
 # until the lease has lapsed before taking the job over.
 BIOFM_JOB_LEASE_SECONDS = env_int("BIOFM_JOB_LEASE_SECONDS", 60)
+# What this worker's jobs are charged to (workers.quotas), "cpu" or "gpu",
+# until a job's compute says what it ran on (ESM-2 and ATOMICA do). Empty:
+# "gpu" when torch is already loaded and sees CUDA, else "cpu".
+BIOFM_WORKER_HARDWARE = os.environ.get("BIOFM_WORKER_HARDWARE", "").strip().lower()
 BIOFM_UPLOAD_MAX_BYTES = env_int("BIOFM_UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BIOFM_UPLOAD_MAX_BYTES + 1024 * 1024
 # Caps on one molecule (design): RDKit's time on a molecule grows faster than

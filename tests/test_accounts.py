@@ -132,7 +132,7 @@ def test_profile_shows_email_limit_and_lab_usage(alice_client, user):
     user.profile.save()
     lab = _personal_lab(user)
     Job.objects.create(kind="analysis.protparam", owner=user, lab=lab, params={},
-                       queue="cpu", started_at=timezone.now(), run_seconds=2 * 3600)
+                       queue="cpu", hardware="cpu", started_at=timezone.now(), run_seconds=2 * 3600)
     page = alice_client.get(reverse("profile")).content.decode()
     assert "alice@example.org" in page
     assert "<strong>7</strong> jobs at once" in page
@@ -140,6 +140,19 @@ def test_profile_shows_email_limit_and_lab_usage(alice_client, user):
     assert "2.00 h of 500 h" in page
     assert "0.00 h of 100 h" in page
     assert "Quotas reset on" in page
+
+
+@pytest.mark.django_db
+def test_lab_page_shows_hours_by_the_hardware_that_ran_them(alice_client, user):
+    lab = _personal_lab(user)
+    # A GPU-queue job that ran on a CPU, and one that ran on a GPU.
+    for hardware, hours in (("cpu", 2), ("gpu", 1)):
+        Job.objects.create(kind="analysis.esm_embeddings", owner=user, lab=lab, params={}, queue="gpu",
+                           hardware=hardware, started_at=timezone.now(), run_seconds=hours * 3600)
+    page = alice_client.get(reverse("lab_detail", args=[lab.slug])).content.decode()
+    cells = re.findall(r"<tr><td>(CPU|GPU)</td>\s*<td class=\"num\">([\d.]+) h</td>", page)
+    assert cells == [("CPU", "2.00"), ("GPU", "1.00")], page
+    assert "<th>Hardware</th>" in page
 
 
 @pytest.mark.django_db

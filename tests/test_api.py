@@ -41,6 +41,23 @@ def test_submit_analysis_and_follow_it(api, user):
     assert [j["id"] for j in listed] == [body["id"]]
 
 
+def test_submit_and_rerun_answer_202_with_location_and_retry_after(api, user):
+    """They answered 202 with neither, unlike the ESM and ATOMICA endpoints."""
+    response = post(api, "/api/v1/jobs", {"kind": "test.sleep", "params": {"seconds": 0}})
+    assert response.status_code == 202, response.content
+    job_id = response.json()["id"]
+    assert response["Location"] == f"/api/v1/jobs/{job_id}"
+    assert int(response["Retry-After"]) > 0
+    assert api.get(response["Location"]).json()["id"] == job_id
+
+    again = post(api, f"/api/v1/jobs/{job_id}/rerun", {})
+    assert again.status_code == 202, again.content
+    new_id = again.json()["id"]
+    assert new_id != job_id and Job.objects.get(pk=new_id).rerun_of_id == Job.objects.get(pk=job_id).pk
+    assert again["Location"] == f"/api/v1/jobs/{new_id}"
+    assert int(again["Retry-After"]) > 0
+
+
 @pytest.mark.parametrize("payload, field", [
     ({"kind": "nope", "params": {}}, "kind"),
     ({"kind": "analysis.protparam", "params": {}}, "fasta"),
@@ -108,6 +125,7 @@ def test_download_results_through_the_api(client, user):
     run_job_now(Job.objects.get(pk=body["id"]))
     done = client.get(body["api_url"], **auth).json()
     assert done["status"] == "succeeded"
+    assert done["hardware"] == "cpu"  # the hours it is charged to
     assert done["result"]["n_records"] == 1 and done["result"]["n_rejected"] == 1
     files = {f["name"]: f for f in done["files"]}
     assert set(files) == {"protparam.csv", "protparam.json", "rejected_records.csv"}

@@ -52,6 +52,7 @@ def atomica_weights(settings):
 @pytest.mark.django_db(transaction=True)
 def test_page_job_downloads_match_the_reference(alice_client, user, atomica_weights, settings):
     settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS = 20  # the first complex only: CPU time
+    settings.BIOFM_WORKER_HARDWARE = "gpu"  # the worker's guess; the model says where it ran
     response = alice_client.post(reverse("analysis:atomica_new"), {
         "records": SimpleUploadedFile("two.jsonl.gz", records_gz()), "importance": "on"})
     job = Job.objects.get()
@@ -61,6 +62,11 @@ def test_page_job_downloads_match_the_reference(alice_client, user, atomica_weig
     assert job.status == Status.SUCCEEDED, job.error_message
     phases = [p["name"] for p in job.attempt_log.get().phases]
     assert phases == ["reading inputs", "loading model", "computing", "writing results"]
+    # A GPU-queue job is charged to the hardware its model ran on.
+    import torch
+
+    ran_on = "gpu" if torch.cuda.is_available() else "cpu"
+    assert job.queue == "gpu" and job.hardware == job.attempt_log.get().hardware == ran_on
 
     arrays = np.load(io.BytesIO(job.files.get(name="atomica_embeddings.npz").file.read()))
     for rid in SMALL:

@@ -83,6 +83,7 @@ def test_a_run_records_its_wait_and_phases(user, no_broker, django_capture_on_co
     attempt = job.attempt_log.get()
     assert job.status == Status.SUCCEEDED and attempt.outcome == Outcome.SUCCEEDED
     assert attempt.number == 1 and attempt.queue == "cpu" and attempt.worker
+    assert attempt.hardware == job.hardware == "cpu"  # BIOFM_WORKER_HARDWARE unset, no CUDA here
     assert attempt.queued_at == job.dispatched_at
     assert 5 <= attempt.queue_seconds < 30
     assert attempt.claimed_at <= attempt.last_heartbeat_at <= attempt.ended_at

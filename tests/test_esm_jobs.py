@@ -17,6 +17,7 @@ from tests.conftest import run_job_now
 from tests.esm_fixtures import write_tiny_esm2
 from tests.processes import WorkerProcess, flush_redis
 from workers.models import Job, Status
+from workers.quotas import labs_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +138,29 @@ def test_job_outputs_match_fair_esm_and_load_in_one_line(api, esm_weights, tmp_p
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_gpu_queue_job_run_on_the_cpu_is_charged_cpu_hours(api, user, esm_weights, settings):
+    """It was charged to the GPU quota, its kind's queue, whatever ran it."""
+    settings.BIOFM_WORKER_HARDWARE = "gpu"  # the worker's guess, before the model picks its device
+    settings.BIOFM_ESM_DEVICE = "cpu"  # as "auto" picks on a worker without CUDA
+    lab = user.profile.default_lab
+    lab.gpu_hours_per_month = 0  # used up: the job would be refused, not run
+    lab.save()
+    assert post(api, {"model": MODEL, "sequences": SEQS[:2]}).status_code == 403
+    lab.gpu_hours_per_month = 10
+    lab.save()
+    body = post(api, {"model": MODEL, "sequences": SEQS[:2]}).json()
+    job = Job.objects.get(pk=body["id"])
+    assert job.queue == "gpu"
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.hardware == "cpu" and [a.hardware for a in job.attempt_log.all()] == ["cpu"]
+    usage = labs_usage([lab])[lab.pk]
+    assert job.run_seconds > 0
+    assert usage["cpu"].used_hours == pytest.approx(job.run_seconds / 3600)
+    assert usage["gpu"].used_hours == 0
+
+
 def test_missing_weights_offline_fail_with_a_clear_message(api, settings, tmp_path):
     settings.BIOFM_ESM_WEIGHTS_DIR = str(tmp_path / "empty")
     settings.BIOFM_ESM_ALLOW_DOWNLOAD = False
@@ -176,8 +200,10 @@ def test_management_command_refuses_invalid_records(esm_weights, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_wait_true_answers_with_embeddings_from_a_real_worker(api, esm_weights, tmp_path):
     flush_redis()
+    # A worker taken for a GPU one, whose model runs on its CPU (BIOFM_ESM_DEVICE).
     worker = WorkerProcess(tmp_path, env={"BIOFM_ESM_WEIGHTS_DIR": str(esm_weights),
-                                          "BIOFM_ESM_ALLOW_DOWNLOAD": "0"}).start()
+                                          "BIOFM_ESM_ALLOW_DOWNLOAD": "0", "BIOFM_WORKER_HARDWARE": "gpu",
+                                          "BIOFM_ESM_DEVICE": "cpu"}).start()
     try:
         response = post(api, {"model": MODEL, "sequences": SEQS[:2], "include": ["mean", "contacts"]},
                         wait=True)
@@ -186,6 +212,7 @@ def test_wait_true_answers_with_embeddings_from_a_real_worker(api, esm_weights, 
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "succeeded"
+    assert body["queue"] == "gpu" and body["hardware"] == "cpu"  # charged to the CPU that ran it
     assert len(body["embeddings"]["short"]["mean"]["6"]) == 32
     assert np.array(body["embeddings"]["short"]["contacts"]).shape == (10, 10)
 

@@ -12,7 +12,7 @@ from tests.conftest import run_job_now
 from workers import lifecycle
 from workers.errors import ParamsError
 from workers.models import ErrorKind, Job, Status
-from workers.quotas import QuotaExceeded, month_bounds
+from workers.quotas import QuotaExceeded, labs_usage, month_bounds
 
 pytestmark = pytest.mark.django_db
 
@@ -46,8 +46,8 @@ def test_quota_refuses_submission_and_says_when_it_resets(user):
     lab.cpu_hours_per_month = 1
     lab.gpu_hours_per_month = 1
     lab.save()
-    Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", status=Status.SUCCEEDED,
-                       started_at=timezone.now(), run_seconds=3700)
+    Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", hardware="cpu",
+                       status=Status.SUCCEEDED, started_at=timezone.now(), run_seconds=3700)
     with pytest.raises(QuotaExceeded) as err:
         lifecycle.submit(user, "test.sleep", {"seconds": 0})
     _, reset = month_bounds()
@@ -64,12 +64,95 @@ def test_gpu_usage_is_held_to_the_gpu_quota(user):
     lab.cpu_hours_per_month = 5
     lab.gpu_hours_per_month = 1
     lab.save()
-    Job.objects.create(kind="test.sleep_gpu", owner=user, lab=lab, queue="gpu", status=Status.SUCCEEDED,
-                       started_at=timezone.now(), run_seconds=3700)
+    Job.objects.create(kind="test.sleep_gpu", owner=user, lab=lab, queue="gpu", hardware="gpu",
+                       status=Status.SUCCEEDED, started_at=timezone.now(), run_seconds=3700)
     with pytest.raises(QuotaExceeded) as err:
         lifecycle.submit(user, "test.sleep_gpu", {"seconds": 0})
     assert "1.0 of its 1 GPU hours" in str(err.value) and "CPU" not in str(err.value)
     assert lifecycle.submit(user, "test.sleep", {"seconds": 0}).queue == "cpu"
+
+
+def _usage(lab):
+    return labs_usage([lab])[lab.pk]
+
+
+def test_hours_count_against_the_hardware_the_compute_reported(user):
+    # A CPU-queue job on a worker that guesses "cpu", whose compute says "gpu".
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0.2, "steps": 2, "hardware": "gpu"})
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED and job.hardware == "gpu" and job.run_seconds > 0
+    assert [a.hardware for a in job.attempt_log.all()] == ["gpu"]
+    usage = _usage(job.lab)
+    assert usage["gpu"].used_hours == pytest.approx(job.run_seconds / 3600)
+    assert usage["cpu"].used_hours == 0
+
+
+def test_hours_count_against_the_workers_hardware_by_default(user, settings):
+    # Neither the queue (cpu) nor a compute that says nothing decides: the worker does.
+    settings.BIOFM_WORKER_HARDWARE = "gpu"
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0.1, "steps": 1})
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.hardware == "gpu" and _usage(job.lab)["gpu"].used_hours > 0
+    settings.BIOFM_WORKER_HARDWARE = "cpu"
+    other = lifecycle.submit(user, "test.sleep_gpu", {"seconds": 0.1, "steps": 1})
+    run_job_now(other)
+    other.refresh_from_db()
+    assert other.queue == "gpu" and other.hardware == "cpu"
+    assert _usage(job.lab)["cpu"].used_hours == pytest.approx(other.run_seconds / 3600)
+
+
+def test_a_gpu_queue_submission_is_refused_by_the_gpu_quota_alone(user):
+    """The rule (README, Quotas): a submission is checked against the
+    hardware its queue asks for, whatever its earlier jobs ran on."""
+    lab = user.profile.default_lab
+    lab.cpu_hours_per_month = 1
+    lab.gpu_hours_per_month = 1
+    lab.save()
+    # GPU-queue jobs that fell back to the CPU used up the CPU hours, not the GPU's.
+    Job.objects.create(kind="test.sleep_gpu", owner=user, lab=lab, queue="gpu", hardware="cpu",
+                       status=Status.SUCCEEDED, started_at=timezone.now(), run_seconds=3700)
+    assert lifecycle.submit(user, "test.sleep_gpu", {"seconds": 0}).queue == "gpu"
+    with pytest.raises(QuotaExceeded, match="CPU hours"):
+        lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    # Once the GPU hours are used up, a GPU-queue job is refused, though it
+    # might have run on a CPU and CPU hours were left.
+    lab.cpu_hours_per_month = None
+    lab.save()
+    Job.objects.create(kind="test.sleep_gpu", owner=user, lab=lab, queue="gpu", hardware="gpu",
+                       status=Status.SUCCEEDED, started_at=timezone.now(), run_seconds=3700)
+    with pytest.raises(QuotaExceeded, match="GPU hours"):
+        lifecycle.submit(user, "test.sleep_gpu", {"seconds": 0})
+    assert lifecycle.submit(user, "test.sleep", {"seconds": 0}).queue == "cpu"
+
+
+def test_worker_hardware_asks_torch_only_once_it_is_loaded(settings, monkeypatch):
+    import sys
+
+    import torch
+
+    from workers.runtime import worker_hardware
+
+    settings.BIOFM_WORKER_HARDWARE = ""
+    assert worker_hardware() == ("gpu" if torch.cuda.is_available() else "cpu")
+    monkeypatch.delitem(sys.modules, "torch")  # a worker that never loaded it
+    assert worker_hardware() == "cpu"
+    assert "torch" not in sys.modules
+    settings.BIOFM_WORKER_HARDWARE = "gpu"
+    assert worker_hardware() == "gpu"
+
+
+def test_set_hardware_takes_only_cpu_or_gpu(tmp_path):
+    from workers.context import LocalContext, hardware_of_device
+
+    ctx = LocalContext(tmp_path)
+    assert ctx.hardware == "cpu"
+    ctx.set_hardware("gpu")
+    assert ctx.hardware == "gpu"
+    with pytest.raises(ValueError, match="cuda"):
+        ctx.set_hardware("cuda")
+    assert [hardware_of_device(d) for d in ("cuda", "cuda:1", "cpu", "mps")] == ["gpu", "gpu", "cpu", "cpu"]
 
 
 def test_usage_from_last_month_does_not_count(user):
@@ -77,8 +160,8 @@ def test_usage_from_last_month_does_not_count(user):
     lab.cpu_hours_per_month = 1
     lab.save()
     start, _ = month_bounds()
-    Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", status=Status.SUCCEEDED,
-                       started_at=start - timedelta(hours=1), run_seconds=7200)
+    Job.objects.create(kind="test.sleep", owner=user, lab=lab, queue="cpu", hardware="cpu",
+                       status=Status.SUCCEEDED, started_at=start - timedelta(hours=1), run_seconds=7200)
     lifecycle.submit(user, "test.sleep", {"seconds": 0})
 
 
@@ -248,3 +331,29 @@ def test_workers_modules_form_layers_without_import_circles():
 
     for module in graph:
         visit(module, [module])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_charges_jobs_that_ran_before_to_their_queue_as_before(user):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from workers.models import Attempt
+
+    before = [("workers", "0006_lab_scoped_fields_and_quota_index")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    executor.loader.build_graph()
+    old = executor.loader.project_state(before).apps
+    OldJob, OldAttempt = old.get_model("workers", "Job"), old.get_model("workers", "Attempt")
+    lab_id = user.profile.default_lab_id
+    ran = OldJob.objects.create(kind="test.sleep_gpu", owner_id=user.pk, lab_id=lab_id, queue="gpu",
+                                status="succeeded", started_at=timezone.now(), run_seconds=60)
+    OldAttempt.objects.create(job=ran, number=1, token="t-old", queue="gpu")
+    waiting = OldJob.objects.create(kind="test.sleep", owner_id=user.pk, lab_id=lab_id, queue="cpu")
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert Job.objects.get(pk=ran.pk).hardware == "gpu"
+    assert Attempt.objects.get(token="t-old").hardware == "gpu"
+    assert Job.objects.get(pk=waiting.pk).hardware == ""  # charged to what it will run on
+    assert labs_usage([user.profile.default_lab])[lab_id]["gpu"].used_hours == pytest.approx(60 / 3600)

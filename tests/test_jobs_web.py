@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.conftest import run_job_now
 from workers import lifecycle
@@ -139,6 +141,16 @@ def test_dashboard_shows_limit_and_quota(alice_client, user):
     assert page.status_code == 200
     assert b"7 h" in page.content
     assert b"Protein sequence analysis" in page.content
+
+
+def test_dashboard_shows_hours_by_the_hardware_that_ran_them(alice_client, user):
+    lab = user.profile.default_lab
+    job = Job.objects.create(kind="test.sleep_gpu", owner=user, lab=lab, queue="gpu", hardware="cpu",
+                             started_at=timezone.now(), run_seconds=1800)
+    page = alice_client.get(reverse("dashboard")).content.decode()
+    cells = re.findall(r"<td>(CPU|GPU)</td>\s*<td class=\"num\">([\d.]+) h</td>", page)
+    assert cells == [("CPU", "0.50"), ("GPU", "0.00")], page
+    assert "charged to CPU" in alice_client.get(job.get_absolute_url()).content.decode()
 
 
 def test_job_page_shows_parameters_elapsed_time_and_asks_before_cancel(alice_client, user):

@@ -83,7 +83,7 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ("short_id", "kind", "owner_email", "lab", "status", "progress_display",
                     "attempts", "worker_host", "created_at", "started_at", "finished_at")
     list_display_links = ("short_id",)
-    list_filter = ("status", "kind", "queue", "error_kind", ("lab", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("status", "kind", "queue", "hardware", "error_kind", ("lab", admin.RelatedOnlyFieldListFilter))
     search_fields = ("id", "owner__email", "title", "celery_task_id", "worker_host")
     list_select_related = ("owner", "lab")
     date_hierarchy = "created_at"
@@ -99,7 +99,7 @@ class JobAdmin(admin.ModelAdmin):
         ("State", {"fields": ("status", "progress", "progress_message", "cancel_requested",
                               "error_kind", "error_message", "error_detail_text")}),
         ("Timing", {"fields": ("created_at", "dispatched_at", "started_at", "finished_at",
-                               "updated_at", "run_seconds", "files_pruned_at")}),
+                               "updated_at", "run_seconds", "hardware", "files_pruned_at")}),
         ("Worker and claim", {"fields": ("attempts", "worker_host", "celery_task_id",
                                          "claim_token", "lease_expires_at")}),
         # A read-only table rather than an inline: nothing in it is editable,
@@ -112,7 +112,7 @@ class JobAdmin(admin.ModelAdmin):
         "id", "kind", "owner", "lab", "queue", "rerun_of", "params_json", "input_facts_json", "result_json",
         "status", "progress", "progress_message", "cancel_requested", "error_kind",
         "error_message", "error_detail_text", "created_at", "dispatched_at", "started_at",
-        "finished_at", "updated_at", "run_seconds", "files_pruned_at", "attempts", "worker_host",
+        "finished_at", "updated_at", "run_seconds", "hardware", "files_pruned_at", "attempts", "worker_host",
         "celery_task_id", "claim_token", "lease_expires_at", "attempts_table",
     )
 
@@ -230,9 +230,9 @@ class JobAdmin(admin.ModelAdmin):
 class AttemptAdmin(admin.ModelAdmin):
     """Attempts across jobs, to compare workers and queues; written only by the lifecycle."""
 
-    list_display = ("job_link", "number", "worker", "queue", "waited", "claimed_at", "phase_summary",
+    list_display = ("job_link", "number", "worker", "queue", "hardware", "waited", "claimed_at", "phase_summary",
                     "ended_at", "outcome", "last_heartbeat_at")
-    list_filter = ("outcome", "queue", "worker", "job__kind")
+    list_filter = ("outcome", "queue", "hardware", "worker", "job__kind")
     search_fields = ("job__id", "worker")
     list_select_related = ("job",)
     date_hierarchy = "claimed_at"

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any, Callable, Literal
 from uuid import UUID
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema
-from ninja import Status as Reply
 
 from . import kinds, lifecycle
 from .access import can_control, get_visible_job
 from .models import HEAVY_FIELDS, Job, Status
+from .waiting import accepted
 
 router = Router(tags=["jobs"])
 
@@ -45,6 +45,9 @@ class JobSummaryOut(Schema):
     progress: float
     progress_message: str
     queue: str
+    # What its latest attempt ran on, "cpu" or "gpu" ("" before one started):
+    # the quota its worker hours count against.
+    hardware: str
     error_kind: str
     error_message: str
     attempts: int
@@ -86,7 +89,7 @@ class ErrorOut(Schema):
 
 
 SUMMARY_FIELDS = (
-    "id", "kind", "title", "status", "progress", "progress_message", "queue",
+    "id", "kind", "title", "status", "progress", "progress_message", "queue", "hardware",
     "error_kind", "error_message", "attempts", "shared", "created_at", "started_at",
     "finished_at", "waiting_for_slot")
 
@@ -119,10 +122,10 @@ def list_kinds(request):
 
 
 @router.post("/jobs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="job_submit")
-def submit_job(request, payload: JobIn):
-    """Submit a job of any kind. Answers 202 with the job; follow `api_url`."""
+def submit_job(request, response: HttpResponse, payload: JobIn):
+    """Submit a job of any kind. Answers 202 with the job; follow `Location` (its `api_url`)."""
     job = submit_from_api(request, payload.kind, payload.params, payload)
-    return Reply(202, job_out(request, job))
+    return accepted(response, job, job_out(request, job))
 
 
 # Beyond PostgreSQL's bigint an OFFSET is a database error; no one has this many jobs.
@@ -175,9 +178,9 @@ def cancel_job(request, job_id: UUID):
 
 @router.post("/jobs/{job_id}/rerun", response={202: JobOut, 400: ErrorOut, 403: ErrorOut},
              url_name="job_rerun")
-def rerun_job(request, job_id: UUID):
-    job = get_visible_job(request.user, job_id)
-    return Reply(202, job_out(request, lifecycle.rerun(job, request.user)))
+def rerun_job(request, response: HttpResponse, job_id: UUID):
+    job = lifecycle.rerun(get_visible_job(request.user, job_id), request.user)
+    return accepted(response, job, job_out(request, job))
 
 
 @router.get("/jobs/{job_id}/files/{name}", url_name="job_file", response={200: None})

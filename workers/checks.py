@@ -51,3 +51,16 @@ def sync_waits_end_before_the_web_timeout(app_configs, **kwargs):
             id="workers.E003",
         ))
     return errors
+
+
+@register()
+def worker_hardware_is_known(app_configs, **kwargs):
+    from .context import HARDWARE
+
+    if settings.BIOFM_WORKER_HARDWARE in ("", *HARDWARE):
+        return []
+    return [Error(
+        f"BIOFM_WORKER_HARDWARE is {settings.BIOFM_WORKER_HARDWARE!r}, not one of {', '.join(HARDWARE)} "
+        "(or empty, to tell from the worker).",
+        hint="Set it to cpu or gpu, or leave it unset.", id="workers.E004",
+    )]

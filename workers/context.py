@@ -1,6 +1,8 @@
 """What a job's compute function gets: a place to write files, a way to
-report progress (which is also where cancellation is noticed), and named
-phases (`with ctx.phase("loading model"):`) that operators see per attempt.
+report progress (which is also where cancellation is noticed), named
+phases (`with ctx.phase("loading model"):`) that operators see per attempt,
+and `ctx.set_hardware(...)`: the hardware the work ran on, which decides the
+quota its worker hours count against.
 
 Django-free: compute code and its tests can use `LocalContext` directly.
 """
@@ -19,11 +21,21 @@ from .errors import JobCancelled
 # The name of the compute's time spent in no named phase.
 COMPUTING = "computing"
 
+# What a job's worker hours are charged to (workers.quotas).
+HARDWARE = ("cpu", "gpu")
+
+
+def hardware_of_device(device) -> str:
+    """The hardware of a torch device (or its name): "gpu" for CUDA ("cuda", "cuda:1"), else "cpu"."""
+    kind = getattr(device, "type", None) or str(device).split(":", 1)[0]
+    return "gpu" if kind == "cuda" else "cpu"
+
 
 class JobContext:
     """Base context. Subclasses persist progress and phases and read the cancel flag."""
 
-    def __init__(self, workdir: Path, params: dict, facts: dict | None = None):
+    def __init__(self, workdir: Path, params: dict, facts: dict | None = None,
+                 hardware: str = "cpu"):
         self.workdir = Path(workdir)
         self.params = params
         # What cleaning learnt about the input (Job.input_facts): counts,
@@ -34,6 +46,17 @@ class JobContext:
         # name -> [seconds, times entered], in the order first entered
         self._phases: dict[str, list] = {}
         self._open: list[list] = []  # [name, resumed at] of the phases open now, innermost last
+        # The worker's own guess until the compute says what it used.
+        self.hardware = _checked_hardware(hardware)
+
+    def set_hardware(self, hardware: str) -> None:
+        """Say what the work runs on, "cpu" or "gpu" (see hardware_of_device),
+        once the compute has chosen its device: a GPU-queue job whose model
+        fell back to the CPU is charged CPU hours."""
+        hardware = _checked_hardware(hardware)
+        if hardware != self.hardware:
+            self.hardware = hardware
+            self._record_hardware(hardware)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -107,8 +130,17 @@ class JobContext:
     def _record_phases(self, phases: list[dict]) -> None:  # pragma: no cover
         pass
 
+    def _record_hardware(self, hardware: str) -> None:  # pragma: no cover
+        pass
+
     def cancel_requested(self) -> bool:  # pragma: no cover
         return False
+
+
+def _checked_hardware(hardware: str) -> str:
+    if hardware not in HARDWARE:
+        raise ValueError(f"hardware must be one of {HARDWARE}, not {hardware!r}")
+    return hardware
 
 
 class LocalContext(JobContext):

@@ -241,7 +241,10 @@ def lease_seconds() -> int:
     return settings.BIOFM_JOB_LEASE_SECONDS
 
 
-def claim(job_id: str, *, host: str, task_id: str, worker: str = "", queue: str = "") -> Claim:
+def claim(job_id: str, *, host: str, task_id: str, worker: str = "", queue: str = "",
+          hardware: str = "cpu") -> Claim:
+    """`hardware`: what the worker would run it on (workers.runtime.worker_hardware);
+    the compute may correct it (record_hardware)."""
     token = uuid.uuid4().hex
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
@@ -272,9 +275,10 @@ def claim(job_id: str, *, host: str, task_id: str, worker: str = "", queue: str 
         job.worker_host = host[:200]
         job.celery_task_id = task_id or job.celery_task_id
         job.started_at = job.started_at or now
+        job.hardware = hardware
         job.progress_message = "Started" if job.attempts == 1 else f"Restarted (attempt {job.attempts})"
         job.save(update_fields=["status", "claim_token", "lease_expires_at", "attempts", "worker_host",
-                                "celery_task_id", "started_at", "progress_message", "updated_at"])
+                                "celery_task_id", "started_at", "hardware", "progress_message", "updated_at"])
         _open_attempt(job, token, now, worker=worker or host, queue=queue or job.queue)
     return Claim("claimed", job, token)
 
@@ -298,7 +302,7 @@ def _open_attempt(job: Job, token: str, now, *, worker: str, queue: str) -> Atte
     queued_at = max(starts) if starts else None
     return Attempt.objects.create(
         job=job, number=job.attempts, token=token, worker=worker[:200], queue=queue[:16],
-        queued_at=queued_at,
+        hardware=job.hardware, queued_at=queued_at,
         queue_seconds=max(0.0, (now - queued_at).total_seconds()) if queued_at else None,
         claimed_at=now, last_heartbeat_at=now,
     )
@@ -316,6 +320,18 @@ def end_attempt(job_id, token: str, outcome: str, phases: list[dict] | None = No
 def record_phases(job_id, token: str, phases: list[dict]) -> None:
     """The phases of a running attempt so far (kept if its worker dies)."""
     Attempt.objects.filter(job_id=job_id, token=token, ended_at__isnull=True).update(phases=phases)
+
+
+def record_hardware(job_id, token: str, hardware: str) -> bool:
+    """What the attempt holding `token` runs on, as its compute said: on the
+    attempt's row, and on the job's, whose run_seconds its quota counts
+    (workers.quotas). A job whose attempts ran on different hardware is
+    charged, all of it, to its latest attempt's. False if the claim was lost."""
+    with transaction.atomic():
+        if not _held(job_id, token).update(hardware=hardware):
+            return False
+        Attempt.objects.filter(job_id=job_id, token=token).update(hardware=hardware)
+    return True
 
 
 def _held(job_id, token: str):

@@ -23,6 +23,13 @@ ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 
+class Hardware(models.TextChoices):
+    # workers.context.HARDWARE; blank: no attempt has started.
+    NONE = "", "—"
+    CPU = "cpu", "CPU"
+    GPU = "gpu", "GPU"
+
+
 class ErrorKind(models.TextChoices):
     NONE = "", "—"
     INPUT = "input", "Problem with the input"
@@ -52,7 +59,11 @@ class Job(LabScoped):
     # What cleaning learnt about the submitted input (counts, records left out
     # and why), kept apart from the parameters; see workers.kinds.
     input_facts = models.JSONField(default=dict, blank=True)
+    # The queue decides where it is sent (and which quota a submission is
+    # checked against); `hardware` is what its latest attempt ran on, and
+    # decides which quota its run_seconds count against (workers.quotas).
     queue = models.CharField(max_length=16, default="cpu")
+    hardware = models.CharField(max_length=8, choices=Hardware.choices, blank=True)
 
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -92,9 +103,9 @@ class Job(LabScoped):
 
     class Meta(LabScoped.Meta):
         # The monthly quota sum (workers.quotas) reads this index alone: the
-        # lab and the month's range lead, queue and run_seconds ride along.
+        # lab and the month's range lead, hardware and run_seconds ride along.
         indexes = [models.Index(fields=["owner", "status"]),
-                   models.Index(fields=["lab", "started_at", "queue", "run_seconds"], name="job_quota_idx")]
+                   models.Index(fields=["lab", "started_at", "hardware", "run_seconds"], name="job_quota_idx")]
         # The health page (workers/admin.py) shows every user's jobs and the
         # broker's state: a permission of its own, not merely staff.
         permissions = [("view_worker_health", "Can view the worker and queue health page")]
@@ -197,6 +208,9 @@ class Attempt(models.Model):
     # The Celery node name (e.g. gpu@host), as the health view's ping shows it.
     worker = models.CharField(max_length=200, blank=True, db_index=True)
     queue = models.CharField(max_length=16, blank=True)
+    # What it ran on: the worker's guess at the claim, then what the compute
+    # said (JobContext.set_hardware).
+    hardware = models.CharField(max_length=8, choices=Hardware.choices, blank=True)
     # When its message was (last) put in the queue: the dispatch for a first
     # attempt, the end of the previous attempt for a later one.
     queued_at = models.DateTimeField(null=True, blank=True)

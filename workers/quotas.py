@@ -1,4 +1,10 @@
-"""Monthly worker-hour quotas per lab, counted apart for CPU and GPU."""
+"""Monthly worker-hour quotas per lab, counted apart for CPU and GPU.
+
+A job's worker time counts against the hardware it ran on (Job.hardware: a
+GPU-queue job whose model fell back to the CPU is charged CPU hours). A
+submission is checked against the hardware its kind's queue asks for: a
+GPU-queue job is refused once the lab's GPU hours are used up, even though
+it might run on a CPU, because the portal cannot promise it will."""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from datetime import timezone as dt_timezone
 
 from django.db.models import Sum
 from django.utils import timezone
+
+from .context import HARDWARE
 
 
 class QuotaExceeded(Exception):
@@ -26,8 +34,8 @@ def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 @dataclass(frozen=True)
-class QueueUsage:
-    queue: str
+class HardwareUsage:
+    hardware: str  # "cpu" or "gpu"
     used_hours: float
     quota_hours: float | None
     resets_at: datetime
@@ -43,38 +51,41 @@ class QueueUsage:
         return min(100.0, 100.0 * self.used_hours / self.quota_hours)
 
 
-QUEUES = ("cpu", "gpu")
-
-
-def labs_usage(labs, now: datetime | None = None) -> dict[int, dict[str, QueueUsage]]:
-    """This month's usage of every queue of each lab, in one query (the index
-    on lab, started_at, queue, run_seconds answers it from the index alone)."""
+def usage_query(labs, start: datetime, end: datetime):
+    """(lab id, hardware, seconds) of the jobs started in [start, end): the
+    index on lab, started_at, hardware, run_seconds answers it alone."""
     from .models import Job
 
+    # run_seconds grows with every heartbeat, so running jobs count as they go.
+    return (Job.objects.filter(lab__in=labs, started_at__gte=start, started_at__lt=end)
+            .order_by().values_list("lab_id", "hardware").annotate(total=Sum("run_seconds")))
+
+
+def labs_usage(labs, now: datetime | None = None) -> dict[int, dict[str, HardwareUsage]]:
+    """This month's CPU and GPU hours of each lab, in one query."""
     labs = list(labs)
     start, end = month_bounds(now)
-    # run_seconds grows with every heartbeat, so running jobs count as they go.
-    rows = (
-        Job.objects.filter(lab__in=labs, started_at__gte=start, started_at__lt=end)
-        .order_by().values_list("lab_id", "queue").annotate(total=Sum("run_seconds"))
-    ) if labs else []
-    seconds = {(lab_id, queue): total or 0.0 for lab_id, queue, total in rows}
+    rows = usage_query(labs, start, end) if labs else []
+    seconds = {(lab_id, hardware): total or 0.0 for lab_id, hardware, total in rows}
     return {
-        lab.pk: {queue: QueueUsage(queue, seconds.get((lab.pk, queue), 0.0) / 3600.0,
-                                   lab.quota_hours(queue), end) for queue in QUEUES}
+        lab.pk: {hw: HardwareUsage(hw, seconds.get((lab.pk, hw), 0.0) / 3600.0,
+                                   lab.quota_hours(hw), end) for hw in HARDWARE}
         for lab in labs
     }
 
 
-def lab_usage(lab, queue: str, now: datetime | None = None) -> QueueUsage:
-    return labs_usage([lab], now)[lab.pk][queue]
+def lab_usage(lab, hardware: str, now: datetime | None = None) -> HardwareUsage:
+    return labs_usage([lab], now)[lab.pk][hardware]
 
 
 def check_quota(lab, queue: str) -> None:
-    usage = lab_usage(lab, queue)
+    """Refuse a submission to `queue` when the hardware it asks for is used
+    up: the gpu queue asks for GPU hours, the cpu queue for CPU hours."""
+    hardware = "gpu" if queue == "gpu" else "cpu"
+    usage = lab_usage(lab, hardware)
     if usage.exhausted:
         raise QuotaExceeded(
             f"The lab “{lab.name}” has used {usage.used_hours:.1f} of its "
-            f"{usage.quota_hours:g} {queue.upper()} hours this month. The quota resets on "
+            f"{usage.quota_hours:g} {hardware.upper()} hours this month. The quota resets on "
             f"{usage.resets_at:%d %B %Y} at 00:00 UTC; an operator can raise it sooner."
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from . import lifecycle
@@ -14,6 +16,17 @@ from .context import JobContext
 from .errors import JobCancelled
 
 log = logging.getLogger(__name__)
+
+def worker_hardware() -> str:
+    """What this worker's jobs run on until their compute says otherwise:
+    BIOFM_WORKER_HARDWARE, else "gpu" if torch is loaded already (a model
+    job ran here) and sees CUDA. Importing torch to ask would cost every job
+    of a CPU worker seconds, so a worker that has not loaded it says "cpu"."""
+    if settings.BIOFM_WORKER_HARDWARE:
+        return settings.BIOFM_WORKER_HARDWARE
+    torch = sys.modules.get("torch")
+    return "gpu" if torch is not None and torch.cuda.is_available() else "cpu"
+
 
 class LostClaim(Exception):
     """Another attempt owns the job now; this one must stop without writing."""
@@ -24,7 +37,8 @@ class DbJobContext(JobContext):
     MIN_WRITE_INTERVAL = 0.5
 
     def __init__(self, job, token: str, workdir: Path):
-        super().__init__(workdir, job.params, job.input_facts)
+        # The claim wrote the worker's guess on the job and the attempt.
+        super().__init__(workdir, job.params, job.input_facts, hardware=job.hardware or "cpu")
         self.job = job
         self.token = token
         self._cancel = False
@@ -52,6 +66,10 @@ class DbJobContext(JobContext):
             lifecycle.record_phases(self.job.pk, self.token, phases)
         except Exception:  # timing is for operators; it never fails a job
             log.warning("job %s: could not record its phases", self.job.pk, exc_info=True)
+
+    def _record_hardware(self, hardware: str) -> None:
+        # Written at once: the heartbeats' run_seconds count against it.
+        self._lost |= not lifecycle.record_hardware(self.job.pk, self.token, hardware)
 
     def cancel_requested(self) -> bool:
         if self._lost:

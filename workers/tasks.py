@@ -35,7 +35,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from . import kinds, lifecycle
 from .errors import JobCancelled, JobInputError, JobSystemError, TransientJobError
 from .models import HEAVY_FIELDS, ErrorKind, Job, Outcome, Status
-from .runtime import DbJobContext, Heartbeat, LostClaim
+from .runtime import DbJobContext, Heartbeat, LostClaim, worker_hardware
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class JobAttempt:
         request = self.task.request
         claim = lifecycle.claim(self.job_id, host=_host(), task_id=request.id or "",
                                 worker=request.hostname or "",
-                                queue=(request.delivery_info or {}).get("routing_key") or "")
+                                queue=(request.delivery_info or {}).get("routing_key") or "",
+                                hardware=worker_hardware())
         if claim.state == "busy":
             # A redelivered copy while the first attempt may still be alive:
             # look again once its lease could have lapsed.

@@ -20,7 +20,7 @@ def clean_sleep_params(params: dict) -> dict:
     clean = {"seconds": seconds, "steps": int(params.get("steps", 10))}
     if params.get("load_seconds"):  # spent in a "loading model" phase first
         clean["load_seconds"] = float(params["load_seconds"])
-    for key in ("marker", "fail"):
+    for key in ("marker", "fail", "hardware"):
         if params.get(key):
             clean[key] = str(params[key])
     return clean
@@ -36,6 +36,8 @@ def run_sleep(ctx) -> dict:
     if params.get("load_seconds"):
         with ctx.phase("loading model"):
             time.sleep(params["load_seconds"])
+    if params.get("hardware"):  # what a model job says once it has picked its device
+        ctx.set_hardware(params["hardware"])
     for i in range(steps):
         time.sleep(params["seconds"] / steps)
         ctx.progress(100.0 * (i + 1) / steps, f"step {i + 1} of {steps}")

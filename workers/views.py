@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import kinds, lifecycle
 from .access import can_control, get_visible_job
+from .context import HARDWARE
 from .errors import ParamsError
 from .models import Job, Status
 from .quotas import QuotaExceeded, labs_usage
@@ -45,7 +46,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "running": counts["running"],
         "queued": counts["queued"],
         "limit": user.profile.running_limit,
-        "usage": [(lab, usage_by_lab[lab.pk][queue]) for lab in labs for queue in ("cpu", "gpu")],
+        "usage": [(lab, usage_by_lab[lab.pk][hw]) for lab in labs for hw in HARDWARE],
         "kinds": kinds.all_kinds(),
     })
 

@@ -9,7 +9,7 @@ import numpy as np
 from django.conf import settings
 
 from biofm_site.safe_fetch import FetchError
-from workers.context import JobContext
+from workers.context import JobContext, hardware_of_device
 from workers.errors import JobInputError, JobSystemError
 
 from . import outputs as out
@@ -86,6 +86,8 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
 
     with ctx.phase("loading model"):
         model = load_atomica_model()
+    # A GPU-queue job on a worker without CUDA runs on its CPU: charge that.
+    ctx.set_hardware(hardware_of_device(next(model.parameters()).device))
     # A record outside the model's vocabulary is an error of its item; the
     # other records, of that item and the others, are still embedded.
     records, item_of = _records_that_fit(model, records, item_of, errors)

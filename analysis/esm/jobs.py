@@ -7,7 +7,7 @@ import threading
 import numpy as np
 from django.conf import settings
 
-from workers.context import JobContext
+from workers.context import JobContext, hardware_of_device
 from workers.errors import JobCancelled, JobSystemError
 
 from . import outputs as out
@@ -72,6 +72,8 @@ def run_esm_embeddings(ctx: JobContext) -> dict:
     ctx.progress(1, f"Loading {p['model']}")
     with ctx.phase("loading model"):
         engine = load_engine(p["model"], settings.BIOFM_ESM_DEVICE)
+    # A GPU-queue job on a worker without CUDA runs on its CPU: charge that.
+    ctx.set_hardware(hardware_of_device(engine.device))
     include = frozenset(p["include"])
     options = EmbedOptions(repr_layers=list(p["repr_layers"]), include=include,
                            long_sequences=p["long_sequences"])
