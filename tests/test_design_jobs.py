@@ -253,3 +253,16 @@ def test_property_job_reports_poison_rows_by_cap_and_scores_the_rest(alice_clien
     bad.refresh_from_db()
     assert bad.status == Status.FAILED
     assert "No valid molecule" in bad.error_message and "row 1 (broken)" in bad.error_message
+
+
+@pytest.mark.django_db
+def test_reference_ligand_of_a_site_from_a_hetero_code_is_read_from_the_structure(alice_client, user, target):
+    from design.jobs import _reference_ligand
+
+    assert _reference_ligand(BindingSite.objects.get(), target)[0] == "1IA1_TQ3_B_196"
+    alice_client.post(target.get_absolute_url(), {"name": "NADPH", "method": "ligand", "cutoff": 5,
+                                                  "ligand_code": "B:NDP"})
+    name, mol = _reference_ligand(BindingSite.objects.get(name="NADPH"), target)
+    assert name == "NDP (B:195)" and mol.GetNumAtoms() == 48
+    box = BindingSite.objects.create(target=target, name="box", method="box", center=[0, 0, 0], size=[20] * 3)
+    assert _reference_ligand(box, target) is None
