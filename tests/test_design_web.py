@@ -476,3 +476,52 @@ def test_docking_takes_campaign_sized_lists_up_to_the_cap_and_the_work_budget(ap
     # The kind's time limit covers the largest job the caps allow.
     kind = kinds.get("design.docking")
     assert kind.soft_time_limit >= settings.BIOFM_DOCK_MAX_WORK * settings.BIOFM_DOCK_SECONDS_PER_UNIT
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_sized_docking_table_is_paged_and_sorted_in_the_browser(live_server, make_user, monkeypatch):
+    """design_table.js pages a long result table (50 rows a page) and sorts
+    all of its rows, not only the page shown. The result is written here as
+    the runner writes it; the page and its script are what is tested."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_e2e_browser import CHROMIUM_ARGS
+
+    alice = make_user("alice@example.org", password="a-long-passphrase-1")
+    ligands = [{"row": i + 1, "name": f"m{i + 1}", "smiles": "C" * (i % 5 + 1) + "O", "best_score": -3 - i / 100,
+                "scores": [-3 - i / 100], "rmsd": None, "error": None} for i in range(120)]
+    job = Job.objects.create(kind="design.docking", owner=alice, status=Status.SUCCEEDED, params={}, result={
+        "target": {"id": 1, "name": "DHFR"}, "site": {"name": "box", "method": "explicit box", "center": [0, 0, 0],
+                                                     "size": [20, 20, 20], "warnings": []},
+        "receptor": {"failures_by_reason": {}, "kept_hetero": [], "actions": []}, "ligands": ligands,
+        "invalid": [], "n_invalid": 0, "reference": None, "method": "AutoDock Vina",
+        "options": {"exhaustiveness": 8, "n_poses": 1, "cpu": 1, "random_seed": 0}})
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        try:
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("input[name=login]", "alice@example.org")
+            page.fill("input[name=password]", "a-long-passphrase-1")
+            page.click("form button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/")
+            page.goto(f"{live_server.url}{job.get_absolute_url()}")
+            visible = page.locator("#docking-table tbody tr:visible")
+            page.wait_for_selector("#docking-table-pager:text('page 1 of 3')")
+            assert visible.count() == 50 and visible.first.locator("td").first.inner_text() == "1"
+            page.click("#docking-table-pager button:text('next')")
+            assert visible.count() == 50 and visible.first.locator("td").first.inner_text() == "51"
+            # Sorting by affinity (best, i.e. lowest, first) reaches the last row and goes back to page 1.
+            page.click("#docking-table th:text('Affinity')")
+            assert "page 1 of 3" in page.locator("#docking-table-pager").inner_text()
+            assert visible.first.locator("td").first.inner_text() == "120"
+            page.fill("#table-filter", "m11")
+            page.wait_for_selector("#docking-table-pager:text('')", state="attached")
+            assert sorted(r.locator("td").first.inner_text() for r in visible.all()) == ["11", "110", "111", "112",
+                                                                                           "113", "114", "115",
+                                                                                           "116", "117", "118",
+                                                                                           "119"]
+        finally:
+            browser.close()
