@@ -317,8 +317,9 @@ def _clean_site(params: dict, target_id: int) -> dict:
 def summarize_docking(params: dict, facts: dict) -> str:
     ligands = params.get("ligands", [])
     n = facts.get("n_ligands") or len(ligands)
-    names = ", ".join(l["name"] for l in ligands[:3]) or "SDF ligands"
-    more = f" and {n - min(3, len(ligands))} more" if n > 3 else ""
+    shown = ligands[:3]
+    names = ", ".join(l["name"] for l in shown) if shown else f"{n} ligand{'s' if n != 1 else ''} from SDF"
+    more = f" and {n - len(shown)} more" if shown and n > len(shown) else ""
     return f"Dock {names}{more} (exhaustiveness {params.get('exhaustiveness')})"
 
 

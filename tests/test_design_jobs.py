@@ -189,6 +189,9 @@ def test_docking_an_sdf_file_reports_bad_records_and_the_rmsd_to_the_crystal_lig
     assert "not the reference molecule" in page and "Explicit valence" in page
     csv = download(alice_client, job, "docking.csv")
     assert "pose_rmsd_to_reference_angstrom" in csv and "SDF 2" in csv
+    poses = download(alice_client, job, "poses.sdf")
+    assert poses.count("$$$$") == len(tq3["scores"]) + len(glycol["scores"])
+    assert poses.count(">  <RMSD_TO_REFERENCE>") == len(tq3["scores"]) and ">  <VINA_SCORE>" in poses
 
 
 @pytest.mark.django_db(transaction=True)

@@ -434,6 +434,7 @@ def test_docking_takes_sdf_text_split_here_and_parsed_in_the_worker(api, campaig
     # The records are counted on submission; the bad one is found by the worker.
     assert job.params["ligands_sdf"] == sdf and job.params["ligands"] == []
     assert job.input_facts["n_ligands"] == 3 and job.input_facts["n_invalid"] == 0
+    assert job.title == "Dock 3 ligands from SDF (exhaustiveness 1)"
     r = post(api, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
                                               "molecules": "CCO ethanol\nC1CC ring\n"})
     assert r.status_code == 202

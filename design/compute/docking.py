@@ -331,12 +331,25 @@ def dock_many(receptor, ligands, site=None, progress: Callable[[float, str], Non
             row.update(best_score=result.best_score, scores=result.scores, poses_sdf=result.poses_sdf)
             if reference is not None:
                 row["rmsd"] = reference_rmsds(result.poses, reference)
+                if row["rmsd"]:
+                    row["poses_sdf"] = _sdf(result.poses, "RMSD_TO_REFERENCE", row["rmsd"])
         except Exception as exc:  # one bad ligand must not stop the batch
             row["error"] = str(exc) if str(exc).startswith(str(name)) else f"{name}: {exc}"
         rows.append(row)
         if progress is not None:
             progress(100.0 * (i + 1) / len(ligands), f"docked {i + 1} of {len(ligands)}")
     return rows
+
+
+def _sdf(poses: list, tag: str, values: list) -> str:
+    out = io.StringIO()
+    writer = Chem.SDWriter(out)
+    for pose, value in zip(poses, values):
+        pose = Chem.Mol(pose)
+        pose.SetDoubleProp(tag, value)
+        writer.write(pose)
+    writer.close()
+    return out.getvalue()
 
 
 RMSD_METHOD = "symmetry-aware heavy-atom RMSD, no alignment (RDKit rdMolAlign.CalcRMS)"
