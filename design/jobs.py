@@ -249,14 +249,14 @@ def run_docking(ctx: JobContext) -> dict:
     p = ctx.params
     deadline = time.monotonic() + 0.9 * kinds.get("design.docking").soft_time_limit
     target = _visible(Target, p["target_id"], ctx, "target")
+    ligands, invalid = _docking_inputs(p, ctx.facts)
+    if not ligands:
+        raise JobInputError("No valid ligand: " + "; ".join(e["error"] for e in invalid[:3]))
     ctx.progress(1, "Preparing the receptor (Meeko)")
     with ctx.phase("preparing receptor"):
         prep = _receptor(target)
     site, site_obj = _site_of(p, target, ctx)
     reference = _reference_ligand(site_obj, target)
-    ligands, invalid = _docking_inputs(p, ctx.facts)
-    if not ligands:
-        raise JobInputError("No valid ligand: " + "; ".join(e["error"] for e in invalid[:3]))
     cpu = min(p["cpu"] or available_cpus(), available_cpus())
     ctx.progress(10, f"Docking {len(ligands)} ligand(s) on {cpu} core(s)")
     # One scorer for the whole list: Vina's maps are computed once.

@@ -111,3 +111,12 @@ def test_rmsd_needs_the_same_molecule_and_reads_a_ligand_from_pdb_records():
     nadph = reference_from_pdb(PROTEIN.read_text(), "B", "195", "NDP")
     assert nadph.GetNumAtoms() == 48
     assert reference_rmsds([nadph], nadph) == [0.0]
+
+
+def test_ligands_not_started_by_the_deadline_are_row_errors(receptor):
+    from design.compute.docking import dock_many
+
+    rows = dock_many(receptor, [("a", "CCO"), ("b", "CCN")], center=(10.26, 36.34, 18.56), size=(20, 20, 20),
+                     exhaustiveness=1, n_poses=1, deadline=time.monotonic() - 1)
+    assert [r["error"] for r in rows] == ["a: not docked: the job's time budget ran out",
+                                          "b: not docked: the job's time budget ran out"]

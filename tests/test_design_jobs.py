@@ -269,3 +269,21 @@ def test_reference_ligand_of_a_site_from_a_hetero_code_is_read_from_the_structur
     assert name == "NDP (B:195)" and mol.GetNumAtoms() == 48
     box = BindingSite.objects.create(target=target, name="box", method="box", center=[0, 0, 0], size=[20] * 3)
     assert _reference_ligand(box, target) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_docking_an_sdf_file_with_no_valid_record_fails_naming_them(alice_client, user, target):
+    from rdkit import Chem
+
+    bad = Chem.MolFromSmiles("C(C)(C)(C)(C)C", sanitize=False)
+    bad.UpdatePropertyCache(strict=False)
+    alice_client.post(reverse("design:docking_new"), {
+        "target": target.pk, "site": BindingSite.objects.get().pk, "exhaustiveness": 1, "n_poses": 1, "cpu": 1,
+        "random_seed": 0,
+        "ligands_file": SimpleUploadedFile("bad.sdf", (Chem.MolToMolBlock(bad, kekulize=False) + "$$$$\n").encode())})
+    job = Job.objects.get(kind="design.docking")
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
+    assert "No valid ligand: record 2" not in job.error_message
+    assert "No valid ligand: record 1: Explicit valence for atom # 0 C, 5" in job.error_message
