@@ -241,7 +241,6 @@ def run_docking(ctx: JobContext) -> dict:
     import time
 
     from design.compute.docking import RMSD_METHOD, available_cpus, dock_many
-
     from workers import kinds
 
     from .models import Target
