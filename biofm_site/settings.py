@@ -374,6 +374,13 @@ BIOFM_MOLECULE_MAX_MOLBLOCK_CHARS = env_int("BIOFM_MOLECULE_MAX_MOLBLOCK_CHARS",
 BIOFM_MOLECULE_MAX_SECONDS = env_int("BIOFM_MOLECULE_MAX_SECONDS", 20)
 # Docking ligands: ETKDG + Meeko took 5 s for 137 heavy atoms and 71 s for 269.
 BIOFM_DOCK_MAX_HEAVY_ATOMS = env_int("BIOFM_DOCK_MAX_HEAVY_ATOMS", 100)
+# Ligands per docking job, and the work cap: ligands x exhaustiveness. The
+# kind's time limit is that work times BIOFM_DOCK_SECONDS_PER_UNIT (one
+# ligand at exhaustiveness 1: TQ3 into 1IA1 took about 7 s per unit on 2
+# cores), so 500 ligands at exhaustiveness 8 fit, or 62 at 64.
+BIOFM_DOCK_MAX_LIGANDS = env_int("BIOFM_DOCK_MAX_LIGANDS", 500)
+BIOFM_DOCK_MAX_WORK = env_int("BIOFM_DOCK_MAX_WORK", 4000)
+BIOFM_DOCK_SECONDS_PER_UNIT = env_int("BIOFM_DOCK_SECONDS_PER_UNIT", 10)
 # Depictions are drawn in the web request: kept small enough to take well
 # under a second.
 BIOFM_DEPICT_MAX_HEAVY_ATOMS = env_int("BIOFM_DEPICT_MAX_HEAVY_ATOMS", 150)

@@ -83,7 +83,10 @@ class DockingIn(Schema):
     site_id: int | None = None
     center: list[float] | None = None
     size: list[float] | float | None = None
-    ligands: list[LigandIn]
+    ligands: list[LigandIn] = Field(default_factory=list)
+    ligands_sdf: str | None = Field(None, description="SDF text, one ligand per record (parsed in the worker)")
+    molecules: str | None = Field(None, description="Ligands as SDF, SMILES lines or CSV text")
+    format: Literal["csv", "sdf", "smi"] | None = None
     exhaustiveness: int = 8
     n_poses: int = 9
     cpu: int = 0

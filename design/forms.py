@@ -286,31 +286,64 @@ class PropertiesForm(DesignJobForm):
 
 
 class DockingForm(UsersTargetAndSite, DesignJobForm):
-    param_fields = {"target_id": "target", "site_id": "site", "center": "site", "size": "site"}
+    param_fields = {"target_id": "target", "site_id": "site", "center": "site", "size": "site",
+                    "ligands_sdf": "ligands_file", "molecules": "ligands_file", "format": "ligands_file"}
 
     target = forms.ModelChoiceField(queryset=Target.objects.none())
     site = forms.ModelChoiceField(queryset=BindingSite.objects.none())
-    ligands = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1 TQ3"}),
-                              help_text=f"One SMILES per line, optionally followed by a name; at most "
-                                        f"{P.MAX_DOCK_LIGANDS}.")
+    ligands = forms.CharField(required=False,
+                              widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1 TQ3"}),
+                              help_text="One SMILES per line, optionally followed by a name. Invalid lines are "
+                                        "left out and listed with the result.")
+    ligands_file = forms.FileField(label="…or upload SDF, SMILES or CSV", required=False,
+                                   help_text="Every record is docked (3D coordinates are not used: each ligand "
+                                             "gets a fresh conformer).")
     exhaustiveness = forms.IntegerField(initial=8, min_value=1, max_value=64,
                                         help_text="Vina's search effort; 8 is Vina's default.")
     n_poses = forms.IntegerField(label="Number of poses", initial=9, min_value=1, max_value=20)
     cpu = forms.IntegerField(label="CPU cores (0 = all)", initial=0, min_value=0, max_value=256)
     random_seed = forms.IntegerField(initial=0, min_value=0)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ligands"].help_text += f" At most {P.max_dock_ligands()} ligands per job."
+
+    def clean_ligands_file(self):
+        upload = self.cleaned_data.get("ligands_file")
+        if upload is None:
+            return None
+        self.filename = upload.name
+        return _text(upload, "SDF, SMILES or CSV text")
+
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
-        ligands = []
-        for n, line in enumerate(l for l in data["ligands"].splitlines() if l.strip()):
-            parts = line.split(None, 1)
-            ligands.append({"smiles": parts[0], "name": parts[1].strip() if len(parts) > 1 else f"ligand{n + 1}"})
-        params = {"target_id": data["target"].pk, "site_id": data["site"].pk, "ligands": ligands,
+        pasted, uploaded = (data.get("ligands") or "").strip(), data.get("ligands_file")
+        if bool(pasted) == bool(uploaded):
+            raise forms.ValidationError("Give ligands in exactly one way: paste SMILES or upload a file.")
+        params = {"target_id": data["target"].pk, "site_id": data["site"].pk,
                   **{k: data[k] for k in ("exhaustiveness", "n_poses", "cpu", "random_seed")}}
+        if pasted:
+            ligands = []
+            for n, line in enumerate(l for l in pasted.splitlines() if l.strip()):
+                parts = line.split(None, 1)
+                ligands.append({"smiles": parts[0],
+                                "name": parts[1].strip() if len(parts) > 1 else f"ligand{n + 1}"})
+            params["ligands"] = ligands
+        else:
+            name = self.filename.lower()
+            params["molecules"] = uploaded
+            params["format"] = ("sdf" if name.endswith((".sdf", ".sd", ".mol")) else
+                                "csv" if name.endswith((".csv", ".tsv")) else None)
         data["params"] = params
         return data
+
+    def field_for_param(self, param: str) -> str | None:
+        # ligands[n].smiles is a line of the pasted list.
+        if param.startswith("ligands["):
+            return "ligands"
+        return super().field_for_param(param)
 
 
 class ShortlistForm(forms.Form):

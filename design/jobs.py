@@ -165,10 +165,10 @@ def _receptor(target):
 
 def _receptor_summary(prep) -> dict:
     return {"failures_by_reason": prep.failures_by_reason(), "kept_hetero": list(prep.kept_hetero),
-            "warnings": list(prep.warnings)}
+            "warnings": list(prep.warnings), "actions": prep.actions()}
 
 
-def _site_of(params: dict, target, ctx) -> dict:
+def _site_of(params: dict, target, ctx) -> tuple[dict, object]:
     from design.compute.sites import check_box, read_protein_atoms
 
     from .models import BindingSite
@@ -177,45 +177,124 @@ def _site_of(params: dict, target, ctx) -> dict:
         site = BindingSite.objects.filter(pk=params["site_id"], target=target).first()
         if site is None:
             raise JobInputError(f"Binding site {params['site_id']} is not a site of “{target.name}”.")
-        return {**site.as_site(), "name": site.name}
+        return {**site.as_site(), "name": site.name}, site
     _, warnings = check_box(read_protein_atoms(target.pdb_text()), params["center"], params["size"])
     return {"center": params["center"], "size": params["size"], "residues": [], "method": "explicit box",
-            "warnings": warnings, "name": "box"}
+            "warnings": warnings, "name": "box"}, None
+
+
+def _reference_ligand(site, target):
+    """(name, molecule) of the co-crystallised ligand a site was defined
+    from, for RMSDs; None for sites from residues or a box, or when the
+    ligand cannot be read back."""
+    from design.compute.docking import reference_from_pdb
+    from design.compute.molecules import read_sdf
+
+    if site is None or site.method != "ligand":
+        return None
+    given = site.params or {}
+    if given.get("ligand_sdf"):
+        text = given["ligand_sdf"]
+        end = text.find("$$$$")
+        records = read_sdf(text if end < 0 else text[:end])
+        if records and records[0].ok:
+            return records[0].name or "given ligand", records[0].mol
+        return None
+    code = str(given.get("ligand_code") or "")
+    if not code:
+        return None
+    from design.compute.sites import read_protein_atoms
+
+    text = target.pdb_text()
+    chain, _, name = code.strip().upper().rpartition(":")
+    copies = [a for a in read_protein_atoms(text) if a.record == "HETATM" and a.resname == name
+              and (not chain or a.chain == chain)]
+    if not copies:
+        return None
+    first = copies[0]
+    mol = reference_from_pdb(text, first.chain, f"{first.resnum}{first.icode or ''}".strip(), name)
+    return (f"{name} ({first.chain}:{first.resnum})", mol) if mol is not None else None
+
+
+def _docking_inputs(p: dict, facts: dict) -> tuple[list, list]:
+    """(ligands to dock, invalid rows): the list checked at submission, then
+    the SDF records, read here with the docking caps; a bad record is a row
+    error like a bad SMILES at submission."""
+    from design.compute.molecules import read_sdf
+
+    from .kind import molecule_limits
+
+    ligands = [{"row": l.get("row", n + 1), "name": l["name"], "smiles": l["smiles"], "mol": l["smiles"]}
+               for n, l in enumerate(p["ligands"])]
+    invalid = [dict(e) for e in facts.get("invalid_ligands", [])]
+    if p.get("ligands_sdf"):
+        for rec in read_sdf(p["ligands_sdf"], limits=molecule_limits("docking")):
+            name = (rec.name or f"record {rec.row}")[:100]
+            if rec.ok:
+                ligands.append({"row": f"SDF {rec.row}", "name": name, "smiles": rec.smiles, "mol": rec.mol})
+            else:
+                invalid.append({"row": f"SDF {rec.row}", "name": name, "input": rec.source, "error": rec.error})
+    return ligands, invalid
 
 
 def run_docking(ctx: JobContext) -> dict:
-    from design.compute.docking import available_cpus, dock_many
+    import time
+
+    from design.compute.docking import RMSD_METHOD, available_cpus, dock_many
+    from workers import kinds
 
     from .models import Target
 
     p = ctx.params
+    deadline = time.monotonic() + 0.9 * kinds.get("design.docking").soft_time_limit
     target = _visible(Target, p["target_id"], ctx, "target")
+    ligands, invalid = _docking_inputs(p, ctx.facts)
+    if not ligands:
+        raise JobInputError("No valid ligand: " + "; ".join(e["error"] for e in invalid[:3]))
     ctx.progress(1, "Preparing the receptor (Meeko)")
     with ctx.phase("preparing receptor"):
         prep = _receptor(target)
-    site = _site_of(p, target, ctx)
+    site, site_obj = _site_of(p, target, ctx)
+    reference = _reference_ligand(site_obj, target)
     cpu = min(p["cpu"] or available_cpus(), available_cpus())
-    ctx.progress(10, f"Docking {len(p['ligands'])} ligand(s) on {cpu} core(s)")
-    rows = dock_many(prep, [(l["name"], l["smiles"]) for l in p["ligands"]], site,
+    ctx.progress(10, f"Docking {len(ligands)} ligand(s) on {cpu} core(s)")
+    # One scorer for the whole list: Vina's maps are computed once.
+    rows = dock_many(prep, [(l["name"], l["mol"]) for l in ligands], site,
                      progress=lambda pct, msg: ctx.progress(10 + pct * 0.88, msg),
+                     reference=reference[1] if reference else None, deadline=deadline,
                      exhaustiveness=p["exhaustiveness"], n_poses=p["n_poses"], cpu=cpu,
                      random_seed=p["random_seed"])
-    for row, lig in zip(rows, p["ligands"]):
-        row["smiles"] = lig["smiles"]
+    for row, lig in zip(rows, ligands):
+        row["smiles"], row["row"] = lig["smiles"], lig["row"]
     if all(r["error"] for r in rows):
         raise JobInputError("No ligand could be docked: " + "; ".join(r["error"] for r in rows[:3]))
+    has_rmsd = any(r.get("rmsd") for r in rows)
     ctx.add_file("poses.sdf", "".join(r["poses_sdf"] or "" for r in rows), "chemical/x-mdl-sdfile")
     ctx.add_file("docking.csv", _csv(
-        ["name", "smiles", "best_score_kcal_mol", "pose_scores_kcal_mol", "error"],
-        [[r["name"], r["smiles"], r["best_score"] if r["best_score"] is not None else "",
-          " ".join(f"{s:.2f}" for s in r.get("scores") or []), r["error"] or ""] for r in rows]), "text/csv")
+        ["row", "name", "smiles", "best_score_kcal_mol", "pose_scores_kcal_mol"]
+        + (["pose_rmsd_to_reference_angstrom"] if has_rmsd else []) + ["error"],
+        [[r["row"], r["name"], r["smiles"], r["best_score"] if r["best_score"] is not None else "",
+          " ".join(f"{s:.2f}" for s in r.get("scores") or [])]
+         + ([" ".join(f"{x:.2f}" for x in r.get("rmsd") or [])] if has_rmsd else []) + [r["error"] or ""]
+         for r in rows]
+        + [[e["row"], e["name"], e["input"], "", ""] + ([""] if has_rmsd else []) + [e["error"]]
+           for e in invalid]), "text/csv")
     ctx.add_file("receptor.pdbqt", prep.pdbqt, "text/plain")
     versions = _versions()
     return finite({
         "target": {"id": target.pk, "name": target.name},
         "site": site,
         "receptor": _receptor_summary(prep),
-        "ligands": [{k: r.get(k) for k in ("name", "smiles", "best_score", "scores", "error")} for r in rows],
+        "ligands": [{k: r.get(k) for k in ("row", "name", "smiles", "best_score", "scores", "rmsd", "error")}
+                    for r in rows],
+        "invalid": [{**e, "input": e["input"] if len(e["input"]) <= 200 else e["input"][:199] + "…"}
+                    for e in invalid[:MAX_TABLE_ROWS]],
+        "n_invalid": len(invalid),
+        "reference": ({"name": reference[0], "method": RMSD_METHOD,
+                       "text": f"RMSD to the crystal ligand {reference[0]}, symmetry-aware heavy atoms, "
+                               f"no alignment (RDKit rdMolAlign.CalcRMS); only for ligands that are the "
+                               f"same molecule (same heavy-atom graph)"}
+                      if reference else None),
         "options": {"exhaustiveness": p["exhaustiveness"], "n_poses": p["n_poses"], "cpu": cpu,
                     "random_seed": p["random_seed"]},
         "method": DOCKING_METHOD.format(**versions),

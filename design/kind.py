@@ -21,7 +21,6 @@ from workers.kinds import Cleaned, JobKind
 from .models import BindingSite, Campaign, Target
 
 MAX_MOLECULES = 20_000
-MAX_DOCK_LIGANDS = 20
 MAX_POPULATION = 500
 MAX_GENERATIONS = 200
 MAX_SEEDS = 200
@@ -160,39 +159,135 @@ def summarize_properties(params: dict, facts: dict) -> str:
 
 # ---------------------------------------------------------------- docking
 
-def clean_docking_params(params: dict) -> dict:
+def max_dock_ligands() -> int:
+    return settings.BIOFM_DOCK_MAX_LIGANDS
 
-    target_id = _pk(params, "target_id", Target, "target")
-    site = _clean_site(params, target_id)
+
+def docking_time_limit() -> int:
+    """Seconds for the largest job the caps allow: BIOFM_DOCK_MAX_WORK
+    ligand-exhaustiveness units at BIOFM_DOCK_SECONDS_PER_UNIT each, plus
+    ten minutes for the receptor and the files."""
+    return settings.BIOFM_DOCK_MAX_WORK * settings.BIOFM_DOCK_SECONDS_PER_UNIT + 600
+
+
+def _ligand_items(params: dict) -> list:
     ligands = params.get("ligands")
     if ligands is None and params.get("smiles"):
         ligands = [{"name": "ligand", "smiles": params["smiles"]}]
-    if not isinstance(ligands, list) or not ligands:
-        raise ParamsError("ligands", "Give at least one ligand: {\"name\", \"smiles\"}.")
-    if len(ligands) > MAX_DOCK_LIGANDS:
-        raise ParamsError("ligands", f"{len(ligands)} ligands: the limit is {MAX_DOCK_LIGANDS} per job.")
-    from design.compute.molecules import parse_smiles
+    if ligands is None:
+        return []
+    if not isinstance(ligands, list):
+        raise ParamsError("ligands", "Ligands are a list of {\"name\", \"smiles\"}.")
+    return ligands
 
+
+def _ligand_text(params: dict) -> tuple[str | None, str | None, str]:
+    """(text, format, field) of a ligand file given as text: `ligands_sdf`
+    (SDF) or `molecules` (SDF, SMILES lines or CSV, as for properties)."""
+    from design.compute.molecules import sniff_format
+
+    for key in ("ligands_sdf", "molecules"):
+        text = params.get(key)
+        if text in (None, ""):
+            continue
+        if not isinstance(text, str):
+            raise ParamsError(key, "Give the ligands as text.")
+        if not text.strip():
+            continue
+        cap = settings.BIOFM_UPLOAD_MAX_BYTES
+        size = len(text) if text.isascii() else len(text.encode())
+        if size > cap:
+            raise ParamsError(key, f"The ligands are {size / 1e6:.1f} MB, over the {cap / 1e6:.1f} MB limit.")
+        fmt = "sdf" if key == "ligands_sdf" else (str(params.get("format") or "").lower() or sniff_format(text))
+        if fmt not in ("csv", "sdf", "smi"):
+            raise ParamsError("format", f"Unknown format “{fmt}”: use csv, sdf or smi.")
+        return text, fmt, key
+    return None, None, ""
+
+
+def clean_docking_params(params: dict) -> Cleaned:
+    """Bad ligands are left out and listed (row, name, RDKit's reason) in
+    the facts; only a submission with no valid ligand is refused. SMILES
+    are parsed here (a list is a few hundred small molecules, under the
+    docking caps); SDF text is only split into records here and parsed in
+    the worker, which reports its bad records the same way."""
+    from design.compute.molecules import count_records, parse_smiles, read_molecules
+
+    target_id = _pk(params, "target_id", Target, "target")
+    site = _clean_site(params, target_id)
+    items = _ligand_items(params)
+    text, fmt, text_field = _ligand_text(params)
+    n_sdf = 0
+    if text is not None:
+        try:
+            n_records = count_records(text, fmt)
+        except (ValueError, csv.Error) as exc:
+            raise ParamsError(text_field, str(exc)) from None
+        if fmt == "sdf":
+            n_sdf = n_records
+        if not n_records:
+            raise ParamsError(text_field, "No molecule: the ligand file has no records.")
+    n_total = len(items) + (n_records if text is not None else 0)
+    cap = max_dock_ligands()
+    if not n_total:
+        raise ParamsError("ligands", "Give at least one ligand: {\"name\", \"smiles\"}, or SDF text.")
+    if n_total > cap:
+        raise ParamsError(text_field if text is not None and not items else "ligands",
+                          f"{n_total} ligands: the limit is {cap} per job.")
+    exhaustiveness = _int(params, "exhaustiveness", 8, 1, 64, "Exhaustiveness")
+    work = settings.BIOFM_DOCK_MAX_WORK
+    if n_total * exhaustiveness > work:
+        raise ParamsError("exhaustiveness", f"{n_total} ligands at exhaustiveness {exhaustiveness} is over the "
+                          f"job's budget of {work} ligand-exhaustiveness units: lower the exhaustiveness to "
+                          f"{max(1, work // n_total)} or split the list.")
     limits = molecule_limits("docking")
-    clean_ligands = []
-    for n, item in enumerate(ligands):
+    clean_ligands, invalid, first_field = [], [], None
+    for n, item in enumerate(items):
         if isinstance(item, str):
             item = {"smiles": item}
         if not isinstance(item, dict) or not isinstance(item.get("smiles"), str):
             raise ParamsError(f"ligands[{n}].smiles", "Each ligand needs a \"smiles\" string.")
-        name = str(item.get("name") or f"ligand{n + 1}")[:100]
+        row = item.get("row") if isinstance(item.get("row"), int) else n + 1
+        name = str(item.get("name") or f"ligand{row}")[:100]
         try:
             parse_smiles(item["smiles"], name, limits)
         except ValueError as exc:
-            raise ParamsError(f"ligands[{n}].smiles", str(exc)) from None
-        clean_ligands.append({"name": name, "smiles": item["smiles"].strip()})
-    return {
+            invalid.append({"row": row, "name": name, "input": item["smiles"].strip()[:200], "error": str(exc)})
+            first_field = first_field or f"ligands[{n}].smiles"
+            continue
+        clean_ligands.append({"row": row, "name": name, "smiles": item["smiles"].strip()})
+    if text is not None and fmt != "sdf":
+        # SMILES lines or CSV: RDKit reads them here, like the list above.
+        offset = len(items)
+        try:
+            records = read_molecules(text, fmt, limits=limits)
+        except (ValueError, csv.Error) as exc:
+            raise ParamsError(text_field, str(exc)) from None
+        for rec in records:
+            name = (rec.name or f"ligand{offset + rec.row}")[:100]
+            if rec.ok:
+                clean_ligands.append({"row": offset + rec.row, "name": name, "smiles": rec.source})
+            else:
+                invalid.append({"row": offset + rec.row, "name": name, "input": rec.source[:200],
+                                "error": rec.error})
+                first_field = first_field or text_field
+    if not clean_ligands and not n_sdf:
+        if len(invalid) == 1:
+            raise ParamsError(first_field, invalid[0]["error"])
+        raise ParamsError(first_field, f"No valid ligand among {len(invalid)}: {invalid[0]['error']}")
+    clean = {
         "target_id": target_id, **site, "ligands": clean_ligands,
-        "exhaustiveness": _int(params, "exhaustiveness", 8, 1, 64, "Exhaustiveness"),
+        "exhaustiveness": exhaustiveness,
         "n_poses": _int(params, "n_poses", 9, 1, 20, "Number of poses"),
         "cpu": _int(params, "cpu", 0, 0, 256, "CPU cores (0 = all)"),
         "random_seed": _int(params, "random_seed", 0, 0, 2**31 - 1, "Random seed"),
     }
+    if n_sdf:
+        clean["ligands_sdf"] = text
+    facts = {"n_ligands": n_total, "n_invalid": len(invalid), "invalid_ligands": invalid}
+    if n_sdf:
+        facts["n_sdf_records"] = n_sdf
+    return Cleaned(params=clean, facts=facts)
 
 
 def _clean_site(params: dict, target_id: int) -> dict:
@@ -220,8 +315,12 @@ def _clean_site(params: dict, target_id: int) -> dict:
 
 
 def summarize_docking(params: dict, facts: dict) -> str:
-    names = ", ".join(l["name"] for l in params.get("ligands", [])[:3])
-    return f"Dock {names} (exhaustiveness {params.get('exhaustiveness')})"
+    ligands = params.get("ligands", [])
+    n = facts.get("n_ligands") or len(ligands)
+    shown = ligands[:3]
+    names = ", ".join(l["name"] for l in shown) if shown else f"{n} ligand{'s' if n != 1 else ''} from SDF"
+    more = f" and {n - len(shown)} more" if shown and n > len(shown) else ""
+    return f"Dock {names}{more} (exhaustiveness {params.get('exhaustiveness')})"
 
 
 # ---------------------------------------------------------------- campaign runs
@@ -352,7 +451,9 @@ KINDS = [
         runner="design.jobs:run_docking", clean_params=clean_docking_params,
         check_access=check_access,
         result_template="design/result_docking.html",
-        soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300,
+        # Covers the largest job the caps allow (docking_time_limit); the
+        # runner stops starting ligands at 90 % of it.
+        soft_time_limit=docking_time_limit(), time_limit=docking_time_limit() + 300,
         description="AutoDock Vina docking with Meeko-prepared receptor and ligands into a "
                     "binding site; poses as SDF, best score in kcal/mol.",
         submit_url_name="design:docking_new", summarize_params=summarize_docking,

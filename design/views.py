@@ -221,7 +221,8 @@ def properties_new(request: HttpRequest) -> HttpResponse:
 def docking_new(request: HttpRequest) -> HttpResponse:
     initial = {k: request.GET[k] for k in ("target", "site") if request.GET.get(k)}
     return job_form_page(
-        request, DockingForm(request.POST or None, user=request.user, initial=initial), "design.docking",
+        request, DockingForm(request.POST or None, request.FILES or None, user=request.user, initial=initial),
+        "design.docking",
         heading="Docking (AutoDock Vina)", template="design/form.html",
         intro="Meeko prepares the receptor and each ligand; Vina docks into the binding site's box on the "
         "chosen number of cores. The best pose's score (kcal/mol) is the affinity shown; every pose "

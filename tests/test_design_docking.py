@@ -97,3 +97,26 @@ def test_scorer_docks_ligands_with_new_elements_one_after_another():
                            exhaustiveness=1, n_poses=1)
     scores = [scorer(smiles) for smiles in ("CCO", "CCS(=O)(=O)N", "FC(F)(F)c1ccc(Cl)cc1Br")]
     assert all(-15 < s < 5 for s in scores)
+
+
+def test_rmsd_needs_the_same_molecule_and_reads_a_ligand_from_pdb_records():
+    from design.compute.docking import reference_from_pdb, reference_rmsds
+
+    crystal = Chem.MolFromMolFile(str(LIGAND))
+    # The same graph with other bond orders and charges (as PDB records give it) still matches.
+    assert pose_rmsd(crystal, crystal) == 0.0
+    assert reference_rmsds([Chem.AddHs(Chem.MolFromSmiles("CCO"), addCoords=False)], crystal) is None
+    with pytest.raises(ValueError, match="not the same molecule"):
+        pose_rmsd(Chem.MolFromSmiles("CCO"), crystal)
+    nadph = reference_from_pdb(PROTEIN.read_text(), "B", "195", "NDP")
+    assert nadph.GetNumAtoms() == 48
+    assert reference_rmsds([nadph], nadph) == [0.0]
+
+
+def test_ligands_not_started_by_the_deadline_are_row_errors(receptor):
+    from design.compute.docking import dock_many
+
+    rows = dock_many(receptor, [("a", "CCO"), ("b", "CCN")], center=(10.26, 36.34, 18.56), size=(20, 20, 20),
+                     exhaustiveness=1, n_poses=1, deadline=time.monotonic() - 1)
+    assert [r["error"] for r in rows] == ["a: not docked: the job's time budget ran out",
+                                          "b: not docked: the job's time budget ran out"]

@@ -79,8 +79,8 @@ def test_property_job_scores_valid_rows_and_reports_invalid_ones(alice_client, u
 def test_docking_job_keeps_pose_and_names_the_method(alice_client, user, target):
     site = BindingSite.objects.get()
     alice_client.post(reverse("design:docking_new"), {
-        "target": target.pk, "site": site.pk, "ligands": f"{TQ3} TQ3", "exhaustiveness": 1, "n_poses": 2,
-        "cpu": 2, "random_seed": 0})
+        "target": target.pk, "site": site.pk, "ligands": f"{TQ3} TQ3\nC1CC broken", "exhaustiveness": 1,
+        "n_poses": 2, "cpu": 2, "random_seed": 0})
     job = Job.objects.get(kind="design.docking")
     run_job_now(job)
     job.refresh_from_db()
@@ -97,6 +97,13 @@ def test_docking_job_keeps_pose_and_names_the_method(alice_client, user, target)
     from django.template.defaultfilters import floatformat
 
     assert floatformat(ligand["best_score"], 2) in page and "B:45 LYS" in page
+    # The bad line was left out at submission and is listed with RDKit's reason.
+    assert job.result["invalid"][0]["row"] == 2 and "unclosed ring" in job.result["invalid"][0]["error"]
+    assert "Invalid ligands" in page and "broken" in page
+    # What Meeko's failed template match did to each residue, read from the PDBQT it wrote.
+    action = {a["residue"]: a["action"] for a in job.result["receptor"]["actions"]}
+    assert action["B:45 LYS"].startswith("removed from the receptor: all 8 heavy atoms")
+    assert "removed from the receptor" in page
     poses = download(alice_client, job, "poses.sdf")
     # Vina keeps at most n_poses, fewer when the others fall outside its energy range.
     assert 1 <= poses.count("$$$$") == len(ligand["scores"]) <= 2 and "VINA_SCORE" in poses
@@ -146,6 +153,45 @@ def test_campaign_run_history_scatter_compare_and_shortlist(alice_client, user, 
     alice_client.post(reverse("design:shortlist_add"), {"smiles": best, "source_job": first.pk})
     entry = user.design_shortlistentry_set.get()
     assert entry.source_job == first and "qed" in entry.scores
+
+
+@pytest.mark.django_db(transaction=True)
+def test_docking_an_sdf_file_reports_bad_records_and_the_rmsd_to_the_crystal_ligand(alice_client, user, target):
+    """Redocking TQ3 from an uploaded SDF into the site defined from that
+    crystal ligand: its poses get their RMSD to it (under 2 Å for the best),
+    another molecule gets none, and a record RDKit rejects is a row error."""
+    from rdkit import Chem
+
+    bad = Chem.MolFromSmiles("C(C)(C)(C)(C)C", sanitize=False)
+    bad.UpdatePropertyCache(strict=False)
+    sdf = ((FIXTURES / "1ia1_TQ3_ligand.sdf").read_text() + Chem.MolToMolBlock(bad, kekulize=False) + "$$$$\n"
+           + Chem.MolToMolBlock(Chem.MolFromSmiles("OCCO")) + "$$$$\n")
+    site = BindingSite.objects.get()
+    alice_client.post(reverse("design:docking_new"), {
+        "target": target.pk, "site": site.pk, "ligands_file": SimpleUploadedFile("ligands.sdf", sdf.encode()),
+        "exhaustiveness": 4, "n_poses": 3, "cpu": 2, "random_seed": 0})
+    job = Job.objects.get(kind="design.docking")
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    r = job.result
+    tq3, glycol = r["ligands"]
+    assert tq3["name"] == "1IA1_TQ3_B_196" and tq3["row"] == "SDF 1" and glycol["row"] == "SDF 3"
+    assert tq3["rmsd"][0] < 2.0, tq3["rmsd"] and len(tq3["rmsd"]) == len(tq3["scores"])
+    assert glycol["error"] is None and glycol["rmsd"] is None
+    assert r["invalid"] == [{"row": "SDF 2", "name": "record 2", "input": "record 2",
+                             "error": "record 2: Explicit valence for atom # 0 C, 5, is greater than permitted"}]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "RMSD to the crystal ligand 1IA1_TQ3_B_196, symmetry-aware heavy atoms, no alignment" in page
+    from django.template.defaultfilters import floatformat
+
+    assert f'<td class="num rmsd">{floatformat(tq3["rmsd"][0], 2)}</td>' in page
+    assert "not the reference molecule" in page and "Explicit valence" in page
+    csv = download(alice_client, job, "docking.csv")
+    assert "pose_rmsd_to_reference_angstrom" in csv and "SDF 2" in csv
+    poses = download(alice_client, job, "poses.sdf")
+    assert poses.count("$$$$") == len(tq3["scores"]) + len(glycol["scores"])
+    assert poses.count(">  <RMSD_TO_REFERENCE>") == len(tq3["scores"]) and ">  <VINA_SCORE>" in poses
 
 
 @pytest.mark.django_db(transaction=True)
@@ -210,3 +256,34 @@ def test_property_job_reports_poison_rows_by_cap_and_scores_the_rest(alice_clien
     bad.refresh_from_db()
     assert bad.status == Status.FAILED
     assert "No valid molecule" in bad.error_message and "row 1 (broken)" in bad.error_message
+
+
+@pytest.mark.django_db
+def test_reference_ligand_of_a_site_from_a_hetero_code_is_read_from_the_structure(alice_client, user, target):
+    from design.jobs import _reference_ligand
+
+    assert _reference_ligand(BindingSite.objects.get(), target)[0] == "1IA1_TQ3_B_196"
+    alice_client.post(target.get_absolute_url(), {"name": "NADPH", "method": "ligand", "cutoff": 5,
+                                                  "ligand_code": "B:NDP"})
+    name, mol = _reference_ligand(BindingSite.objects.get(name="NADPH"), target)
+    assert name == "NDP (B:195)" and mol.GetNumAtoms() == 48
+    box = BindingSite.objects.create(target=target, name="box", method="box", center=[0, 0, 0], size=[20] * 3)
+    assert _reference_ligand(box, target) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_docking_an_sdf_file_with_no_valid_record_fails_naming_them(alice_client, user, target):
+    from rdkit import Chem
+
+    bad = Chem.MolFromSmiles("C(C)(C)(C)(C)C", sanitize=False)
+    bad.UpdatePropertyCache(strict=False)
+    alice_client.post(reverse("design:docking_new"), {
+        "target": target.pk, "site": BindingSite.objects.get().pk, "exhaustiveness": 1, "n_poses": 1, "cpu": 1,
+        "random_seed": 0,
+        "ligands_file": SimpleUploadedFile("bad.sdf", (Chem.MolToMolBlock(bad, kekulize=False) + "$$$$\n").encode())})
+    job = Job.objects.get(kind="design.docking")
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
+    assert "No valid ligand: record 2" not in job.error_message
+    assert "No valid ligand: record 1: Explicit valence for atom # 0 C, 5" in job.error_message

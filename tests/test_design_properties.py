@@ -267,3 +267,15 @@ def test_rows_left_at_the_batch_deadline_are_row_errors_and_the_scored_ones_are_
     late = read_smiles(text, limits=dataclasses.replace(CAPS, deadline=time.monotonic() - 1))
     assert [r.error for r in late][:1] == ["row 1 (a): not read: the job's time budget ran out"]
     assert not any(r.ok for r in late)
+
+
+def test_sdf_records_with_a_blank_title_line_are_read_after_the_first():
+    # RDKit writes a blank title for an unnamed molecule; the reader once
+    # stripped it from every record after the first, shifting the counts line.
+    from rdkit import Chem
+
+    block = Chem.MolToMolBlock(Chem.MolFromSmiles("CCO"))
+    assert block.startswith("\n")
+    records = read_sdf((block + "$$$$\n") * 3)
+    assert [r.error for r in records] == [None, None, None]
+    assert all(r.smiles == "CCO" for r in records)

@@ -388,3 +388,141 @@ def test_site_ligand_file_over_the_caps_is_refused_next_to_the_field(alice_clien
     assert page.status_code == 400
     assert "19 heavy atoms, over the limit of 10" in " ".join(page.context["form"].errors["ligand_file"])
     assert not BindingSite.objects.exists()
+
+
+# ---------------------------------------------------------------- docking input (issue 9 item 7)
+
+def _bad_record() -> str:
+    """An SDF record RDKit rejects: a carbon with five bonds."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles("C(C)(C)(C)(C)C", sanitize=False)
+    mol.UpdatePropertyCache(strict=False)
+    return Chem.MolToMolBlock(mol, kekulize=False) + "$$$$\n"
+
+
+def test_docking_keeps_the_good_ligands_and_lists_the_bad_ones(api, campaign, no_broker):
+    peptide = "N" + "C(Cc1ccccc1)C(=O)N" * 12 + "CC(=O)O"  # 137 heavy atoms
+    r = post(api, "/api/v1/design/docking", {
+        "target_id": campaign.target.pk, "site_id": campaign.site.pk, "exhaustiveness": 1,
+        "ligands": [{"name": "ethanol", "smiles": "CCO"}, {"name": "ring", "smiles": "C1CC"},
+                    {"name": "pep", "smiles": peptide}, {"name": "phenol", "smiles": "c1ccccc1O"}]})
+    assert r.status_code == 202, r.content
+    job = Job.objects.get()
+    assert [(l["row"], l["name"]) for l in job.params["ligands"]] == [(1, "ethanol"), (4, "phenol")]
+    facts = job.input_facts
+    assert facts["n_ligands"] == 4 and facts["n_invalid"] == 2
+    bad = {e["name"]: e for e in facts["invalid_ligands"]}
+    assert bad["ring"]["row"] == 2 and "unclosed ring" in bad["ring"]["error"]
+    assert bad["pep"]["row"] == 3 and "137 heavy atoms, over the limit of 100" in bad["pep"]["error"]
+    # Only a list with no valid ligand at all is refused, naming the first.
+    r = post(api, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
+                                              "ligands": [{"smiles": "C1CC"}, {"smiles": "C(C)(C)(C)(C)C"}]})
+    assert r.status_code == 400 and r.json()["field"] == "ligands[0].smiles"
+    assert r.json()["error"].startswith("No valid ligand among 2")
+    assert Job.objects.count() == 1
+
+
+def test_docking_takes_sdf_text_split_here_and_parsed_in_the_worker(api, campaign, no_broker):
+    from rdkit import Chem
+
+    sdf = LIGAND.read_text() + _bad_record() + Chem.MolToMolBlock(Chem.MolFromSmiles("CCO")) + "$$$$\n"
+    r = post(api, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
+                                              "ligands_sdf": sdf, "exhaustiveness": 1})
+    assert r.status_code == 202, r.content
+    job = Job.objects.get()
+    # The records are counted on submission; the bad one is found by the worker.
+    assert job.params["ligands_sdf"] == sdf and job.params["ligands"] == []
+    assert job.input_facts["n_ligands"] == 3 and job.input_facts["n_invalid"] == 0
+    assert job.title == "Dock 3 ligands from SDF (exhaustiveness 1)"
+    r = post(api, "/api/v1/design/docking", {"target_id": campaign.target.pk, "site_id": campaign.site.pk,
+                                              "molecules": "CCO ethanol\nC1CC ring\n"})
+    assert r.status_code == 202
+    job = Job.objects.latest("created_at")
+    assert [l["name"] for l in job.params["ligands"]] == ["ethanol"]
+    assert job.input_facts["invalid_ligands"][0]["name"] == "ring"
+
+
+def test_docking_form_takes_an_sdf_file(alice_client, campaign, no_broker):
+    upload = SimpleUploadedFile("ligands.sdf", (LIGAND.read_text() + _bad_record()).encode())
+    r = alice_client.post(reverse("design:docking_new"), {
+        "target": campaign.target.pk, "site": campaign.site.pk, "ligands_file": upload, "exhaustiveness": 1,
+        "n_poses": 1, "cpu": 1, "random_seed": 0})
+    assert r.status_code == 302, r.context["form"].errors
+    job = Job.objects.get()
+    assert "1IA1_TQ3_B_196" in job.params["ligands_sdf"] and job.input_facts["n_ligands"] == 2
+    # Pasted lines with one bad SMILES: the bad line is named, the job goes through.
+    r = alice_client.post(reverse("design:docking_new"), {
+        "target": campaign.target.pk, "site": campaign.site.pk, "ligands": "CCO ethanol\nC1CC ring",
+        "exhaustiveness": 1, "n_poses": 1, "cpu": 1, "random_seed": 0})
+    assert r.status_code == 302
+    assert Job.objects.latest("created_at").input_facts["invalid_ligands"][0]["name"] == "ring"
+
+
+def test_docking_takes_campaign_sized_lists_up_to_the_cap_and_the_work_budget(api, campaign, no_broker, settings):
+    from workers import kinds
+
+    many = [{"name": f"m{i}", "smiles": "C" * (i % 8 + 1) + "O"} for i in range(120)]
+    body = {"target_id": campaign.target.pk, "site_id": campaign.site.pk, "ligands": many, "exhaustiveness": 8}
+    r = post(api, "/api/v1/design/docking", body)
+    assert r.status_code == 202, r.content
+    assert len(Job.objects.get().params["ligands"]) == 120
+    # 120 x 64 is over the work budget of 500 ligands at exhaustiveness 8.
+    r = post(api, "/api/v1/design/docking", {**body, "exhaustiveness": 64})
+    assert r.status_code == 400 and r.json()["field"] == "exhaustiveness"
+    assert "lower the exhaustiveness to 33" in r.json()["error"]
+    settings.BIOFM_DOCK_MAX_LIGANDS = 100
+    r = post(api, "/api/v1/design/docking", body)
+    assert r.status_code == 400 and "120 ligands: the limit is 100 per job" in r.json()["error"]
+    # The kind's time limit covers the largest job the caps allow.
+    kind = kinds.get("design.docking")
+    assert kind.soft_time_limit >= settings.BIOFM_DOCK_MAX_WORK * settings.BIOFM_DOCK_SECONDS_PER_UNIT
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_sized_docking_table_is_paged_and_sorted_in_the_browser(live_server, make_user, monkeypatch):
+    """design_table.js pages a long result table (50 rows a page) and sorts
+    all of its rows, not only the page shown. The result is written here as
+    the runner writes it; the page and its script are what is tested."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_e2e_browser import CHROMIUM_ARGS
+
+    alice = make_user("alice@example.org", password="a-long-passphrase-1")
+    ligands = [{"row": i + 1, "name": f"m{i + 1}", "smiles": "C" * (i % 5 + 1) + "O", "best_score": -3 - i / 100,
+                "scores": [-3 - i / 100], "rmsd": None, "error": None} for i in range(120)]
+    job = Job.objects.create(kind="design.docking", owner=alice, status=Status.SUCCEEDED, params={}, result={
+        "target": {"id": 1, "name": "DHFR"}, "site": {"name": "box", "method": "explicit box", "center": [0, 0, 0],
+                                                     "size": [20, 20, 20], "warnings": []},
+        "receptor": {"failures_by_reason": {}, "kept_hetero": [], "actions": []}, "ligands": ligands,
+        "invalid": [], "n_invalid": 0, "reference": None, "method": "AutoDock Vina",
+        "options": {"exhaustiveness": 8, "n_poses": 1, "cpu": 1, "random_seed": 0}})
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        try:
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("input[name=login]", "alice@example.org")
+            page.fill("input[name=password]", "a-long-passphrase-1")
+            page.click("form button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/")
+            page.goto(f"{live_server.url}{job.get_absolute_url()}")
+            visible = page.locator("#docking-table tbody tr:visible")
+            page.wait_for_selector("#docking-table-pager:text('page 1 of 3')")
+            assert visible.count() == 50 and visible.first.locator("td").first.inner_text() == "1"
+            page.click("#docking-table-pager button:text('next')")
+            assert visible.count() == 50 and visible.first.locator("td").first.inner_text() == "51"
+            # Sorting by affinity (best, i.e. lowest, first) reaches the last row and goes back to page 1.
+            page.click("#docking-table th:text('Affinity')")
+            assert "page 1 of 3" in page.locator("#docking-table-pager").inner_text()
+            assert visible.first.locator("td").first.inner_text() == "120"
+            page.fill("#table-filter", "m11")
+            page.wait_for_selector("#docking-table-pager:text('')", state="attached")
+            assert sorted(r.locator("td").first.inner_text() for r in visible.all()) == ["11", "110", "111", "112",
+                                                                                           "113", "114", "115",
+                                                                                           "116", "117", "118",
+                                                                                           "119"]
+        finally:
+            browser.close()

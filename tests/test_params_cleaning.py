@@ -64,7 +64,9 @@ def examples(design_objects) -> dict[str, list[dict]]:
         "design.docking": [
             {"target_id": str(target.pk), "site_id": site.pk, "smiles": "CCO", "exhaustiveness": "2"},
             {"target_id": target.pk, "center": [1, 2, 3], "size": 22,
-             "ligands": ["CCO", {"name": "benzene", "smiles": " c1ccccc1 "}]},
+             "ligands": ["CCO", {"name": "benzene", "smiles": " c1ccccc1 "}, "C1CC"]},
+            {"target_id": target.pk, "site_id": site.pk, "ligands_sdf": "\n  RDKit\n\n  0  0  0  0  0  0  0  0"
+             "  0  0999 V2000\nM  END\n$$$$\n", "molecules": "not read: ligands_sdf comes first"},
         ],
         "design.campaign_run": [
             {"campaign_id": campaign.pk, "seeds": "CCO ethanol\n\nc1ccccc1\n", "generations": "3",
@@ -106,6 +108,10 @@ def test_facts_stay_out_of_the_params(design_objects):
     properties = kinds.get("design.properties").clean(by_kind["design.properties"][0])
     assert properties.facts == {"n_molecules": 2}  # RDKit judges the rows in the worker
     assert set(properties.params) == {"molecules", "format", "filename"}
+    docking = kinds.get("design.docking").clean(by_kind["design.docking"][1])
+    assert [l["name"] for l in docking.params["ligands"]] == ["ligand1", "benzene"]
+    assert docking.facts["n_ligands"] == 3 and docking.facts["invalid_ligands"][0]["row"] == 3
+    assert "invalid_ligands" not in docking.params
 
 
 def test_a_form_submission_is_cleaned_once(alice_client, monkeypatch, no_broker):
@@ -161,10 +167,11 @@ def test_design_run_and_docking_errors_land_on_their_fields(alice_client, design
         assert page.status_code == 400
         errors = page.context["form"].errors
         assert text in " ".join(errors.get(field, [])), (field, errors)
+    # A bad line among good ones is left out and listed; with no good line the first bad one is named.
     page = alice_client.post(reverse("design:docking_new"), {
-        "target": target.pk, "site": site.pk, "ligands": "CCO ok\nC1CC ring", "exhaustiveness": 1,
+        "target": target.pk, "site": site.pk, "ligands": "C1CC ring\nC(C)(C)(C)(C)C pent", "exhaustiveness": 1,
         "n_poses": 1, "cpu": 0, "random_seed": 0})
-    assert page.status_code == 400 and "ligands[1].smiles" in " ".join(page.context["form"].errors["ligands"])
+    assert page.status_code == 400 and "ligands[0].smiles" in " ".join(page.context["form"].errors["ligands"])
     assert not Job.objects.exists()
 
 

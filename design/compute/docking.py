@@ -25,7 +25,7 @@ from .molecules import to_mol
 from .sites import BindingSite, check_box, read_protein_atoms
 
 __all__ = ["ReceptorPrep", "DockingResult", "prepare_receptor", "prepare_ligand", "dock", "DockingScorer",
-           "pose_rmsd", "available_cpus"]
+           "dock_many", "pose_rmsd", "reference_rmsds", "reference_from_pdb", "available_cpus"]
 
 _WATERS = {"HOH", "WAT", "DOD", "H2O"}
 # AutoDock atom types Vina knows for atoms outside Meeko's residue templates.
@@ -53,6 +53,11 @@ class ReceptorPrep:
         for item in self.removed:
             out.setdefault(item["reason"], []).append(item["residue"])
         return out
+
+    def actions(self) -> list:
+        """{"residue", "reason", "action"} for each residue Meeko could not
+        template: what preparation did to it."""
+        return [dict(item) for item in self.removed if item.get("action")]
 
 
 def _pdb_text(pdb) -> str:
@@ -105,9 +110,10 @@ def prepare_receptor(pdb, keep_hetero: bool = True, default_altloc: str = "A") -
     for line in text.splitlines():
         if line.startswith("ATOM"):
             resnames[f"{line[21]}:{line[22:27].strip()}"] = line[17:20].strip()
-    for resid in ignored:
+    for resid, monomer in ignored.items():
         removed.append({"residue": f"{resid} {resnames.get(resid, '?')}",
-                        "reason": "no Meeko template matched (missing or extra heavy atoms)"})
+                        "reason": "no Meeko template matched (missing or extra heavy atoms)",
+                        "action": _ignored_action(resid, monomer, rigid)})
     kept = []
     if keep_hetero:
         extra = []
@@ -136,6 +142,24 @@ def prepare_receptor(pdb, keep_hetero: bool = True, default_altloc: str = "A") -
     if not rigid.strip():
         raise ValueError("receptor: no atoms left after preparation")
     return ReceptorPrep(rigid, removed, kept, warnings, log.getvalue())
+
+
+def _ignored_action(resid: str, monomer, rigid: str) -> str:
+    """What happened to a residue Meeko matched to no template, read from
+    the PDBQT Meeko wrote rather than assumed: with allow_bad_res the
+    residue is left out whole (Meeko sets its rdkit_mol to None and the
+    writer skips it)."""
+    chain, _, number = resid.partition(":")
+    raw = getattr(monomer, "raw_rdkit_mol", None)
+    n_input = sum(1 for a in raw.GetAtoms() if a.GetAtomicNum() > 1) if raw is not None else None
+    written = sum(1 for line in rigid.splitlines() if line.startswith(("ATOM", "HETATM"))
+                  and line[21] == chain and line[22:27].strip() == number)
+    if written:
+        return (f"kept with {written} atoms in the receptor PDBQT although Meeko matched no template "
+                f"(check its types)")
+    atoms = f"all {n_input} heavy atoms" if n_input is not None else "all its atoms"
+    return (f"removed from the receptor: {atoms}, backbone included, are absent from receptor.pdbqt, "
+            f"so Vina sees a gap there")
 
 
 def prepare_ligand(ligand, random_seed: int = 0, new_conformer: bool = True, name: str = "ligand") -> str:
@@ -284,16 +308,31 @@ def dock(receptor, ligand, site=None, *, center=None, size=None, exhaustiveness:
                          n_poses=n_poses, cpu=cpu, random_seed=random_seed).dock_ligand(ligand, name)
 
 
+OUT_OF_TIME = "not docked: the job's time budget ran out"
+
+
 def dock_many(receptor, ligands, site=None, progress: Callable[[float, str], None] | None = None,
-              **options) -> list[dict]:
-    """Dock (name, SMILES-or-mol) pairs; one row each, `error` set on failure."""
+              reference: Chem.Mol | None = None, deadline: float | None = None, **options) -> list[dict]:
+    """Dock (name, SMILES-or-mol) pairs with one scorer (Vina's maps are
+    computed once for the whole list); one row each, `error` set on failure.
+    With a `reference` ligand, each pose of the same molecule gets its
+    in-place RMSD to it (`rmsd`, one per pose; None for another molecule).
+    Ligands not started by `deadline` (time.monotonic()) are row errors."""
     scorer = DockingScorer(receptor, site, **options)
     rows = []
     for i, (name, ligand) in enumerate(ligands):
-        row = {"name": name, "best_score": None, "poses_sdf": None, "error": None}
+        row = {"name": name, "best_score": None, "poses_sdf": None, "error": None, "rmsd": None}
+        if deadline is not None and time.monotonic() > deadline:
+            row["error"] = f"{name}: {OUT_OF_TIME}"
+            rows.append(row)
+            continue
         try:
             result = scorer.dock_ligand(ligand, name)
             row.update(best_score=result.best_score, scores=result.scores, poses_sdf=result.poses_sdf)
+            if reference is not None:
+                row["rmsd"] = reference_rmsds(result.poses, reference)
+                if row["rmsd"]:
+                    row["poses_sdf"] = _sdf(result.poses, "RMSD_TO_REFERENCE", row["rmsd"])
         except Exception as exc:  # one bad ligand must not stop the batch
             row["error"] = str(exc) if str(exc).startswith(str(name)) else f"{name}: {exc}"
         rows.append(row)
@@ -302,13 +341,88 @@ def dock_many(receptor, ligands, site=None, progress: Callable[[float, str], Non
     return rows
 
 
+def _sdf(poses: list, tag: str, values: list) -> str:
+    out = io.StringIO()
+    writer = Chem.SDWriter(out)
+    for pose, value in zip(poses, values):
+        pose = Chem.Mol(pose)
+        pose.SetDoubleProp(tag, value)
+        writer.write(pose)
+    writer.close()
+    return out.getvalue()
+
+
+RMSD_METHOD = "symmetry-aware heavy-atom RMSD, no alignment (RDKit rdMolAlign.CalcRMS)"
+
+
+def _heavy(mol: Chem.Mol) -> Chem.Mol:
+    return Chem.RemoveHs(mol, sanitize=False)
+
+
+def _graph(mol: Chem.Mol) -> Chem.Mol:
+    """The element graph only: bonds single, no aromaticity or charges. A
+    crystal ligand read from PDB records has no bond orders, and a docked
+    pose's protonation or tautomer may differ from the crystal file's; the
+    atoms and their connections are what the RMSD compares."""
+    graph = Chem.RWMol(mol)
+    for bond in graph.GetBonds():
+        bond.SetBondType(Chem.BondType.SINGLE)
+        bond.SetIsAromatic(False)
+    for atom in graph.GetAtoms():
+        atom.SetIsAromatic(False)
+        atom.SetFormalCharge(0)
+        atom.SetNoImplicit(True)
+        atom.SetNumExplicitHs(0)
+    graph.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(graph)
+    return graph
+
+
+def same_molecule_maps(pose: Chem.Mol, reference: Chem.Mol, max_matches: int = 10_000) -> list | None:
+    """Atom maps [(pose atom, reference atom), ...] over the heavy atoms, one
+    per symmetry-equivalent match, when the two are the same molecule (same
+    heavy-atom element graph); None otherwise."""
+    a, b = _heavy(pose), _heavy(reference)
+    if a.GetNumAtoms() != b.GetNumAtoms() or a.GetNumBonds() != b.GetNumBonds():
+        return None
+    matches = _graph(a).GetSubstructMatches(_graph(b), uniquify=False, useChirality=False,
+                                            maxMatches=max_matches)
+    if not matches:
+        return None
+    return [list(zip(match, range(b.GetNumAtoms()))) for match in matches]
+
+
 def pose_rmsd(pose: Chem.Mol, reference: Chem.Mol) -> float:
     """Heavy-atom RMSD in place (no superposition), symmetry-aware: the
     minimum over the graph automorphisms, as docking papers report it."""
-    a, b = Chem.RemoveHs(pose), Chem.RemoveHs(reference)
-    if a.GetNumAtoms() != b.GetNumAtoms():
-        raise ValueError(f"pose_rmsd: {a.GetNumAtoms()} heavy atoms in the pose, {b.GetNumAtoms()} in the reference")
-    return float(rdMolAlign.CalcRMS(a, b))
+    maps = same_molecule_maps(pose, reference)
+    if maps is None:
+        a, b = _heavy(pose), _heavy(reference)
+        raise ValueError(f"pose_rmsd: the pose ({a.GetNumAtoms()} heavy atoms) and the reference "
+                         f"({b.GetNumAtoms()}) are not the same molecule")
+    return float(rdMolAlign.CalcRMS(_heavy(pose), _heavy(reference), map=maps))
+
+
+def reference_rmsds(poses: list, reference: Chem.Mol) -> list | None:
+    """pose_rmsd of each pose, or None when the docked ligand is another
+    molecule than the reference."""
+    if not poses or same_molecule_maps(poses[0], reference) is None:
+        return None
+    return [round(pose_rmsd(pose, reference), 3) for pose in poses]
+
+
+def reference_from_pdb(pdb_text: str, chain: str, resnum: str, resname: str) -> Chem.Mol | None:
+    """A HETATM group of a structure as an RDKit molecule (connectivity from
+    distances, no bond orders: enough for same_molecule_maps)."""
+    lines = [line for line in pdb_text.splitlines() if line.startswith("HETATM") and line[17:20].strip() == resname
+             and line[21] == chain and line[22:27].strip() == resnum and line[16] in (" ", "A")]
+    if not lines:
+        return None
+    mol = Chem.MolFromPDBBlock("\n".join(lines) + "\nEND\n", sanitize=False, removeHs=False)
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None
+    mol.UpdatePropertyCache(strict=False)
+    return mol
 
 
 def box_warnings(protein_pdb, center, size) -> list[str]:

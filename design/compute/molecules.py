@@ -323,7 +323,10 @@ def _sdf_blocks(text: str) -> Iterator[str]:
             yield block
         if end < 0:
             break
-        start = end + 4
+        # The next record starts on the line after "$$$$": its first line is
+        # the title, which may be blank, so no other line is skipped.
+        newline = text.find("\n", end)
+        start = len(text) if newline < 0 else newline + 1
 
 
 def read_sdf(source, remove_hs: bool = True, limits: MoleculeLimits = NO_LIMITS) -> list[MoleculeRecord]:
@@ -331,7 +334,6 @@ def read_sdf(source, remove_hs: bool = True, limits: MoleculeLimits = NO_LIMITS)
     text = _text(source)
     records = []
     for i, block in enumerate(_sdf_blocks(text), start=1):
-        block = block.lstrip("\r\n")
         molblock, _, tags = block.partition("M  END")
         end = molblock.find("\n")
         name = _shorten((molblock if end < 0 else molblock[:end]).strip(), 200)

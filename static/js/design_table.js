@@ -1,5 +1,6 @@
 // Result tables of the design pages: click a header to sort (numbers by
 // value, using data-sort where a cell shows a list), type to filter rows.
+// A table with data-page-size shows that many rows at a time, with a pager.
 (function () {
   function cellValue(row, i) {
     var cell = row.cells[i];
@@ -24,8 +25,37 @@
           return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
         });
         rows.forEach(function (r) { body.appendChild(r); });
+        paginate(table, 0);
       });
     });
+  }
+  function paginate(table, page) {
+    var size = parseInt(table.dataset.pageSize, 10);
+    if (!size) return;
+    var rows = Array.prototype.filter.call(table.tBodies[0].rows, function (r) { return !r.dataset.filtered; });
+    var pages = Math.max(1, Math.ceil(rows.length / size));
+    page = Math.min(Math.max(0, page), pages - 1);
+    table.dataset.page = page;
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (r) { r.hidden = true; });
+    rows.slice(page * size, (page + 1) * size).forEach(function (r) { r.hidden = false; });
+    var pager = document.getElementById(table.id + "-pager");
+    if (!pager) {
+      pager = document.createElement("p");
+      pager.id = table.id + "-pager";
+      pager.className = "pager";
+      table.parentNode.insertBefore(pager, table.nextSibling);
+    }
+    pager.textContent = "";
+    if (pages < 2) return;
+    [["‹ previous", page - 1], ["next ›", page + 1]].forEach(function (item) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = item[0];
+      button.disabled = item[1] < 0 || item[1] >= pages;
+      button.addEventListener("click", function () { paginate(table, item[1]); });
+      pager.appendChild(button);
+    });
+    pager.appendChild(document.createTextNode(" page " + (page + 1) + " of " + pages + " (" + rows.length + " rows)"));
   }
   function applyFilters(tableId) {
     var table = document.getElementById(tableId);
@@ -37,10 +67,13 @@
       var show = (!text || row.textContent.toLowerCase().indexOf(text) >= 0) &&
                  (!ro5 || !ro5.checked || row.dataset.ro5 === "1");
       row.hidden = !show;
+      if (show) delete row.dataset.filtered; else row.dataset.filtered = "1";
     });
+    paginate(table, 0);
   }
   function init() {
     document.querySelectorAll("table.sortable").forEach(makeSortable);
+    document.querySelectorAll("table[data-page-size]").forEach(function (t) { paginate(t, 0); });
     document.querySelectorAll("#table-filter, #filter-ro5").forEach(function (el) {
       el.addEventListener("input", function () { applyFilters(el.dataset.table); });
       el.addEventListener("change", function () { applyFilters(el.dataset.table); });
