@@ -180,9 +180,8 @@ def on_worker_ready(sender=None, **kwargs) -> None:
                  ", ".join(row.checkpoints) or "none", "allowed" if row.may_download else "off")
     except Exception:  # a worker that cannot report still runs jobs
         log.warning("could not report the ESM-2 models of %s", worker, exc_info=True)
-    finally:
-        # The pool forks new children from this process: leave them no socket.
-        connection.close()
+    # (Its database connection stays open: a pool child forked later drops the
+    # inherited one, Celery's Django fixup sees to that.)
     if _refresher is None:
         _refresher = _Refresher(worker, queues, settings.BIOFM_ESM_INVENTORY_MAX_AGE / 3)
         _refresher.start()
@@ -199,5 +198,3 @@ def on_worker_shutdown(sender=None, **kwargs) -> None:
         WorkerInventory.objects.filter(worker=worker).delete()
     except Exception:
         log.warning("could not remove the ESM-2 models of %s", worker, exc_info=True)
-    finally:
-        connection.close()
