@@ -489,6 +489,18 @@ def test_only_fresh_reports_of_gpu_workers_count(api, gpu_worker, settings):
     assert post(api, {"model": BIG, "sequences": SEQS}).status_code == 202
 
 
+def test_operators_see_the_reports_with_their_paths(client, make_user, gpu_worker, esm_weights):
+    from analysis.esm.models import WorkerInventory
+
+    operator = make_user("ops@example.org", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    listing = client.get("/admin/analysis_esm/workerinventory/").content.decode()
+    assert gpu_worker in listing and MODEL in listing
+    row = WorkerInventory.objects.get()
+    page = client.get(f"/admin/analysis_esm/workerinventory/{row.pk}/change/")
+    assert page.status_code == 200 and str(esm_weights / f"{MODEL}.pt") in page.content.decode()
+
+
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_reports_its_models_and_refreshes_them_after_a_missing_one(
