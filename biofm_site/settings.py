@@ -412,6 +412,9 @@ BIOFM_ORPHAN_GRACE_HOURS = max(1, env_int("BIOFM_ORPHAN_GRACE_HOURS", 24))
 # downloaded there on first use when BIOFM_ESM_ALLOW_DOWNLOAD is on.
 BIOFM_ESM_WEIGHTS_DIR = os.environ.get("BIOFM_ESM_WEIGHTS_DIR", "")
 BIOFM_ESM_ALLOW_DOWNLOAD = env_bool("BIOFM_ESM_ALLOW_DOWNLOAD", default=True)
+# Every GPU worker reports the checkpoints it has (analysis/esm/inventory.py) on
+# start and every third of this; the form offers what fresh reports list.
+BIOFM_ESM_INVENTORY_MAX_AGE = max(30, env_int("BIOFM_ESM_INVENTORY_MAX_AGE", 600))
 # Workers keep loaded models between jobs up to this many bytes of weights.
 BIOFM_ESM_CACHE_BYTES = env_int("BIOFM_ESM_CACHE_BYTES", 16 * 1024**3)
 BIOFM_ESM_MAX_SEQUENCES = env_int("BIOFM_ESM_MAX_SEQUENCES", 50_000)

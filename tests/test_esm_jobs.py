@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from tests.conftest import run_job_now
 from tests.esm_fixtures import write_tiny_esm2
-from tests.processes import WorkerProcess, flush_redis
+from tests.processes import WorkerProcess, flush_redis, wait_until
 from workers.models import Job, Status
 from workers.quotas import labs_usage
 
@@ -161,15 +161,27 @@ def test_a_gpu_queue_job_run_on_the_cpu_is_charged_cpu_hours(api, user, esm_weig
     assert usage["gpu"].used_hours == 0
 
 
-def test_missing_weights_offline_fail_with_a_clear_message(api, settings, tmp_path):
+def test_missing_weights_offline_fail_with_a_message_for_the_user(api, settings, tmp_path, caplog):
+    """No worker has reported (so the submission is accepted) and the one
+    that runs the job lacks the file: the user is told so in words, and the
+    server paths go to the operators only (error_detail, the log)."""
     settings.BIOFM_ESM_WEIGHTS_DIR = str(tmp_path / "empty")
     settings.BIOFM_ESM_ALLOW_DOWNLOAD = False
     job_id = post(api, {"model": "esm2_t12_35M_UR50D", "sequences": SEQS}).json()["id"]
     job = Job.objects.get(pk=job_id)
-    run_job_now(job)
+    with caplog.at_level("ERROR", logger="analysis.esm.jobs"):
+        run_job_now(job)
     job.refresh_from_db()
     assert job.status == Status.FAILED and job.error_kind == "system"
-    assert "esm2_t12_35M_UR50D.pt" in job.error_message
+    assert job.error_message.startswith("This model (esm2_t12_35M_UR50D) is not installed on the worker "
+                                        "that ran the job; the operators have been told.")
+    assert str(tmp_path) not in job.error_message and ".pt" not in job.error_message
+    assert "esm2_t12_35M_UR50D.pt" in job.error_detail and str(tmp_path / "empty") in job.error_detail
+    assert str(tmp_path / "empty") in caplog.text
+    # The job's page shows the user's message, not the path.
+    api.force_login(job.owner)
+    page = api.get(job.get_absolute_url()).content.decode()
+    assert "not installed on the worker that ran the job" in page and str(tmp_path) not in page
 
 
 def test_management_command_writes_extract_layout(esm_weights, tmp_path):
@@ -358,3 +370,195 @@ def test_odd_but_valid_inputs_run(api, esm_weights):
     assert arrays["α→β/per_tok/6"].shape == (10, 32) and arrays["m/mean/0"].shape == (32,)
     with zipfile.ZipFile(io.BytesIO(job.files.get(name="extract_pt.zip").file.read())) as zf:
         assert sorted(zf.namelist()) == sorted([".._.._x.pt", "α→β.pt", "m.pt"])
+
+
+# --- Which models the GPU workers have (analysis/esm/inventory.py) ------------
+
+BIG = "esm2_t33_650M_UR50D"
+
+
+def consumer(hostname, *queues):
+    """What Celery's worker_ready passes: the worker's consumer, with its
+    node name and the kombu queues it consumes from."""
+    from types import SimpleNamespace
+
+    from kombu import Queue
+
+    return SimpleNamespace(hostname=hostname, task_consumer=SimpleNamespace(queues=[Queue(q) for q in queues]))
+
+
+@pytest.fixture
+def gpu_worker(esm_weights):
+    """A GPU worker that reported, through the real start-up handler, having
+    only MODEL (tiny weights), downloads off."""
+    from analysis.esm import inventory
+
+    inventory.on_worker_ready(sender=consumer("gpu@box1", "gpu"))
+    yield "gpu@box1"
+    inventory.on_worker_shutdown()
+
+
+def test_worker_start_reports_its_checkpoints(esm_weights, settings):
+    from analysis.esm import inventory
+    from analysis.esm.models import WorkerInventory
+
+    inventory.on_worker_ready(sender=consumer("cpu@box2", "cpu", "notify"))
+    assert not WorkerInventory.objects.exists()  # not an ESM-2 worker: nothing to say
+
+    inventory.on_worker_ready(sender=consumer("gpu@box1", "notify", "gpu"))
+    try:
+        row = WorkerInventory.objects.get()
+        assert row.worker == "gpu@box1" and row.queues == ["gpu", "notify"]
+        assert list(row.checkpoints) == [MODEL] and row.may_download is False
+        assert row.checkpoints[MODEL]["path"] == str(esm_weights / f"{MODEL}.pt")
+        assert row.checkpoints[MODEL]["contacts"] is True and row.checkpoints[MODEL]["bytes"] > 0
+        assert row.search_dirs[0] == str(esm_weights)
+        assert inventory._refresher is not None and inventory._refresher.is_alive()
+        # A file the operator adds is in the next report (the refresher's, or a job's).
+        write_tiny_esm2(esm_weights.parent, name="esm2_t12_35M_UR50D", num_layers=2)
+        inventory.report("gpu@box1")
+        row.refresh_from_db()
+        assert sorted(row.checkpoints) == ["esm2_t12_35M_UR50D", MODEL] and row.queues == ["gpu", "notify"]
+    finally:
+        inventory.on_worker_shutdown()
+    # A stopped worker offers nothing.
+    assert not WorkerInventory.objects.exists() and inventory._refresher is None
+
+
+def test_form_lists_installed_models_first_and_defaults_to_one(alice_client, gpu_worker, settings):
+    page = alice_client.get(reverse("analysis:esm_new"))
+    field = page.context["form"]["model"]
+    options = [(value, label) for value, label in field.field.choices]
+    assert options[0] == (MODEL, f"{MODEL} (8M): installed")
+    assert (BIG, f"{BIG} (650M): not installed") in options
+    assert field.value() == MODEL
+    html = page.content.decode()
+    assert f'<option value="{MODEL}" selected>' in html
+    assert f'<option value="{BIG}" disabled>' in html
+
+    # Downloads allowed on the worker: the others would download, with their size.
+    settings.BIOFM_ESM_ALLOW_DOWNLOAD = True
+    from analysis.esm import inventory
+
+    inventory.report(gpu_worker)
+    options = dict(alice_client.get(reverse("analysis:esm_new")).context["form"].fields["model"].choices)
+    assert options[MODEL] == f"{MODEL} (8M): installed"
+    assert options[BIG] == f"{BIG} (650M): downloads on first use (2,610 MB)"
+    assert options["esm2_t6_8M_UR50D"].endswith("installed")
+
+
+def test_default_is_the_preferred_installed_model(esm_weights, settings):
+    from analysis.esm import inventory
+    from analysis.esm.kind import clean_esm_params
+
+    write_tiny_esm2(esm_weights.parent, name="esm2_t30_150M_UR50D", num_layers=2)
+    write_tiny_esm2(esm_weights.parent, name="esm2_t36_3B_UR50D", num_layers=2)
+    inventory.report("gpu@box1", ["gpu"])
+    # 150M, not the smallest (8M) nor the slowest (3B); 650M is not installed.
+    assert inventory.availability().default_model() == "esm2_t30_150M_UR50D"
+    assert clean_esm_params({"sequences": [A]}).params["model"] == "esm2_t30_150M_UR50D"
+
+
+def test_form_without_reports_says_so_and_accepts(alice_client, esm_weights):
+    page = alice_client.get(reverse("analysis:esm_new"))
+    assert "No GPU worker has reported its models yet" in page.content.decode()
+    assert page.context["form"]["model"].value() == BIG
+    ok = alice_client.post(reverse("analysis:esm_new"), {
+        "model": BIG, "sequences": ">x\nMKTAYIAKQR", "repr_layers": "-1", "include": ["mean"],
+        "long_sequences": "truncate"})
+    assert ok.status_code == 302 and Job.objects.get().params["model"] == BIG
+
+
+def test_missing_model_is_refused_on_the_page(alice_client, gpu_worker):
+    response = alice_client.post(reverse("analysis:esm_new"), {
+        "model": BIG, "sequences": ">x\nMKTAYIAKQR", "repr_layers": "-1", "include": ["mean"],
+        "long_sequences": "truncate"})
+    assert response.status_code == 400
+    errors = " ".join(response.context["form"].errors["model"])
+    assert f"{BIG} (650M) is not installed on the GPU workers" in errors
+    assert f"Available: {MODEL}." in errors
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("url, body", [
+    ("/api/v1/esm/embeddings", {"model": BIG, "sequences": SEQS}),
+    ("/api/v1/jobs", {"kind": "analysis.esm_embeddings", "params": {"model": BIG, "sequences": SEQS}}),
+])
+def test_missing_model_is_refused_by_the_api(api, gpu_worker, url, body):
+    response = api.post(url, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "model"
+    assert "not installed on the GPU workers" in response.json()["error"] and MODEL in response.json()["error"]
+    assert "/" not in response.json()["error"]  # no server path
+    assert not Job.objects.exists()
+
+
+def test_api_without_a_model_gets_an_installed_one(api, gpu_worker):
+    response = post(api, {"sequences": SEQS})
+    assert response.status_code == 202, response.content
+    assert Job.objects.get().params["model"] == MODEL
+
+
+def test_only_fresh_reports_of_gpu_workers_count(api, gpu_worker, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analysis.esm.models import WorkerInventory
+
+    # A CPU-queue worker that has the big model does not make it available.
+    WorkerInventory.objects.create(worker="cpu@box2", queues=["cpu"], checkpoints={BIG: {}},
+                                   may_download=True, reported_at=timezone.now())
+    assert post(api, {"model": BIG, "sequences": SEQS}).status_code == 400
+    # The GPU worker's report is stale (it died): as if no worker had reported.
+    WorkerInventory.objects.filter(worker=gpu_worker).update(
+        reported_at=timezone.now() - timedelta(seconds=settings.BIOFM_ESM_INVENTORY_MAX_AGE + 1))
+    assert post(api, {"model": BIG, "sequences": SEQS}).status_code == 202
+
+
+def test_operators_see_the_reports_with_their_paths(client, make_user, gpu_worker, esm_weights):
+    from analysis.esm.models import WorkerInventory
+
+    operator = make_user("ops@example.org", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    listing = client.get("/admin/analysis_esm/workerinventory/").content.decode()
+    assert gpu_worker in listing and MODEL in listing
+    row = WorkerInventory.objects.get()
+    page = client.get(f"/admin/analysis_esm/workerinventory/{row.pk}/change/")
+    assert page.status_code == 200 and str(esm_weights / f"{MODEL}.pt") in page.content.decode()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_reports_its_models_and_refreshes_them_after_a_missing_one(
+        alice_client, esm_weights, tmp_path):
+    """A worker process reports on start; a job that still finds the weights
+    missing (its report was gone when the job was accepted) tells the user in
+    words and puts the report back, so the next submission is refused."""
+    from analysis.esm.models import WorkerInventory
+
+    flush_redis()
+    worker = WorkerProcess(tmp_path, queues="gpu", env={"BIOFM_ESM_WEIGHTS_DIR": str(esm_weights),
+                                                        "BIOFM_ESM_ALLOW_DOWNLOAD": "0"}).start()
+    form = {"model": BIG, "sequences": ">x\nMKTAYIAKQR", "repr_layers": "-1", "include": ["mean"],
+            "long_sequences": "truncate"}
+    try:
+        row = WorkerInventory.objects.get()  # written before the worker said "ready"
+        assert row.worker.startswith(worker.name.split("@")[0] + "@") and row.queues == ["gpu"]
+        assert list(row.checkpoints) == [MODEL]
+        page = alice_client.get(reverse("analysis:esm_new")).content.decode()
+        assert f"{MODEL} (8M): installed" in page and f"{BIG} (650M): not installed" in page
+
+        WorkerInventory.objects.all().delete()  # as if its report had not arrived yet
+        alice_client.post(reverse("analysis:esm_new"), form)
+        job = Job.objects.get()
+        job = wait_until(lambda: Job.objects.filter(pk=job.pk, status=Status.FAILED).first(), 60,
+                         what="the job to fail")
+        assert "not installed on the worker that ran the job" in job.error_message
+        assert str(esm_weights) not in job.error_message and str(esm_weights) in job.error_detail
+        assert list(WorkerInventory.objects.get().checkpoints) == [MODEL]
+        assert alice_client.post(reverse("analysis:esm_new"), form).status_code == 400
+    finally:
+        worker.stop()
+    assert str(esm_weights) in worker.log()  # the operators' log has the path
+    assert not WorkerInventory.objects.exists()  # the stopped worker removed its report

@@ -27,4 +27,9 @@ class ParamsError(ValueError):
 
 class JobSystemError(Exception):
     """A failure on our side that the user should read as is (e.g. model
-    weights missing on an offline worker). Not retried."""
+    weights missing on an offline worker). Not retried. `detail` is for the
+    operators only (the job's error_detail in the admin): server paths, say."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail

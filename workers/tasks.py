@@ -118,7 +118,8 @@ class JobAttempt:
         except JobInputError as exc:
             return end(Status.FAILED, error_kind=ErrorKind.INPUT, message=str(exc))
         except JobSystemError as exc:
-            return end(Status.FAILED, error_kind=ErrorKind.SYSTEM, message=str(exc))
+            return end(Status.FAILED, error_kind=ErrorKind.SYSTEM, message=str(exc),
+                       detail=getattr(exc, "detail", ""))
         except JobCancelled:
             return end(Status.CANCELLED, message="Cancelled by request.")
         except SoftTimeLimitExceeded:

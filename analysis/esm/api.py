@@ -29,7 +29,8 @@ class SequenceIn(Schema):
 
 
 class EsmIn(Schema):
-    model: str = Field("esm2_t33_650M_UR50D", description="A published ESM-2 checkpoint name")
+    model: str | None = Field(None, description="A published ESM-2 checkpoint name; without it, the "
+                                                "default of the web form (an installed model)")
     sequences: list[SequenceIn] | None = None
     fasta: str | None = None
     repr_layers: list[int] = Field(default_factory=lambda: [-1])
@@ -51,6 +52,8 @@ class EsmOut(JobOut):
              url_name="esm_embeddings")
 def submit_embeddings(request, response: HttpResponse, payload: EsmIn, wait: bool = False):
     params: dict[str, Any] = payload.dict(exclude={"title", "shared", "lab", "sequences", "fasta"})
+    if params["model"] is None:
+        del params["model"]  # clean_esm_params picks the default
     if payload.sequences is not None:
         params["sequences"] = [s.dict() for s in payload.sequences]
     if payload.fasta is not None:

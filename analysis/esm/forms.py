@@ -4,7 +4,9 @@ from django import forms
 
 from workers.forms import JobForm
 
-from .kind import DEFAULT_MODEL, ESM2_LAYERS, INCLUDE_CHOICES
+from .compute.catalog import ESM2_MODELS
+from .inventory import DOWNLOADS, INSTALLED, MISSING, availability
+from .kind import INCLUDE_CHOICES
 from analysis.examples import EXAMPLES
 from analysis.protparam.forms import AnalysisForm
 
@@ -16,9 +18,35 @@ INCLUDE_LABELS = {
 }
 
 
+class ModelSelect(forms.Select):
+    """A select whose models no worker has are shown, greyed out."""
+
+    def __init__(self, *args, disabled=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disabled = set(disabled)
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        if value in self.disabled:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def model_label(name: str, status: str) -> str:
+    spec = ESM2_MODELS[name]
+    label = f"{name} ({spec.parameters})"
+    if status == INSTALLED:
+        return f"{label}: installed"
+    if status == DOWNLOADS:
+        return f"{label}: downloads on first use ({spec.download_mb:,} MB)"
+    if status == MISSING:
+        return f"{label}: not installed"
+    return label
+
+
 class EsmForm(JobForm):
-    model = forms.ChoiceField(choices=[(m, m) for m in ESM2_LAYERS], initial=DEFAULT_MODEL,
-                              help_text="Published ESM-2 checkpoints (fair-esm); larger is slower.")
+    # Choices, default and help come from the workers' reports (__init__).
+    model = forms.ChoiceField(choices=[])
     sequences = forms.CharField(label="Paste sequences", required=False,
                                 widget=forms.Textarea(attrs={"rows": 8}),
                                 help_text="FASTA, or one bare sequence.")
@@ -35,6 +63,28 @@ class EsmForm(JobForm):
     ], initial="truncate", widget=forms.RadioSelect)
 
     clean_fasta_file = AnalysisForm.clean_fasta_file
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        models = availability()
+        field = self.fields["model"]
+        names = models.ordered()
+        # A model no worker has stays a valid choice, so that picking it anyway
+        # (an old link, a worker that went away) gets clean_esm_params's answer.
+        field.choices = [(n, model_label(n, models.status(n))) for n in names]
+        field.widget = ModelSelect(choices=field.choices,
+                                   disabled=[n for n in names if models.status(n) == MISSING])
+        field.initial = models.default_model()
+        if not models.reported:
+            field.help_text = ("No GPU worker has reported its models yet, so which are installed is "
+                               "not known: the job waits for a worker, and fails if it lacks the model.")
+        elif models.installed:
+            field.help_text = ("Published ESM-2 checkpoints (fair-esm); larger is slower. Installed ones "
+                               "are listed first.")
+        else:
+            field.help_text = ("No ESM-2 model is installed on the GPU workers yet"
+                               + ("; the first job downloads its model." if models.may_download
+                                  else ": ask the operators to install one."))
 
     def clean(self):
         data = super().clean()

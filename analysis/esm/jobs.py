@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -10,12 +11,14 @@ from django.conf import settings
 from workers.context import JobContext, hardware_of_device
 from workers.errors import JobCancelled, JobSystemError
 
-from . import outputs as out
+from . import inventory, outputs as out
 from analysis.fasta import read_records
 
 # The job page shows at most this many rows and contact maps; downloads have all.
 MAX_TABLE_ROWS = 500
 MAX_PCA_POINTS = 20_000
+
+log = logging.getLogger(__name__)
 
 _cache = None
 _cache_lock = threading.Lock()
@@ -53,12 +56,31 @@ def load_engine(model: str, device: str = "auto", dtype: str | None = None):
     def loader():
         checkpoint = load_checkpoint(model, weights_dir=weights_dir,
                                      allow_download=settings.BIOFM_ESM_ALLOW_DOWNLOAD)
+        # It may have just been downloaded: the form can offer it as installed.
+        inventory.report_from_job()
         return Engine(checkpoint, device=device, dtype=dtype)
 
     try:
         return model_cache().get((model, str(weights_dir), device, dtype), loader)
     except WeightsMissing as exc:
-        raise JobSystemError(str(exc)) from None
+        # The submission saw the model in a worker's report, or no report at
+        # all: this worker's report was stale or it lacks the file. The user
+        # gets a message; the server paths go to the operators (the log, and
+        # error_detail in the admin), and the report is refreshed so the form
+        # stops offering the model.
+        log.error("ESM-2 job on %s: %s", _worker_name(), exc)
+        inventory.report_from_job()
+        raise JobSystemError(MISSING_MESSAGE.format(model=model), detail=str(exc)) from None
+
+
+MISSING_MESSAGE = ("This model ({model}) is not installed on the worker that ran the job; "
+                   "the operators have been told. Choose an installed model, or try again later.")
+
+
+def _worker_name() -> str:
+    from celery import current_task
+
+    return getattr(getattr(current_task, "request", None), "hostname", None) or "this process"
 
 
 def run_esm_embeddings(ctx: JobContext) -> dict:

@@ -15,15 +15,11 @@ from analysis.examples import EXAMPLES, load_example
 from analysis.fasta import InputTooLarge, NotFasta, parse_fasta, to_fasta
 from analysis.protparam.kind import sequences_to_fasta
 
+from .compute.catalog import ESM2_MODELS
+from .inventory import QUEUE, availability
+
 # The published ESM-2 checkpoints: name -> number of layers.
-ESM2_LAYERS = {
-    "esm2_t6_8M_UR50D": 6,
-    "esm2_t12_35M_UR50D": 12,
-    "esm2_t30_150M_UR50D": 30,
-    "esm2_t33_650M_UR50D": 33,
-    "esm2_t36_3B_UR50D": 36,
-}
-DEFAULT_MODEL = "esm2_t33_650M_UR50D"
+ESM2_LAYERS = {name: spec.num_layers for name, spec in ESM2_MODELS.items()}
 INCLUDE_CHOICES = ("mean", "per_tok", "bos", "contacts")
 LONG_POLICIES = ("truncate", "window")
 
@@ -89,9 +85,16 @@ def clean_esm_params(params: dict) -> Cleaned:
     """Canonical parameters hold the valid records only, as FASTA text; the
     records left out (with skip_invalid) are facts, so cleaning the canonical
     parameters again gives them back unchanged."""
-    model = params.get("model", DEFAULT_MODEL)
+    # What the GPU workers reported (inventory.py): with no report yet, any
+    # model is accepted and the job waits for a worker.
+    models = availability(QUEUE)
+    model = params.get("model")
+    if model is None:
+        model = models.default_model()
     if not isinstance(model, str) or model not in ESM2_LAYERS:
         raise ParamsError("model", f"Unknown model “{model}”; choose one of {', '.join(ESM2_LAYERS)}.")
+    if not models.usable(model):
+        raise ParamsError("model", models.refusal(model))
     num_layers = ESM2_LAYERS[model]
     repr_layers = parse_repr_layers(params.get("repr_layers", [-1]), num_layers)
     include = _include(params.get("include", ["mean"]))
@@ -182,7 +185,7 @@ def summarize(params: dict, facts: dict) -> str:
 KIND = JobKind(
     name="analysis.esm_embeddings",
     label="ESM-2 protein embeddings",
-    queue="gpu",
+    queue=QUEUE,
     runner="analysis.esm.jobs:run_esm_embeddings",
     clean_params=clean_esm_params,
     result_template="analysis/esm/result.html",

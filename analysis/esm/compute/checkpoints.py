@@ -21,6 +21,11 @@ from pathlib import Path
 
 import torch
 
+# The model list and the search directories are the catalog's, which the
+# inventory a worker reports uses too; re-exported here, where they always were.
+from .catalog import ESM2_MODELS, ModelSpec, hub_checkpoints_dir, search_dirs  # noqa: F401
+from .catalog import model_file as _model_file, regression_file as _regression_file
+
 MODEL_URL = "https://dl.fbaipublicfiles.com/fair-esm/models/{name}.pt"
 REGRESSION_URL = "https://dl.fbaipublicfiles.com/fair-esm/regression/{name}-contact-regression.pt"
 
@@ -35,27 +40,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # (first match only) before loading, and so do we, so that our state dict
 # keys equal fair-esm's ESM2 module names.
 _PREFIX_RE = re.compile(r"^(encoder\.sentence_encoder\.|encoder\.)")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    num_layers: int
-    embed_dim: int
-    attention_heads: int
-    parameters: str  # as published, e.g. "35M"
-
-
-ESM2_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("esm2_t6_8M_UR50D", 6, 320, 20, "8M"),
-        ModelSpec("esm2_t12_35M_UR50D", 12, 480, 20, "35M"),
-        ModelSpec("esm2_t30_150M_UR50D", 30, 640, 20, "150M"),
-        ModelSpec("esm2_t33_650M_UR50D", 33, 1280, 20, "650M"),
-        ModelSpec("esm2_t36_3B_UR50D", 36, 2560, 40, "3B"),
-    )
-}
 
 
 class CheckpointError(Exception):
@@ -94,11 +78,6 @@ class Checkpoint:
                 st = p.stat()
                 parts.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
         return (self.name, *parts)
-
-
-def hub_checkpoints_dir() -> Path:
-    """Where torch hub, and so fair-esm, caches downloaded weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def load_checkpoint(
@@ -141,11 +120,9 @@ def load_checkpoint(
 
 
 def _locate(name: str, weights_dir: Path | None, allow_download: bool):
-    hub_dir = hub_checkpoints_dir()
-    dirs = [Path(weights_dir)] if weights_dir is not None else []
-    dirs.append(hub_dir)
-    model_file = f"{name}.pt"
-    regression_file = f"{name}-contact-regression.pt"
+    dirs = search_dirs(weights_dir)
+    hub_dir = dirs[-1]
+    model_file, regression_file = _model_file(name), _regression_file(name)
 
     def find(filename: str) -> Path | None:
         return next((d / filename for d in dirs if (d / filename).is_file()), None)
