@@ -331,3 +331,28 @@ def test_odd_but_valid_inputs_run(api, esm_weights):
     assert arrays["α→β/per_tok/6"].shape == (10, 32) and arrays["m/mean/0"].shape == (32,)
     with zipfile.ZipFile(io.BytesIO(job.files.get(name="extract_pt.zip").file.read())) as zf:
         assert sorted(zf.namelist()) == sorted([".._.._x.pt", "α→β.pt", "m.pt"])
+
+
+def test_a_cancel_stops_the_runner_within_a_layer_not_a_batch(esm_weights, tmp_path, settings):
+    """One batch of a big model takes a minute on a CPU; the cancel used to wait for it."""
+    import time
+
+    from analysis.esm.jobs import load_engine, run_esm_embeddings
+    from workers.context import LocalContext
+    from workers.errors import JobCancelled
+
+    settings.BIOFM_ESM_DEVICE = "cpu"
+    engine = load_engine(MODEL, "cpu")  # the worker's cached engine, which the runner gets
+    hooks = [layer.final_layer_norm.register_forward_hook(lambda *a: time.sleep(0.4))
+             for layer in engine.model.layers]  # 6 layers: one batch takes 2.4 s
+    try:
+        fasta = "".join(f">s{i}\n{SEQS[2]['sequence']}{'A' * i}\n" for i in range(40))
+        ctx = LocalContext(tmp_path, {"fasta": fasta, "model": MODEL, "include": ["mean"], "repr_layers": [-1],
+                                      "long_sequences": "truncate"}, cancel_after=0.6)
+        asked_at = time.monotonic() + 0.6
+        with pytest.raises(JobCancelled):
+            run_esm_embeddings(ctx)
+        assert time.monotonic() - asked_at < 1.5
+    finally:
+        for hook in hooks:
+            hook.remove()
