@@ -245,7 +245,6 @@ class DockingScorer:
         # Seed 0 is Vina's "pick one at random", for every chunk.
         self._vinas = [self._new_vina(Vina, scoring, self.random_seed + k if self.random_seed else 0)
                        for k in range(len(self.chunks))]
-        self._vina = self._vinas[0]
 
     def _new_vina(self, Vina, scoring: str, seed: int):
         vina = Vina(sf_name=scoring, cpu=self.cpu, seed=seed, verbosity=0)
