@@ -356,3 +356,45 @@ def test_a_cancel_stops_the_runner_within_a_layer_not_a_batch(esm_weights, tmp_p
     finally:
         for hook in hooks:
             hook.remove()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_of_a_running_esm_job_takes_effect_in_seconds(api, esm_weights, settings):
+    """Through the worker's own task and database context: the cancel flag comes
+    back from a progress write, which now happens every few seconds inside a batch."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from analysis.esm.jobs import load_engine
+    from tests.processes import wait_until
+    from workers import lifecycle
+
+    settings.BIOFM_ESM_DEVICE = "cpu"
+    engine = load_engine(MODEL, "cpu")
+    hooks = [layer.final_layer_norm.register_forward_hook(lambda *a: time.sleep(1.5))
+             for layer in engine.model.layers]  # 9 s a batch, as a big model's on a CPU
+    try:
+        seqs = [{"id": f"s{i}", "sequence": SEQS[0]["sequence"] + "A" * i} for i in range(60)]
+        job = Job.objects.get(pk=post(api, {"model": MODEL, "sequences": seqs}).json()["id"])
+
+        def work():
+            try:
+                run_job_now(job)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        wait_until(lambda: Job.objects.get(pk=job.pk).progress >= 3, 60, what="embedding started")
+        time.sleep(0.5)  # inside the first batch
+        asked = time.monotonic()
+        lifecycle.cancel(Job.objects.get(pk=job.pk))
+        thread.join(60)
+        took = time.monotonic() - asked
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert Job.objects.get(pk=job.pk).status == Status.CANCELLED
+    assert took < 4.5, f"the cancel took {took:.1f} s"  # waiting for the batches took 8 s or more
