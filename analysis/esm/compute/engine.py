@@ -266,10 +266,9 @@ class Engine:
         of records finished, and while batches run, whenever ``report_every``
         seconds passed since the last call, with a fractional ``done`` that
         counts the running batches by their share of layers run (the
-        values never decrease).
-        ``should_stop`` is polled between layers (every ``STOP_POLL`` seconds
-        while workers run batches). A batch that runs out of GPU memory is split in
-        two and retried. Raises ValueError for characters outside the ESM-2
+        values never decrease). ``should_stop`` is polled between layers
+        (every ``STOP_POLL`` seconds while workers run batches). A batch that
+        runs out of GPU memory is split in two and retried. Raises ValueError for characters outside the ESM-2
         alphabet (naming record and position) and EmbeddingCancelled when
         ``should_stop()`` turns true.
         """
