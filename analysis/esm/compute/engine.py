@@ -268,9 +268,10 @@ class Engine:
         counts the running batches by their share of layers run (the
         values never decrease). ``should_stop`` is polled between layers
         (every ``STOP_POLL`` seconds while workers run batches). A batch that
-        runs out of GPU memory is split in two and retried. Raises ValueError for characters outside the ESM-2
-        alphabet (naming record and position) and EmbeddingCancelled when
-        ``should_stop()`` turns true.
+        runs out of GPU memory is split in two and retried. Raises
+        ValueError for characters outside the ESM-2 alphabet (naming record
+        and position) and EmbeddingCancelled when ``should_stop()`` turns
+        true.
         """
         options = options or EmbedOptions()
         if options.dtype != "auto" and DTYPES[options.dtype] != self.dtype:
