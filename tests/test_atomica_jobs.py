@@ -426,3 +426,28 @@ def test_a_record_the_model_cannot_embed_fails_alone(alice_client, atomica_weigh
     assert "line 3" in errors[0]["error"] and "vocabulary" in errors[1]["error"]
     page = alice_client.get(job.get_absolute_url()).content.decode()
     assert "unembeddable" in page and "line 3" in page
+
+
+def test_importance_reports_progress_per_batch_of_masked_blocks_and_stops_on_a_cancel(atomica_weights, settings):
+    from analysis.atomica.compute.records import read_records
+    from analysis.atomica.jobs import block_importance, load_atomica_model
+
+    record = next(r for r in read_records(FIX / "inputs" / "shared.jsonl.gz") if r.id == SMALL[0])
+    model = load_atomica_model()
+    blocks = int((~record.is_global_block).sum())
+    calls = []
+    scores = block_importance(model, record, 2, progress=lambda done, total: calls.append((done, total)))
+    assert len(scores) == blocks and blocks > 4
+    # One call per batch of two masked copies: the bar moves through the passes.
+    assert calls == [(min(n, blocks), blocks) for n in range(2, blocks + 2, 2)]
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_second_batch(done, total):
+        if done >= 4:
+            raise Cancelled()
+
+    calls.clear()
+    with pytest.raises(Cancelled):
+        block_importance(model, record, 2, progress=cancel_at_second_batch)

@@ -120,3 +120,55 @@ def test_ligands_not_started_by_the_deadline_are_row_errors(receptor):
                      exhaustiveness=1, n_poses=1, deadline=time.monotonic() - 1)
     assert [r["error"] for r in rows] == ["a: not docked: the job's time budget ran out",
                                           "b: not docked: the job's time budget ran out"]
+
+
+def _model(score_x: float) -> str:
+    """A one-ligand MODEL body: two heavy atoms and a polar hydrogen, shifted by score_x Å."""
+    return "".join(f"ATOM  {i:5d}  {name:<3s} UNL     1    {x + score_x:8.3f}{0.0:8.3f}{0.0:8.3f}  0.00  0.00"
+                   f"    +0.000 {ad:<2s}\n" for i, (name, x, ad) in enumerate(
+                       [("C1", 0.0, "C"), ("O1", 1.4, "OA"), ("H1", 2.0, "HD")], 1))
+
+
+def test_poses_of_several_vina_runs_are_pooled_as_one_run_pools_them():
+    from design.compute.docking import _models, _pool_poses
+
+    pdbqt = "".join(f"MODEL {i}\nREMARK VINA RESULT: -7.0 0 0\n{_model(i)}ENDMDL\n" for i in (1, 2))
+    assert len(_models(pdbqt)) == 2 and "REMARK VINA RESULT" in _models(pdbqt)[0]
+    found = [(-7.0, _model(0.0)), (-8.0, _model(5.0)), (-7.5, _model(0.5)),  # 0.5 Å from the -7.0 pose
+             (-6.5, _model(10.0)), (-4.0, _model(20.0))]  # 4 kcal/mol above the best: out of range
+    scores, bodies = _pool_poses(found, n_poses=9)
+    assert scores == [-8.0, -7.5, -6.5]  # -7.0 is within 1 Å of the better -7.5
+    assert _pool_poses(found, n_poses=2)[0] == [-8.0, -7.5]
+
+
+def test_a_docking_reports_after_each_chunk_of_vina_runs_and_stops_when_told(receptor):
+    """Vina's dock holds the GIL and cannot be interrupted: exhaustiveness 4 on
+    one core runs as four Vina calls, with progress (and a chance to cancel) after each."""
+    from design.compute.docking import DockingScorer, dock_many
+
+    scorer = DockingScorer(receptor, center=(10.26, 36.34, 18.56), size=(18, 18, 18),
+                           exhaustiveness=4, n_poses=3, cpu=1, random_seed=7)
+    assert scorer.chunks == [1, 1, 1, 1]
+    calls = []
+    result = scorer.dock_ligand("CC(=O)Nc1ccc(O)cc1", "paracetamol", progress=lambda f, m: calls.append((f, m)))
+    assert [f for f, _ in calls] == [0.25, 0.5, 0.75, 1.0] and calls[0][1] == "paracetamol: 1 of 4 Vina runs"
+    assert 1 <= len(result.scores) <= 3 and result.scores == sorted(result.scores)
+    assert -12 < result.best_score < 0 and result.poses_sdf.count("$$$$") == len(result.scores)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(fraction, message):
+        calls.append(fraction)
+        raise Stop()
+
+    calls.clear()
+    with pytest.raises(Stop):
+        scorer.dock_ligand("CCO", progress=stop_after_first)
+    assert calls == [0.25]
+
+    reports = []
+    rows = dock_many(receptor, [("a", "CCO"), ("b", "CCN")], center=(10.26, 36.34, 18.56), size=(18, 18, 18),
+                     exhaustiveness=2, n_poses=1, cpu=1, progress=lambda pct, msg: reports.append(pct))
+    assert all(r["error"] is None for r in rows)
+    assert reports == [25.0, 50.0, 50.0, 75.0, 100.0, 100.0]  # each Vina run, then each ligand

@@ -134,3 +134,24 @@ def test_budget_says_where_it_ran_out():
     assert [h["generation"] for h in early.history] == [0, 1]
     seeds_only = run_ga(SEEDS, [objective], population_size=10, generations=3, random_seed=5, max_evaluations=2)
     assert seeds_only.evaluated == 2 and seeds_only.budget_exhausted_in == 0 and seeds_only.generations_run == 0
+
+
+def test_ga_reports_progress_after_every_scored_molecule():
+    """With docking a molecule takes seconds: the bar must move inside a generation,
+    generation 0 (the starting population) included."""
+    calls = []
+    events = []
+
+    def objective(mol):
+        calls.append(1)
+        return _similarity_to("CC(=O)Nc1ccc(OCC)cc1C(=O)N")(mol)
+
+    result = run_ga(SEEDS, [Objective("similarity", objective)], population_size=6, generations=2, random_seed=1,
+                    on_generation=lambda h: events.append(("generation", h["generation"])),
+                    progress=lambda p, m: events.append(("progress", p)))
+    first_generation = events.index(("generation", 0))
+    assert len(events[:first_generation]) == len({Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in SEEDS})
+    percents = [p for kind, p in events if kind == "progress"]
+    assert percents == sorted(percents) and percents[-1] == pytest.approx(100.0)
+    assert len(percents) >= result.evaluated == len(calls)
+    assert 0 < percents[0] < 100 / 3  # the first seed, before generation 0 is done

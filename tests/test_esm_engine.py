@@ -585,3 +585,35 @@ def test_cache_with_real_engines(ckpt):
     other = cache.get(("tiny", "cpu", "bfloat16"), lambda: Engine(ckpt, dtype="bfloat16"))
     assert other.dtype == torch.bfloat16
     assert cache.keys() == [("tiny", "cpu", "bfloat16")]  # fp32 + bf16 exceed one fp32 model
+
+
+@pytest.fixture
+def slow_layers(engine):
+    """Every layer takes 0.4 s (a forward hook on a norm both paths call), so
+    one batch of the 3-layer model takes 1.2 s, as a big model's does on a CPU."""
+    handles = [layer.final_layer_norm.register_forward_hook(lambda *a: time.sleep(0.4))
+               for layer in engine.model.layers]
+    yield
+    for handle in handles:
+        handle.remove()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_moves_within_a_slow_batch(engine, slow_layers, workers):
+    engine.cpu_workers = workers
+    reports = []
+    engine.embed(random_seqs([30] * 4), EmbedOptions(toks_per_batch=64),  # two batches of two
+                 progress=lambda done, total: reports.append(done), report_every=0.2)
+    assert reports == sorted(reports) and reports[-1] == 4
+    assert any(0 < d < 2 and d != int(d) for d in reports), reports  # before the first batch ended
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stop_takes_effect_within_a_layer_not_a_batch(engine, slow_layers, workers):
+    engine.cpu_workers = workers
+    asked_at = time.monotonic() + 0.2  # in the first batch
+    with pytest.raises(EmbeddingCancelled):
+        engine.embed(random_seqs([30] * 8), EmbedOptions(toks_per_batch=64),
+                     should_stop=lambda: time.monotonic() >= asked_at)
+    # A layer is 0.4 s, a batch 1.2 s: waiting for the batches running would take 1 s or more.
+    assert time.monotonic() - asked_at < 0.8

@@ -562,3 +562,70 @@ def test_a_real_worker_reports_its_models_and_refreshes_them_after_a_missing_one
         worker.stop()
     assert str(esm_weights) in worker.log()  # the operators' log has the path
     assert not WorkerInventory.objects.exists()  # the stopped worker removed its report
+
+
+def test_a_cancel_stops_the_runner_within_a_layer_not_a_batch(esm_weights, tmp_path, settings):
+    """One batch of a big model takes a minute on a CPU; the cancel used to wait for it."""
+    import time
+
+    from analysis.esm.jobs import load_engine, run_esm_embeddings
+    from workers.context import LocalContext
+    from workers.errors import JobCancelled
+
+    settings.BIOFM_ESM_DEVICE = "cpu"
+    engine = load_engine(MODEL, "cpu")  # the worker's cached engine, which the runner gets
+    hooks = [layer.final_layer_norm.register_forward_hook(lambda *a: time.sleep(0.4))
+             for layer in engine.model.layers]  # 6 layers: one batch takes 2.4 s
+    try:
+        fasta = "".join(f">s{i}\n{SEQS[2]['sequence']}{'A' * i}\n" for i in range(40))
+        ctx = LocalContext(tmp_path, {"fasta": fasta, "model": MODEL, "include": ["mean"], "repr_layers": [-1],
+                                      "long_sequences": "truncate"}, cancel_after=0.6)
+        asked_at = time.monotonic() + 0.6
+        with pytest.raises(JobCancelled):
+            run_esm_embeddings(ctx)
+        assert time.monotonic() - asked_at < 1.5
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_of_a_running_esm_job_takes_effect_in_seconds(api, esm_weights, settings):
+    """Through the worker's own task and database context: the cancel flag comes
+    back from a progress write, which now happens every few seconds inside a batch."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from analysis.esm.jobs import load_engine
+    from tests.processes import wait_until
+    from workers import lifecycle
+
+    settings.BIOFM_ESM_DEVICE = "cpu"
+    engine = load_engine(MODEL, "cpu")
+    hooks = [layer.final_layer_norm.register_forward_hook(lambda *a: time.sleep(1.5))
+             for layer in engine.model.layers]  # 9 s a batch, as a big model's on a CPU
+    try:
+        seqs = [{"id": f"s{i}", "sequence": SEQS[0]["sequence"] + "A" * i} for i in range(60)]
+        job = Job.objects.get(pk=post(api, {"model": MODEL, "sequences": seqs}).json()["id"])
+
+        def work():
+            try:
+                run_job_now(job)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        wait_until(lambda: Job.objects.get(pk=job.pk).progress >= 3, 60, what="embedding started")
+        time.sleep(0.5)  # inside the first batch
+        asked = time.monotonic()
+        lifecycle.cancel(Job.objects.get(pk=job.pk))
+        thread.join(60)
+        took = time.monotonic() - asked
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert Job.objects.get(pk=job.pk).status == Status.CANCELLED
+    assert took < 4.5, f"the cancel took {took:.1f} s"  # waiting for the batches took 8 s or more

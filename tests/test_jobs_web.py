@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -184,3 +185,19 @@ def test_navigation_reaches_every_job_form(alice_client):
         if kind.submit_url_name:
             assert f'href="{reverse(kind.submit_url_name)}"' in menu, kind.name
     assert reverse("analysis:esm_new") in menu and reverse("design:docking_new") in menu
+
+
+def test_running_job_shows_time_left_from_its_progress_rate(alice_client, user):
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    lifecycle.claim(job.pk, host="w", task_id="t")
+    url = reverse("job_progress", args=[job.pk])
+    assert 'id="job-time-left"' not in alice_client.get(url).content.decode()  # progress 0: no guess
+    Job.objects.filter(pk=job.pk).update(progress=1, started_at=timezone.now() - timedelta(seconds=60))
+    assert 'id="job-time-left"' not in alice_client.get(url).content.decode()  # too little to tell
+    Job.objects.filter(pk=job.pk).update(progress=25)
+    part = alice_client.get(url).content.decode()
+    # 60 s for 25 %: 180 s for the other 75 %.
+    left = part[part.index('id="job-time-left"'):part.index("</span>", part.index('id="job-time-left"'))]
+    assert "about 3 min left" in left and "from the progress so far" in left
+    Job.objects.filter(pk=job.pk).update(status=Status.SUCCEEDED, progress=100, finished_at=timezone.now())
+    assert 'id="job-time-left"' not in alice_client.get(url).content.decode()

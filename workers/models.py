@@ -149,6 +149,19 @@ class Job(LabScoped):
         end = self.finished_at or timezone.now()
         return (end - self.started_at).total_seconds()
 
+    # Below this much progress the rate says little (model loading, reading inputs).
+    ETA_MIN_PROGRESS = 3.0
+
+    def seconds_left(self) -> float | None:
+        """A running job's time left at the rate of its progress so far:
+        elapsed x (100 - p) / p. None while the progress is too small to tell."""
+        if self.status != Status.RUNNING or not self.started_at:
+            return None
+        if not self.ETA_MIN_PROGRESS <= (self.progress or 0) < 100:
+            return None
+        elapsed = max(0.0, (timezone.now() - self.started_at).total_seconds())
+        return elapsed * (100 - self.progress) / self.progress
+
 
 def job_file_path(instance: "JobFile", filename: str) -> str:
     return f"jobs/{instance.job_id}/{instance.attempt_token}/{filename}"

@@ -106,9 +106,22 @@ def _param_rows(params: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _time_left(job: Job) -> str:
+    seconds = job.seconds_left()
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"about {minutes} min left"
+    return f"about {round(minutes / 60)} h left"
+
+
 def _detail_context(request, job: Job) -> dict:
     return {
         "job": job,
+        "time_left": _time_left(job),
         "kind": job.kind_spec,
         "files": job.files.all(),
         "can_control": can_control(request.user, job),

@@ -16,6 +16,9 @@ from . import outputs as out
 from .inputs import load_item
 
 MAX_CHARTS = 10  # complexes whose charts are kept on the page; downloads have all
+# Masked copies of one complex per batch, in atoms: fewer copies of a large
+# complex go together, so its progress (and a cancel) comes every few passes.
+IMPORTANCE_ATOMS_PER_BATCH = 4000
 
 _model = None
 _model_lock = threading.Lock()
@@ -54,12 +57,16 @@ def masked_copy(record, block: int):
     return dataclasses.replace(record, id=f"{record.id}#mask{block}", B=b, A=a)
 
 
-def block_importance(model, record, batch_size: int) -> list[float]:
+def block_importance(model, record, batch_size: int, progress=None) -> list[float]:
+    """One extra pass per non-global block. ``progress(done, total)`` is
+    called after each batch of masked copies (and is where a cancel stops it):
+    a large complex takes minutes."""
     from .compute.embed import embed_records
 
     base = embed_records(model, [record])[0].graph_embedding
     blocks = [i for i in range(record.num_blocks) if not record.is_global_block[i]]
-    masked = embed_records(model, [masked_copy(record, i) for i in blocks], batch_size=batch_size)
+    masked = embed_records(model, [masked_copy(record, i) for i in blocks], batch_size=batch_size,
+                           max_atoms_per_batch=IMPORTANCE_ATOMS_PER_BATCH, progress=progress)
     # Embeddings are L2-normalised, so the dot product is the cosine.
     return [float(1.0 - np.dot(base, m.graph_embedding)) for m in masked]
 
@@ -94,22 +101,31 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     if not records:
         raise JobInputError("No record could be embedded: " + "; ".join(e["error"] for e in errors[:5]))
     batch = settings.BIOFM_ATOMICA_BATCH_SIZE
-    embeddings = []
-    chunk = batch * 4
-    for start in range(0, len(records), chunk):
-        embeddings.extend(embed_records(model, records[start:start + chunk], batch_size=batch))
-        ctx.progress(10 + 70 * min(len(records), start + chunk) / len(records),
-                     f"Embedded {min(len(records), start + chunk)} of {len(records)} complexes")
+    # Progress after every batch, which is also where a cancel is seen.
+    embeddings = embed_records(model, records, batch_size=batch, progress=lambda done, total: ctx.progress(
+        10 + 70 * done / total, f"Embedded {done} of {total} complexes"))
 
     labels = {r.id: out.block_labels(r) for r in records}
     charts = []
-    importance_budget = settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS
-    for n, (record, emb) in enumerate(zip(records[:MAX_CHARTS], embeddings)):
+    # The complexes that get importance, within the block budget; the bar
+    # from 80 to 95 % moves by masked blocks, one pass each.
+    importance_for, budget = set(), settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS
+    for record in records[:MAX_CHARTS]:
+        if ctx.params.get("importance") and record.num_blocks <= budget:
+            importance_for.add(record.id)
+            budget -= record.num_blocks
+    masked_total = sum(int((~r.is_global_block).sum()) for r in records[:MAX_CHARTS] if r.id in importance_for)
+    masked_before = 0
+    for record, emb in zip(records[:MAX_CHARTS], embeddings):
         entry = {"id": record.id, "atoms": out.atom_scatter_figure(record, emb)}
-        if ctx.params.get("importance") and record.num_blocks <= importance_budget:
-            ctx.progress(80 + 15 * n / min(len(records), MAX_CHARTS), f"Block importance for {record.id}")
-            scores = block_importance(model, record, batch)
-            importance_budget -= record.num_blocks
+        if record.id in importance_for:
+            def report(done, total, record=record, before=masked_before):
+                ctx.progress(80 + 15 * (before + done) / max(1, masked_total),
+                             f"Block importance for {record.id}: {done} of {total} blocks masked")
+
+            report(0, int((~record.is_global_block).sum()))
+            scores = block_importance(model, record, batch, progress=report)
+            masked_before += len(scores)
             names = [labels[record.id][i] for i in range(record.num_blocks) if not record.is_global_block[i]]
             entry["importance"] = out.importance_figure(record.id, names, scores)
             entry["importance_values"] = dict(zip(names, scores))

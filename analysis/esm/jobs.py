@@ -106,8 +106,11 @@ def run_esm_embeddings(ctx: JobContext) -> dict:
     try:
         results = engine.embed(
             [(r.id, r.sequence) for r in records], compute,
+            # Called after each batch, and every few seconds within one
+            # (done is then fractional); ctx.progress is also where a cancel
+            # is seen, and the engine stops its workers at their next layer.
             progress=lambda done, total: ctx.progress(3 + 90 * done / total,
-                                                      f"Embedded {done} of {total} sequences"),
+                                                      f"Embedded {int(done)} of {total} sequences"),
             should_stop=ctx.cancel_requested,
         )
     except EmbeddingCancelled:

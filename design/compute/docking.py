@@ -230,10 +230,24 @@ def _receptor_pdbqt(receptor) -> str:
     raise ValueError("receptor: expected a ReceptorPrep, a .pdbqt path or PDBQT text (see prepare_receptor)")
 
 
+# Most Vina runs a docking is split into (see DockingScorer.dock_ligand).
+MAX_CHUNKS = 8
+
+
 class DockingScorer:
     """Vina with the receptor and box loaded once; `dock_ligand` per ligand.
     Calling the object with a SMILES returns the best score in kcal/mol,
-    the shape design.compute.generate.docking_objective expects."""
+    the shape design.compute.generate.docking_objective expects.
+
+    Vina's `dock` holds the GIL and cannot be interrupted or asked how far
+    it is: one call with exhaustiveness 8 on two cores ran six minutes with
+    no progress, no cancel and no heartbeat. So the exhaustiveness (Vina's
+    independent Monte Carlo runs) is split into chunks of one run per core,
+    each its own Vina call with its own seed (a Vina object's seed is fixed,
+    so each chunk has its own object, maps computed once), and the caller
+    hears after each chunk. The chunks' poses are pooled as Vina pools its
+    runs' poses: best score first, a pose within `min_rmsd` of a better one
+    dropped, at most `n_poses`, within 3 kcal/mol of the best."""
 
     def __init__(self, receptor, site=None, *, center=None, size=None, exhaustiveness: int = 8,
                  n_poses: int = 9, cpu: int = 0, random_seed: int = 0, scoring: str = "vina"):
@@ -249,35 +263,54 @@ class DockingScorer:
         self.exhaustiveness, self.n_poses, self.random_seed = int(exhaustiveness), int(n_poses), int(random_seed)
         self.cpu = int(cpu) if cpu else available_cpus()
         self._rec_text = _receptor_pdbqt(receptor)
-        self._vina = Vina(sf_name=scoring, cpu=self.cpu, seed=self.random_seed, verbosity=0)
+        per_chunk = max(self.cpu, -(-self.exhaustiveness // MAX_CHUNKS))
+        self.chunks = [min(per_chunk, self.exhaustiveness - start)
+                       for start in range(0, self.exhaustiveness, per_chunk)]
+        # Seed 0 is Vina's "pick one at random", for every chunk.
+        self._vinas = [self._new_vina(Vina, scoring, self.random_seed + k if self.random_seed else 0)
+                       for k in range(len(self.chunks))]
+
+    def _new_vina(self, Vina, scoring: str, seed: int):
+        vina = Vina(sf_name=scoring, cpu=self.cpu, seed=seed, verbosity=0)
         # Vina reads the receptor from a file only.
         import tempfile
 
         with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as handle:
             handle.write(self._rec_text)
-            self._rec_path = handle.name
+            path = handle.name
         try:
-            self._vina.set_receptor(self._rec_path)
+            vina.set_receptor(path)
         finally:
-            os.unlink(self._rec_path)
+            os.unlink(path)
         # Maps computed before any ligand is set cover every atom type. Maps
         # made for one ligand's types would make Vina exit the whole process
         # ("Affinity map for atom type S_P is not present") on a later ligand
         # with a new element: in a worker, that is the worker.
-        self._vina.compute_vina_maps(center=self.center, box_size=self.size)
+        vina.compute_vina_maps(center=self.center, box_size=self.size)
+        return vina
 
-    def dock_ligand(self, ligand, name: str = "ligand") -> DockingResult:
+    def dock_ligand(self, ligand, name: str = "ligand",
+                    progress: Callable[[float, str], None] | None = None) -> DockingResult:
+        """`progress(fraction, message)` after each chunk of Vina runs (a
+        caller may raise there to stop)."""
         from meeko import PDBQTMolecule, RDKitMolCreate
 
         started = time.monotonic()
         lig = prepare_ligand(ligand, self.random_seed, name=name)
-        self._vina.set_ligand_from_string(lig)
-        self._vina.dock(exhaustiveness=self.exhaustiveness, n_poses=self.n_poses)
-        energies = self._vina.energies(n_poses=self.n_poses)
-        scores = [float(e[0]) for e in energies]
+        found = []  # (score, MODEL body) of every chunk
+        for k, (vina, runs) in enumerate(zip(self._vinas, self.chunks)):
+            vina.set_ligand_from_string(lig)
+            vina.dock(exhaustiveness=runs, n_poses=self.n_poses)
+            energies = vina.energies(n_poses=self.n_poses)
+            found += zip([float(e[0]) for e in energies], _models(vina.poses(n_poses=self.n_poses)))
+            if progress is not None:
+                done = sum(self.chunks[:k + 1])
+                progress(done / self.exhaustiveness, f"{name}: {done} of {self.exhaustiveness} Vina runs")
+        scores, models = _pool_poses(found, self.n_poses)
         if not scores:
             raise ValueError(f"{name}: Vina found no pose in the box")
-        pdbqt_mol = PDBQTMolecule(self._vina.poses(n_poses=self.n_poses), is_dlg=False, skip_typing=True)
+        pdbqt = "".join(f"MODEL {i + 1}\n{body}ENDMDL\n" for i, body in enumerate(models))
+        pdbqt_mol = PDBQTMolecule(pdbqt, is_dlg=False, skip_typing=True)
         mols = RDKitMolCreate.from_pdbqt_mol(pdbqt_mol)
         if not mols or mols[0] is None:
             raise ValueError(f"{name}: Meeko could not rebuild the docked pose")
@@ -299,6 +332,46 @@ class DockingScorer:
 
     def __call__(self, smiles: str) -> float:
         return self.dock_ligand(smiles).best_score
+
+
+def _models(pdbqt: str) -> list[str]:
+    """The bodies of a multi-model PDBQT's MODEL ... ENDMDL blocks."""
+    models, body = [], None
+    for line in pdbqt.splitlines(keepends=True):
+        if line.startswith("MODEL"):
+            body = []
+        elif line.startswith("ENDMDL"):
+            models.append("".join(body or []))
+            body = None
+        elif body is not None:
+            body.append(line)
+    return models
+
+
+def _heavy_coords(body: str) -> list[tuple[float, float, float]]:
+    return [(float(line[30:38]), float(line[38:46]), float(line[46:54])) for line in body.splitlines()
+            if line.startswith(("ATOM", "HETATM")) and line[77:79].strip() not in ("H", "HD", "HS")]
+
+
+def _pool_poses(found: list[tuple[float, str]], n_poses: int, min_rmsd: float = 1.0,
+                energy_range: float = 3.0) -> tuple[list[float], list[str]]:
+    """Poses of several Vina runs as one run reports them: best first, none
+    within `min_rmsd` Å (heavy atoms, same atom order) of a better one, at
+    most `n_poses`, within `energy_range` of the best (Vina's defaults)."""
+    kept: list[tuple[float, str, list]] = []
+    for score, body in sorted(found, key=lambda f: f[0]):
+        if len(kept) == n_poses or (kept and score > kept[0][0] + energy_range):
+            break
+        coords = _heavy_coords(body)
+        if all(_rmsd(coords, other) >= min_rmsd for _, _, other in kept):
+            kept.append((score, body, coords))
+    return [k[0] for k in kept], [k[1] for k in kept]
+
+
+def _rmsd(a, b) -> float:
+    if not a or len(a) != len(b):
+        return float("inf")
+    return (sum((x - y) ** 2 for p, q in zip(a, b) for x, y in zip(p, q)) / len(a)) ** 0.5
 
 
 def dock(receptor, ligand, site=None, *, center=None, size=None, exhaustiveness: int = 8, n_poses: int = 9,
@@ -327,7 +400,9 @@ def dock_many(receptor, ligands, site=None, progress: Callable[[float, str], Non
             rows.append(row)
             continue
         try:
-            result = scorer.dock_ligand(ligand, name)
+            result = scorer.dock_ligand(ligand, name, progress=None if progress is None else (
+                lambda share, msg, i=i: progress(100.0 * (i + share) / len(ligands),
+                                                 f"docking {i + 1} of {len(ligands)}, {msg}")))
             row.update(best_score=result.best_score, scores=result.scores, poses_sdf=result.poses_sdf)
             if reference is not None:
                 row["rmsd"] = reference_rmsds(result.poses, reference)

@@ -520,7 +520,12 @@ def run_ga(
     `max_evaluations` caps the number of molecules scored (seeds included),
     so runs with different settings can be compared on equal budgets.
     `brics_seeds` adds that many BRICS recombinations of the seeds to the
-    starting population."""
+    starting population.
+
+    `progress(percent, message)` is called after every molecule scored
+    (with docking, each takes seconds) as well as after every generation;
+    `on_generation(stats)` after every generation, generation 0 (the
+    starting population) included."""
     if not objectives:
         raise ValueError("objectives: at least one objective is needed")
     if mode not in ("weighted", "pareto"):
@@ -612,10 +617,12 @@ def run_ga(
     exhausted_in: int | None = None
     generations_run = 0
     try:
-        for mol, smi, origin in start:
+        for n, (mol, smi, origin) in enumerate(start, 1):
             cand = evaluate(mol, smi, 0, origin)
             if cand is not None:
                 population.append(cand)
+            report(100.0 * n / len(start) / (generations + 1),
+                   f"generation 0: {n} of {len(start)} starting molecules scored")
     except _Budget:
         exhausted_in = 0
     if not population:
@@ -660,6 +667,8 @@ def run_ga(
                 cand = evaluate(child, smi, gen, origin)
                 if cand is not None:
                     children.append(cand)
+                    report(100.0 * (gen + len(children) / offspring_size) / (generations + 1),
+                           f"generation {gen}: {len(children)} of {offspring_size} new molecules scored")
         except _Budget:
             exhausted_in = gen
         population = rank(population + children)[:population_size]

@@ -6,7 +6,7 @@ on its own (see the model's docstring for why that needs care).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,12 +62,15 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 
 def embed_records(model: AtomicaModel, records: Sequence[AtomicaRecord], batch_size: int = 8,
-                  max_atoms_per_batch: int = 20000) -> list[ComplexEmbedding]:
+                  max_atoms_per_batch: int = 20000,
+                  progress: Callable[[int, int], None] | None = None) -> list[ComplexEmbedding]:
     """Embed ``records`` in input order.
 
     Consecutive records are batched, up to ``batch_size`` complexes and about
     ``max_atoms_per_batch`` atoms (a single larger complex runs alone).
-    Results do not depend on either limit.
+    Results do not depend on either limit. ``progress(done, total)`` is
+    called after each batch with the number of records embedded (a caller
+    that raises there, to cancel, stops the loop).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -82,10 +85,14 @@ def embed_records(model: AtomicaModel, records: Sequence[AtomicaRecord], batch_s
         if batch and (len(batch) >= batch_size or atoms + record.num_atoms > max_atoms_per_batch):
             results.extend(_embed_batch(model, batch, device))
             batch, atoms = [], 0
+            if progress is not None:
+                progress(len(results), len(records))
         batch.append(record)
         atoms += record.num_atoms
     if batch:
         results.extend(_embed_batch(model, batch, device))
+        if progress is not None:
+            progress(len(results), len(records))
     return results
 
 

@@ -11,6 +11,8 @@ from the end (-1 is the last layer).
 from __future__ import annotations
 
 import numbers
+import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 # On CPU, batches whose activations stay in cache beat big ones: with the
 # 35M model 2048 tokens ran 10-20% faster than 4096 and 8192 (bench/RESULTS.md).
 DEFAULT_TOKS_PER_BATCH = {"cpu": 2048, "cuda": 16384}
+# While a batch runs, progress is reported at least this often (seconds) and
+# should_stop is polled between layers: a batch of a big model on a CPU takes
+# a minute, too long to show no movement or to finish before a cancel counts.
+REPORT_EVERY = 2.0
+STOP_POLL = 0.25
 
 
 class EmbeddingCancelled(Exception):
@@ -246,8 +253,9 @@ class Engine:
         self,
         records: list[tuple[str, str]],
         options: EmbedOptions | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[float, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        report_every: float = REPORT_EVERY,
     ) -> list[SequenceEmbedding]:
         """Embed (id, sequence) records; results in input order.
 
@@ -255,10 +263,15 @@ class Engine:
         size (sequences x longest, counting <cls> and <eos>) stays within
         ``toks_per_batch``; a sequence longer than that goes alone.
         ``progress(done, total)`` is called after every batch with the number
-        of records finished. A batch that runs out of GPU memory is split in
-        two and retried. Raises ValueError for characters outside the ESM-2
-        alphabet (naming record and position) and EmbeddingCancelled when
-        ``should_stop()`` turns true between batches.
+        of records finished, and while batches run, whenever ``report_every``
+        seconds passed since the last call, with a fractional ``done`` that
+        counts the running batches by their share of layers run (the
+        values never decrease). ``should_stop`` is polled between layers
+        (every ``STOP_POLL`` seconds while workers run batches). A batch that
+        runs out of GPU memory is split in two and retried. Raises
+        ValueError for characters outside the ESM-2 alphabet (naming record
+        and position) and EmbeddingCancelled when ``should_stop()`` turns
+        true.
         """
         options = options or EmbedOptions()
         if options.dtype != "auto" and DTYPES[options.dtype] != self.dtype:
@@ -307,11 +320,33 @@ class Engine:
         pending = {r: len(starts[r]) for r in twins}  # pieces still to embed, per record embedded
         window_outputs: dict[int, list[dict]] = {}
         done = 0
+        # For fractional progress: records a piece stands for (its record's
+        # twins included, its windows sharing them), the pieces' weight
+        # finished, and [weight, share of layers run] of each batch in flight.
+        weight = {r: (1 + len(twins[r])) / len(starts[r]) for r in twins}
+        weighted_done = 0.0
+        flights: list[list[float]] = []
+        last_report, reported = time.monotonic(), 0.0
+
+        def report(value: float) -> None:
+            nonlocal last_report, reported
+            last_report, reported = time.monotonic(), max(reported, value)  # never backwards
+            if progress is not None:
+                progress(reported, len(records))
+
+        def tick() -> None:
+            """Between layers (on this thread) or while waiting for workers."""
+            if should_stop is not None and should_stop():
+                raise EmbeddingCancelled()
+            if progress is not None and time.monotonic() - last_report >= report_every:
+                running = sum(w * share for w, share in list(flights))
+                report(min(float(len(records)), max(float(done), weighted_done + running)))
 
         def finish(batch: list[_Piece], outputs: list[dict]):
-            nonlocal done
+            nonlocal done, weighted_done
             for piece, out in zip(batch, outputs):
                 r = piece.record
+                weighted_done += weight[r]
                 res = results[r]
                 if res.windows == 1:
                     _fill_single(res, out, include)
@@ -325,20 +360,30 @@ class Engine:
                     for twin in twins[r]:
                         _copy_outputs(res, results[twin])
                     done += 1 + len(twins[r])
-            if progress is not None:
-                progress(done, len(records))
+            report(done)
+
+        def flight_of(batch: list[_Piece]) -> list[float]:
+            return [sum(weight[p.record] for p in batch), 0.0]
 
         if self.device.type == "cpu" and self.cpu_workers > 1 and len(batches) > 1:
-            self._run_on_cpu_workers(batches, layers, include, finish, should_stop)
+            self._run_on_cpu_workers(batches, layers, include, finish, should_stop, tick, flights, flight_of)
         else:
             with torch.inference_mode():
                 for batch in batches:
                     if should_stop is not None and should_stop():
                         raise EmbeddingCancelled()
-                    self._run(batch, layers, include, finish)
+                    flight = flight_of(batch)
+                    flights.append(flight)
+
+                    def after_layer(n, depth, flight=flight):
+                        flight[1] = n / depth
+                        tick()
+
+                    self._run(batch, layers, include, finish, after_layer)
+                    flights.remove(flight)
         return results
 
-    def _run_on_cpu_workers(self, batches, layers, include, finish, should_stop):
+    def _run_on_cpu_workers(self, batches, layers, include, finish, should_stop, tick, flights, flight_of):
         """Run batches on ``cpu_workers`` threads, one core each; ``finish``
         gets them in order, on this thread.
 
@@ -347,20 +392,38 @@ class Engine:
         bench/RESULTS.md); there is no barrier after each of a layer's
         operations, and the fused attention's uneven split over heads idles
         no one. torch releases the GIL inside every operation. At most one
-        batch more than there are workers is handed out at a time, so a
-        cancel stops the work within a batch or two.
+        batch more than there are workers is handed out at a time. While
+        it waits, this thread calls ``tick`` (progress, ``should_stop``)
+        every STOP_POLL seconds; on a stop, or any error, the workers give
+        up their batches at their next layer, so a cancel takes effect in
+        about a layer's time, not a batch's.
         """
+        stop = threading.Event()
 
-        def work(batch):
+        def work(batch, flight):
+            def after_layer(n, depth):
+                flight[1] = n / depth
+                if stop.is_set():
+                    raise EmbeddingCancelled()
+
             done = []
             with torch.inference_mode():  # grad mode is per thread
-                self._run(batch, layers, include, lambda b, outputs: done.append((b, outputs)))
+                self._run(batch, layers, include, lambda b, outputs: done.append((b, outputs)), after_layer)
             return done
 
         pending: deque = deque()
 
         def finish_oldest():
-            for done in pending.popleft().result():
+            future, flight = pending[0]
+            while True:
+                try:
+                    outputs = future.result(timeout=STOP_POLL)
+                    break
+                except TimeoutError:
+                    tick()
+            pending.popleft()
+            flights.remove(flight)
+            for done in outputs:
                 finish(*done)
             if pending and should_stop is not None and should_stop():
                 raise EmbeddingCancelled()
@@ -371,18 +434,21 @@ class Engine:
                 for batch in batches:
                     if should_stop is not None and should_stop():
                         raise EmbeddingCancelled()
-                    pending.append(pool.submit(work, batch))
+                    flight = flight_of(batch)
+                    flights.append(flight)
+                    pending.append((pool.submit(work, batch, flight), flight))
                     if len(pending) > self.cpu_workers:  # one queued, so no core waits for the next
                         finish_oldest()
                 while pending:
                     finish_oldest()
             finally:
-                for future in pending:
+                stop.set()  # before the pool's exit waits for its threads
+                for future, _ in pending:
                     future.cancel()
 
-    def _run(self, batch: list[_Piece], layers, include, finish):
+    def _run(self, batch: list[_Piece], layers, include, finish, after_layer=None):
         try:
-            outputs = self._forward(batch, layers, include)
+            outputs = self._forward(batch, layers, include, after_layer)
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 raise
@@ -391,12 +457,13 @@ class Engine:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             half = len(batch) // 2
-            self._run(batch[:half], layers, include, finish)
-            self._run(batch[half:], layers, include, finish)
+            self._run(batch[:half], layers, include, finish, after_layer)
+            self._run(batch[half:], layers, include, finish, after_layer)
             return
         finish(batch, outputs)
 
-    def _forward(self, batch: list[_Piece], layers: list[int], include: frozenset) -> list[dict]:
+    def _forward(self, batch: list[_Piece], layers: list[int], include: frozenset,
+                 after_layer: Callable[[int, int], None] | None = None) -> list[dict]:
         width = max(len(p.residues) for p in batch) + 2
         tokens = torch.full((len(batch), width), alphabet.PAD, dtype=torch.long)
         for b, piece in enumerate(batch):
@@ -410,10 +477,11 @@ class Engine:
             # Sequences end to end, no padding: rows of one [N, E] tensor per layer.
             token_counts = [n + 2 for n in lengths]
             flat = tokens[tokens.ne(alphabet.PAD)].to(self.device)
-            reps = self.model.forward_packed(flat, token_counts, layers)
+            reps = self.model.forward_packed(flat, token_counts, layers, after_layer)
             starts = np.cumsum([0] + token_counts)[:-1].tolist()
         else:
-            out = self.model(tokens.to(self.device), repr_layers=layers, need_contacts="contacts" in include)
+            out = self.model(tokens.to(self.device), repr_layers=layers, need_contacts="contacts" in include,
+                             after_layer=after_layer)
             # [B, T, E] -> [B * T, E]: sequence b's rows start at b * T.
             reps = {layer: t.reshape(-1, t.shape[-1]) for layer, t in out["representations"].items()}
             starts = [b * width for b in range(len(batch))]

@@ -23,6 +23,8 @@ H heads, D = E / H per-head width.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -243,6 +245,7 @@ class ESM2(nn.Module):
         repr_layers: list[int] | tuple[int, ...] = (),
         need_contacts: bool = False,
         need_logits: bool = False,
+        after_layer: Callable[[int, int], None] | None = None,
     ) -> dict:
         """tokens: [B, T] token indices (see alphabet.py).
 
@@ -251,7 +254,8 @@ class ESM2(nn.Module):
         has the final layer norm applied, as in fair-esm), plus "contacts"
         [B, T-2, T-2] (residue x residue probabilities; rows past a
         sequence's end are meaningless) and "logits" [B, T, vocab] when
-        asked for.
+        asked for. ``after_layer(done, depth)`` is called after each layer
+        (see ``forward_packed``).
         """
         wanted = set(repr_layers)
         if any(not 0 <= layer <= self.num_layers for layer in wanted):
@@ -290,6 +294,8 @@ class ESM2(nn.Module):
                 contact_logits = contact_logits + self.contact_head.layer_logits(i, probs, keep_pairs)
             if i + 1 in wanted:
                 representations[i + 1] = x
+            if after_layer is not None:
+                after_layer(i + 1, depth)
 
         result = {"representations": representations}
         if depth == self.num_layers and (need_logits or self.num_layers in wanted):
@@ -302,7 +308,8 @@ class ESM2(nn.Module):
             result["contacts"] = self.contact_head(contact_logits)
         return result
 
-    def forward_packed(self, tokens: torch.Tensor, lengths: list[int], repr_layers) -> dict[int, torch.Tensor]:
+    def forward_packed(self, tokens: torch.Tensor, lengths: list[int], repr_layers,
+                       after_layer: Callable[[int, int], None] | None = None) -> dict[int, torch.Tensor]:
         """Representations of sequences laid end to end: {layer: [N, E]}.
 
         tokens: [N], each sequence's ``<cls> residues <eos>`` one after the
@@ -317,6 +324,11 @@ class ESM2(nn.Module):
         (the batcher sorts by length) attends in one unmasked call. The
         query, key and value projections run as one matrix multiply (see
         ``SelfAttention.fused_qkv``). There are no contacts or logits here.
+
+        ``after_layer(done, depth)``, if given, is called after each of the
+        ``depth`` layers run: a big model's batch can take a minute on a CPU,
+        and the caller reports progress and stops a cancelled job from there
+        (by raising).
         """
         wanted = set(repr_layers)
         if any(not 0 <= layer <= self.num_layers for layer in wanted):
@@ -394,6 +406,8 @@ class ESM2(nn.Module):
             x = x + proj
             if i + 1 in wanted:
                 representations[i + 1] = x
+            if after_layer is not None:
+                after_layer(i + 1, depth)
 
         if self.num_layers in wanted:
             representations[self.num_layers] = self.emb_layer_norm_after(x)
