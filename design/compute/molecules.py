@@ -8,7 +8,6 @@ carries RDKit's own message in `error` instead of a molecule.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import os
 import re
