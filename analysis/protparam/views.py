@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from workers.access import get_visible_job
 from workers.models import Status
-
 from workers.submit_page import job_form_page
 
 from .forms import AnalysisForm

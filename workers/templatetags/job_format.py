@@ -12,7 +12,7 @@ def seconds(value) -> str:
     """A duration in seconds as 42 s, 3 min 5 s or 2 h 10 min; empty for none."""
     if value is None or value == "":
         return ""
-    total = int(round(float(value)))
+    total = round(float(value))
     if total < 60:
         return f"{total} s"
     minutes, secs = divmod(total, 60)
