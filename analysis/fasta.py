@@ -17,6 +17,10 @@ STANDARD_LETTERS = "ACDEFGHIKLMNPQRSTVWY"
 NONSTANDARD_LETTERS = "XBZJUO"
 PROTEIN_LETTERS = frozenset(STANDARD_LETTERS + NONSTANDARD_LETTERS)
 
+# The residue-count rule every protein record must meet (the form states it).
+MIN_LENGTH = 10
+MAX_LENGTH = 2000
+
 # Only A, C, G, T/U and N: a nucleotide sequence pasted by mistake.
 _NUCLEOTIDE_LETTERS = frozenset("ACGTUN")
 
@@ -51,8 +55,8 @@ def parse_fasta(
     *,
     max_bytes: int = 2_000_000,
     max_records: int = 10_000,
-    min_length: int = 10,
-    max_length: int = 2000,
+    min_length: int = MIN_LENGTH,
+    max_length: int = MAX_LENGTH,
 ) -> tuple[list[Record], list[RecordError]]:
     """Return the valid records and one error per problem in the others."""
     text = _to_text(text, max_bytes)

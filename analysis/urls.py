@@ -7,6 +7,7 @@ from .protparam import views as protparam
 app_name = "analysis"
 urlpatterns = [
     path("new/", protparam.new_analysis, name="new"),
+    path("<uuid:job_id>/table/", protparam.protparam_table, name="protparam_table"),
     path("esm/new/", esm.new_esm, name="esm_new"),
     path("esm/<uuid:job_id>/contacts/<int:index>/", esm.esm_contacts, name="esm_contacts"),
     path("atomica/new/", atomica.new_atomica, name="atomica_new"),

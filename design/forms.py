@@ -9,7 +9,7 @@ from workers.forms import JobForm
 
 from . import kind as P
 from .compute.structures import parse_structure
-from .models import BindingSite, Campaign, Target
+from .models import BindingSite, Campaign, ShortlistEntry, Target
 
 
 def read_upload(upload, field_label: str) -> bytes:
@@ -344,6 +344,13 @@ class DockingForm(UsersTargetAndSite, DesignJobForm):
         if param.startswith("ligands["):
             return "ligands"
         return super().field_for_param(param)
+
+
+class ShortlistNoteForm(forms.ModelForm):
+    class Meta:
+        model = ShortlistEntry
+        fields = ["note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
 
 
 class ShortlistForm(forms.Form):

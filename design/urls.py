@@ -18,6 +18,7 @@ urlpatterns = [
     path("shortlist/", views.shortlist, name="shortlist"),
     path("shortlist/add/", views.shortlist_add, name="shortlist_add"),
     path("shortlist/<int:pk>/remove/", views.shortlist_remove, name="shortlist_remove"),
+    path("shortlist/<int:pk>/note/", views.shortlist_note, name="shortlist_note"),
     path("shortlist/export.<str:fmt>", views.shortlist_export, name="shortlist_export"),
     path("depict.svg", views.depict, name="depict"),
 ]

@@ -21,7 +21,7 @@ from workers.access import can_control, get_visible_job
 from workers.models import Job
 from workers.submit_page import job_form_page, submit_form
 
-from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, SiteForm, TargetForm
+from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, ShortlistNoteForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
 from .runs import submit_run
 
@@ -189,9 +189,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     if not a or not b:
         raise Http404("Choose two runs to compare.")
     runs = [_visible_run(request.user, a), _visible_run(request.user, b)]
-    keys = sorted(set(runs[0].job.params) | set(runs[1].job.params))
-    differences = [(k, runs[0].job.params.get(k), runs[1].job.params.get(k)) for k in keys
-                   if k != "campaign_id"]
+    differences = param_differences(runs[0].job.params, runs[1].job.params, ignore={"campaign_id"})
     sets = [{m["smiles"] for m in (r.job.result or {}).get("population", [])} for r in runs]
     return render(request, "design/compare.html", {
         "runs": [_run_summary(r) for r in runs],
@@ -201,6 +199,51 @@ def compare(request: HttpRequest) -> HttpResponse:
                       "b": runs[1].job.result.get("history") or runs[1].history},
         "tops": [(r.job.result or {}).get("population", [])[:10] for r in runs],
     })
+
+
+_MISSING = object()
+
+
+def flatten_params(value, prefix: str = "") -> dict[str, object]:
+    """Nested params as dotted keys (objectives.0.property), so two runs
+    compare leaf by leaf; a list of plain values stays one leaf."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    flat: dict[str, object] = {}
+    for key, sub in items:
+        flat.update(flatten_params(sub, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def readable_param(value) -> str:
+    if value is _MISSING:
+        return "(not set)"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(readable_param(v) for v in value) or "(empty)"
+    return str(value)
+
+
+def param_differences(a: dict, b: dict, ignore=frozenset()) -> list[tuple[str, str, str]]:
+    """(dotted key, A, B) for the leaves whose values differ, in key order."""
+    flat_a, flat_b = flatten_params(a or {}), flatten_params(b or {})
+    rows = []
+    for key in sorted(set(flat_a) | set(flat_b)):
+        if key.split(".", 1)[0] in ignore:
+            continue
+        left, right = flat_a.get(key, _MISSING), flat_b.get(key, _MISSING)
+        if left != right:
+            rows.append((key, readable_param(left), readable_param(right)))
+    return rows
 
 
 # ---------------------------------------------------------------- property and docking jobs
@@ -241,10 +284,22 @@ def shortlist(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def shortlist_add(request: HttpRequest) -> HttpResponse:
+    """Add one molecule. From htmx (the result tables' button) the answer is
+    the button itself, swapped in place so the page keeps its scroll; without
+    JavaScript it is a redirect back to `next` with a message."""
     form = ShortlistForm(request.POST)
+    htmx = request.headers.get("HX-Request") == "true"
+
+    def button(error: str = "") -> HttpResponse:
+        return render(request, "design/partials/shortlist_button.html", {
+            "smiles": request.POST.get("smiles", ""), "name": request.POST.get("name", ""),
+            "source_job": request.POST.get("source_job", ""), "on_list": not error, "error": error})
+
     if not form.is_valid():
-        messages.error(request, "Could not shortlist: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        error = "Could not shortlist: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        if htmx:
+            return button(error)
+        messages.error(request, error)
         return redirect("design:shortlist")
     d = form.cleaned_data
     from rdkit import Chem
@@ -257,6 +312,8 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
         # Shortlisted molecules are drawn on the shortlist page: the drawing's caps.
         smiles = Chem.MolToSmiles(parse_smiles(d["smiles"], limits=molecule_limits("depict")))
     except ValueError as exc:
+        if htmx:
+            return button(str(exc))
         messages.error(request, str(exc))
         return redirect("design:shortlist")
     job = get_visible_job(request.user, d["source_job"]) if d["source_job"] else None
@@ -265,9 +322,13 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             ShortlistEntry.objects.create(owner=request.user, lab=_lab(request.user), smiles=smiles,
                                           name=d["name"], source_job=job, note=d["note"], scores=scores)
-        messages.success(request, f"Shortlisted {d['name'] or smiles}.")
+        if not htmx:
+            messages.success(request, f"Shortlisted {d['name'] or smiles}.")
     except IntegrityError:
-        messages.info(request, f"{smiles} is already on your shortlist.")
+        if not htmx:
+            messages.info(request, f"{smiles} is already on your shortlist.")
+    if htmx:
+        return button()
     # Only a relative path on this site: `next` comes from the form, so anyone
     # could make it point elsewhere (an open redirect).
     next_url = request.POST.get("next", "")
@@ -303,6 +364,22 @@ def shortlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
     entry.delete()
     messages.success(request, "Removed from the shortlist.")
     return redirect("design:shortlist")
+
+
+@login_required
+@require_POST
+def shortlist_note(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit an entry's note; only its owner can (anyone else gets a 404)."""
+    entry = ShortlistEntry.objects.filter(owner=request.user, pk=pk).first()
+    if entry is None:
+        raise Http404("No such shortlist entry.")
+    form = ShortlistNoteForm(request.POST, instance=entry)
+    if form.is_valid():
+        form.save()
+        messages.success(request, f"Note saved for {entry}.")
+    else:
+        messages.error(request, "Note not saved: " + " ".join(form.errors.get("note", [])))
+    return redirect(reverse("design:shortlist") + f"#entry-{entry.pk}")
 
 
 @login_required

@@ -536,17 +536,95 @@ def test_hydropathy_figure_takes_window_from_rows():
     assert "5-residue" in figure["layout"]["title"]["text"]
 
 
-def test_hydropathy_figure_caps_traces():
+def test_hydropathy_figure_caps_traces(monkeypatch):
+    monkeypatch.setattr(charts, "MAX_HYDROPATHY_TRACES", 12)
     rows = [{"id": f"p{i}", "profile": [0.0]} for i in range(20)]
     figure = charts.hydropathy_figure(rows)
-    assert len(figure["data"]) == charts.MAX_HYDROPATHY_TRACES
-    assert f"first {charts.MAX_HYDROPATHY_TRACES} of 20" in figure["layout"]["title"]["text"]
+    assert len(figure["data"]) == 12
+    assert "first 12 of 20" in figure["layout"]["title"]["text"]
+
+
+def test_hydropathy_figure_picks_one_record_at_a_time():
+    rows = [{"id": f"p{i}", "profile": [0.0, 1.0]} for i in range(3)]
+    figure = charts.hydropathy_figure(rows)
+    assert [t["visible"] for t in figure["data"]] == [True, False, False]
+    (picker,) = figure["layout"]["updatemenus"]
+    assert [b["label"] for b in picker["buttons"]] == ["p0", "p1", "p2", "All 3 records"]
+    assert picker["buttons"][1]["args"] == [{"visible": [False, True, False]}]
+    assert picker["buttons"][-1]["args"] == [{"visible": [True, True, True]}]
+    single = charts.hydropathy_figure(rows[:1])
+    assert "updatemenus" not in single["layout"] and single["data"][0]["visible"] is True
 
 
 def test_empty_composition_figure():
     figure = charts.composition_figure([])
     assert_plotly_dict(figure)
     assert figure["data"] == []
+
+
+def _axes_without_title(figure: dict) -> list[str]:
+    """The cartesian axes of a figure (named in the layout or used by a trace)
+    that are shown but have no title text."""
+    layout = figure["layout"]
+    names = {k for k in layout if re.fullmatch(r"[xy]axis\d*", k)}
+    for trace in figure["data"]:
+        if trace.get("type", "scatter") in ("scatter", "scattergl", "bar", "heatmap", "histogram", "box"):
+            for letter in "xy":
+                ref = trace.get(f"{letter}axis", letter)
+                names.add(f"{letter}axis{ref[1:]}")
+    for scene in (v for k, v in layout.items() if k.startswith("scene")):
+        names.update(f"{k}@scene" for k in scene if re.fullmatch(r"[xyz]axis", k))
+    missing = []
+    for name in sorted(names):
+        axis = layout["scene"][name.split("@")[0]] if "@" in name else layout.get(name, {})
+        if axis.get("visible", True) and not (axis.get("title") or {}).get("text"):
+            missing.append(name)
+    return missing
+
+
+def _server_figures() -> dict[str, dict]:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from analysis.atomica.outputs import atom_scatter_figure, importance_figure
+    from analysis.esm.compute.charts import contact_figure
+
+    results = [analyse(rec("MKTAYIAKQR" + "A" * i, f"p{i}")) for i in range(charts.MAX_BAR_PANELS + 1)]
+    profiles = [{"id": r["id"], "profile": hydropathy_profile("MKTAYIAKQRQISFVKSHFSRQ")} for r in results[:3]]
+    record = SimpleNamespace(id="c1", is_global_atom=[False] * 4 + [True], X=np.eye(5, 3).tolist(),
+                             atom_block_index=[0, 0, 1, 1, 2], segment_ids=[0, 1, 0])
+    embedding = SimpleNamespace(atom_embedding=np.arange(5 * 4, dtype=float).reshape(5, 4) ** 1.5)
+    return {
+        "composition, one record": charts.composition_figure(results[:1]),
+        "composition, panels": charts.composition_figure(results[:3]),
+        "composition, heatmap": charts.composition_figure(results),
+        "composition, empty": charts.composition_figure([]),
+        "hydropathy": charts.hydropathy_figure(profiles),
+        "esm contact map": contact_figure("p1", np.full((4, 4), 0.5)),
+        "atomica importance": importance_figure("c1", ["A:1", "A:2"], [0.1, 0.2]),
+        "atomica atoms": atom_scatter_figure(record, embedding),
+    }
+
+
+def test_every_server_built_chart_titles_every_axis():
+    missing = {name: axes for name, fig in _server_figures().items() if (axes := _axes_without_title(fig))}
+    assert missing == {}
+
+
+def test_every_browser_built_chart_titles_every_axis():
+    """Charts drawn by page scripts: every axis in a layout literal has a
+    title object (Plotly 3 ignores a bare string title)."""
+    js_dir = Path(__file__).resolve().parent.parent / "static" / "js"
+    untitled = []
+    for path in sorted(js_dir.glob("*.js")):
+        source = path.read_text()
+        for match in re.finditer(r"\b([xyz]axis\d*)\s*:\s*\{", source):
+            body = source[match.end():match.end() + 200]
+            if not re.match(r"\s*title\s*:\s*\{\s*text\s*:", body):
+                line = source.count("\n", 0, match.start()) + 1
+                untitled.append(f"{path.name}:{line} {match.group(1)}")
+    assert untitled == []
 
 
 # --- examples ----------------------------------------------------------------

@@ -102,3 +102,67 @@ def test_whole_input_errors_reach_the_user_on_the_fasta_field(settings, clean, t
     with pytest.raises(ParamsError, match=message) as err:
         clean({"fasta": text})
     assert err.value.field == "fasta"
+
+
+# ---------------------------------------------------------------- issue 9: the form, the table, the plot
+
+def test_form_states_the_length_rule_and_what_each_example_leaves_out(alice_client):
+    from analysis.examples import EXAMPLES, load_example
+    from analysis.fasta import MAX_LENGTH, MIN_LENGTH, parse_fasta
+
+    page = alice_client.get(reverse("analysis:new")).content.decode()
+    assert f"{MIN_LENGTH:,} to {MAX_LENGTH:,} residues per protein" in page
+    for example in EXAMPLES.values():
+        assert example.description in page  # shown next to the example picker
+        records, errors = parse_fasta(load_example(example.key))
+        if not errors:
+            assert "Every record is valid" in example.description
+            continue
+        # A built-in example may leave records out only if it says which and why.
+        assert f"leaves out {len(errors)} records" in example.description
+        assert f"the other {len(records)} are analysed" in example.description
+        for error in errors:
+            accession = error.id.split("|")[3] if error.id.count("|") >= 3 else error.id
+            assert f"{error.index} ({accession})" in example.description, error
+            assert f"{MAX_LENGTH:,}-residue limit" in example.description
+
+
+def _fasta(n: int) -> str:
+    # Lengths 20..(20 + n - 1): sorting by length is checkable; every 7th is a kinase.
+    return "".join(f">p{i:04d} {'kinase' if i % 7 == 0 else 'transporter'} number {i}\n"
+                   f"{('MKTAYIAKQRQISFVKSHFSRQ' * 200)[:20 + i]}\n" for i in range(n))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_table_shows_descriptions_and_sorts_filters_and_pages_every_record(alice_client, client, other_user):
+    submit(alice_client, sequences=_fasta(520), title="many")
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED and job.result["truncated"]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert '<td class="description">kinase number 0</td>' in page  # the header's description, shown
+    url = reverse("analysis:protparam_table", args=[job.pk])
+    assert f'hx-get="{url}"' in page
+
+    def ids(**query):
+        response = alice_client.get(url, query, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200 and "<html" not in response.content.decode()
+        return [row["id"] for row in response.context["page"].object_list], response
+
+    first, response = ids()
+    assert first[0] == "p0000" and len(first) == 50 and response.context["page"].paginator.count == 520
+    last, _ = ids(page=11)
+    assert last == [f"p{i:04d}" for i in range(500, 520)]  # past the 500 stored rows
+    longest, _ = ids(sort="-length")
+    assert longest[:2] == ["p0519", "p0518"]
+    kinases, response = ids(q="KINASE", sort="-length")
+    assert response.context["page"].paginator.count == len(range(0, 520, 7))
+    assert kinases[0] == "p0518" and all(int(i[1:]) % 7 == 0 for i in kinases)
+    assert "sort=-length" in response.content.decode() and "q=KINASE" in response.content.decode()
+    ignored, _ = ids(sort="__class__")
+    assert ignored == first
+    # Without htmx it is a whole page (the no-JavaScript path), and it is the owner's.
+    assert b"<html" in alice_client.get(url, {"page": 2}).content
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404

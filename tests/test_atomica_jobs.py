@@ -451,3 +451,37 @@ def test_importance_reports_progress_per_batch_of_masked_blocks_and_stops_on_a_c
     calls.clear()
     with pytest.raises(Cancelled):
         block_importance(model, record, 2, progress=cancel_at_second_batch)
+
+
+def test_similarity_lists_each_distinct_complex_once_with_its_job_date(alice_client, user):
+    """Three reruns of one input hold the same complexes: each is one row
+    (under the newest run, naming the others), and copies of the query itself
+    are not hits."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    rng = np.random.default_rng(0)
+    query, near, far = (rng.normal(size=32).tolist() for _ in range(3))
+    noisy = (np.asarray(near) * (1 + 1e-7)).tolist()  # a rerun's GPU float noise
+    runs = []
+    for age, emb in ((3, near), (2, noisy), (1, near)):
+        job = Job.objects.create(kind="analysis.atomica_embeddings", owner=user, params={}, title="zinc sites",
+                                 status=Status.SUCCEEDED,
+                                 result={"complexes": [{"id": "q", "graph_embedding": query},
+                                                       {"id": "near", "graph_embedding": emb}]})
+        Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=age))
+        runs.append(Job.objects.get(pk=job.pk))
+    other = Job.objects.create(kind="analysis.atomica_embeddings", owner=user, params={}, title="other",
+                               status=Status.SUCCEEDED, result={"complexes": [{"id": "far", "graph_embedding": far},
+                                                                              {"id": "near", "graph_embedding": far}]})
+    page = alice_client.get(reverse("analysis:atomica_similar", args=[runs[0].pk, 0]))
+    hits = page.context["hits"]
+    near_hits = [h for h in hits if h["id"] == "near" and h["job"].pk != other.pk]
+    assert len(near_hits) == 1 and near_hits[0]["job"].pk == runs[2].pk and near_hits[0]["other_runs"] == 2
+    assert sorted((h["id"], h["job"].pk) for h in hits) == sorted(
+        [("near", runs[2].pk), ("far", other.pk), ("near", other.pk)])  # same id, other embedding: distinct
+    assert page.context["copies_of_query"] == 2 and page.context["searched"] == 3
+    html = page.content.decode()
+    assert html.count("zinc sites") == 1 and "also in 2 other runs" in html
+    assert runs[2].created_at.strftime("%Y-%m-%d") in html and "Job date" in html

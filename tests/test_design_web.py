@@ -526,3 +526,78 @@ def test_a_campaign_sized_docking_table_is_paged_and_sorted_in_the_browser(live_
                                                                                            "119"]
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------- compare, shortlist display (issue 9)
+
+def _run(campaign, params, **job):
+    job = Job.objects.create(kind="design.campaign_run", owner=campaign.owner, params=params,
+                             status=Status.SUCCEEDED, result={"population": [], "history": []}, **job)
+    CampaignRun.objects.create(campaign=campaign, job=job)
+    return job
+
+
+def test_compare_lists_only_real_differences_key_by_key(alice_client, campaign):
+    base = {"campaign_id": campaign.pk, "generations": 3, "random_seed": 5, "seeds": ["CCO", "c1ccccc1"],
+            "objectives": [{"property": "qed", "direction": "max", "weight": 1.0},
+                           {"property": "clogp", "direction": "min", "weight": 0.5}]}
+    other = {**base, "random_seed": 6,
+             "objectives": [base["objectives"][0], {**base["objectives"][1], "weight": 2.0}]}
+    a, b = _run(campaign, base), _run(campaign, other)
+    page = alice_client.get(reverse("design:compare"), {"a": a.pk, "b": b.pk})
+    assert page.context["differences"] == [("objectives.1.weight", "0.5", "2"), ("random_seed", "5", "6")]
+    html = page.content.decode()
+    assert "{&#x27;" not in html and "{'" not in html  # no raw Python dicts
+    assert 'class="table-scroll"' in html
+    same = alice_client.get(reverse("design:compare"), {"a": a.pk, "b": _run(campaign, dict(base)).pk})
+    assert same.context["differences"] == [] and b'id="param-diff-none"' in same.content
+
+
+def test_param_differences_name_missing_keys_and_nested_lists():
+    from design.views import flatten_params, param_differences
+
+    assert flatten_params({"a": {"b": [1, 2]}, "c": [{"d": None}]}) == {"a.b": [1, 2], "c.0.d": None}
+    assert param_differences({"a": {"b": True}}, {"a": {}, "x": [1, 2]}) == [
+        ("a.b", "yes", "(not set)"), ("x", "(not set)", "1, 2")]
+
+
+def test_shortlist_add_from_htmx_swaps_the_button(alice_client, user):
+    response = alice_client.post(reverse("design:shortlist_add"), {"smiles": "OCC", "next": "/design/"},
+                                 HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "On shortlist ✓" in response.content.decode()
+    assert "<html" not in response.content.decode()
+    assert ShortlistEntry.objects.filter(owner=user, smiles="CCO").exists()
+    again = alice_client.post(reverse("design:shortlist_add"), {"smiles": "CCO"}, HTTP_HX_REQUEST="true")
+    assert "On shortlist ✓" in again.content.decode() and ShortlistEntry.objects.filter(owner=user).count() == 1
+    bad = alice_client.post(reverse("design:shortlist_add"), {"smiles": "C1CC"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200 and 'role="alert"' in bad.content.decode()
+    assert "On shortlist" not in bad.content.decode()
+    # The button carries both paths: htmx attributes and a plain form action.
+    from django.template.loader import render_to_string
+    button = render_to_string("design/partials/shortlist_button.html", {"smiles": "CCO"})
+    assert 'hx-post="/design/shortlist/add/"' in button and 'action="/design/shortlist/add/"' in button
+
+
+def test_shortlist_scores_are_rounded_for_display_only(alice_client, user):
+    entry = ShortlistEntry.objects.create(owner=user, smiles="CCO",
+                                          scores={"score": -0.3286999999999999, "qed": 0.41, "n": 5,
+                                                  "ok": True})
+    html = alice_client.get(reverse("design:shortlist")).content.decode()
+    assert "-0.3286999999999999" not in html and "score -0.329" in html and "qed 0.41" in html
+    assert "n 5" in html and "ok True" in html
+    entry.refresh_from_db()
+    assert entry.scores["score"] == -0.3286999999999999
+
+
+def test_shortlist_note_is_editable_by_its_owner_only(client, alice_client, user, other_user):
+    entry = ShortlistEntry.objects.create(owner=user, smiles="CCO", note="old")
+    page = alice_client.get(reverse("design:shortlist")).content.decode()
+    assert reverse("design:shortlist_note", args=[entry.pk]) in page
+    response = alice_client.post(reverse("design:shortlist_note", args=[entry.pk]), {"note": "try the ester"})
+    assert response.status_code == 302 and response["Location"].endswith(f"#entry-{entry.pk}")
+    entry.refresh_from_db()
+    assert entry.note == "try the ester"
+    client.force_login(other_user)
+    assert client.post(reverse("design:shortlist_note", args=[entry.pk]), {"note": "mine"}).status_code == 404
+    entry.refresh_from_db()
+    assert entry.note == "try the ester"

@@ -72,10 +72,28 @@ def test_submit_analysis_in_browser_and_get_email(live_server, smtp, browser_pag
         page.wait_for_selector("#job-status:text('Succeeded')", timeout=60_000)
         page.wait_for_selector("#composition-chart .main-svg", timeout=20_000)
         page.wait_for_selector("#hydropathy-chart .main-svg", timeout=20_000)
+        # htmx swaps in the server-paged table; the header's description has its own column.
+        page.wait_for_selector("#protparam-table th a.sort")
         rows = page.locator("#protparam-table tbody tr")
         assert rows.count() == 2
-        assert "Hemoglobin subunit alpha" not in rows.nth(0).inner_text()  # ids, not descriptions
-        assert "sp|P69905|HBA_HUMAN" in rows.nth(0).inner_text()
+        assert "sp|P69905|HBA_HUMAN" in rows.nth(0).locator("td").nth(0).inner_text()
+        assert rows.nth(0).locator("td.description").inner_text() == "Hemoglobin subunit alpha"
+        page.click("#protparam-table th a:text('Length')")  # shortest first: insulin (110) before 142
+        page.wait_for_selector("#protparam-table th[aria-sort=ascending]")
+        assert "INS_HUMAN" in page.locator("#protparam-table tbody tr").nth(0).inner_text()
+        page.fill("#protparam-q", "hemoglobin")
+        page.wait_for_function("document.querySelectorAll('#protparam-table tbody tr').length === 1")
+        assert "HBA_HUMAN" in page.locator("#protparam-table tbody tr").inner_text()
+        # The hydropathy plot shows one record at a time; the picker switches it.
+        assert page.locator("#hydropathy-chart .scatterlayer .trace").count() == 1
+        page.click("#hydropathy-chart .updatemenu-header")
+        page.click("#hydropathy-chart .updatemenu-dropdown-button >> nth=-1")  # "All 2 records"
+        page.wait_for_function("document.querySelectorAll('#hydropathy-chart .scatterlayer .trace').length === 2")
+        # Every axis of every chart on the page carries a title.
+        for chart in ("#composition-chart", "#hydropathy-chart"):
+            axes = page.locator(f"{chart} .xaxislayer-above").count() + page.locator(f"{chart} .yaxislayer-above").count()
+            assert page.locator(f"{chart} .g-xtitle, {chart} .g-ytitle").count() >= 2
+            assert axes >= 2
         rejected = page.locator("#rejected-records").inner_text()
         assert "dna_by_mistake" in rejected and "DNA" in rejected
         # The progress block no longer polls once the job has ended.

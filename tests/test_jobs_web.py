@@ -201,3 +201,44 @@ def test_running_job_shows_time_left_from_its_progress_rate(alice_client, user):
     assert "about 3 min left" in left and "from the progress so far" in left
     Job.objects.filter(pk=job.pk).update(status=Status.SUCCEEDED, progress=100, finished_at=timezone.now())
     assert 'id="job-time-left"' not in alice_client.get(url).content.decode()
+
+
+def test_list_searches_titles_filters_dates_and_sorts_by_column(alice_client, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    old = Job.objects.create(kind="test.sleep", owner=user, params={}, title="Old DHFR screen",
+                             status=Status.SUCCEEDED, started_at=now - timedelta(days=10, minutes=5),
+                             finished_at=now - timedelta(days=10), run_seconds=0)
+    Job.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=10, minutes=6))
+    mid = Job.objects.create(kind="analysis.protparam", owner=user, params={}, title="dhfr analysis",
+                             status=Status.FAILED, run_seconds=42.0, started_at=now, finished_at=now)
+    Job.objects.filter(pk=mid.pk).update(created_at=now - timedelta(days=3))
+    new = Job.objects.create(kind="test.sleep", owner=user, params={}, title="kinase", status=Status.QUEUED)
+
+    def ids(**query):
+        page = alice_client.get(reverse("job_list"), query)
+        assert page.status_code == 200
+        return [j.pk for j in page.context["page"].object_list]
+
+    assert ids() == [new.pk, mid.pk, old.pk]
+    assert ids(q="DHFR") == [mid.pk, old.pk]  # case-insensitive title search
+    since = (now - timedelta(days=5)).date().isoformat()
+    until = (now - timedelta(days=5)).date().isoformat()
+    assert ids(since=since) == [new.pk, mid.pk]
+    assert ids(until=until) == [old.pk]
+    assert ids(sort="title") == [mid.pk, new.pk, old.pk]  # case-insensitive
+    assert ids(sort="-title") == [old.pk, new.pk, mid.pk]
+    # Run time: recorded worker time, else finished minus started; never-started last.
+    assert ids(sort="-runtime") == [old.pk, mid.pk, new.pk]
+    assert ids(sort="runtime") == [mid.pk, old.pk, new.pk]
+    assert ids(sort="status", q="dhfr") == [mid.pk, old.pk]
+    assert ids(sort="owner__password") == [new.pk, mid.pk, old.pk]  # not on the whitelist: the default
+    bad = alice_client.get(reverse("job_list"), {"since": "yesterday", "q": "kinase"})
+    assert bad.status_code == 200 and [j.pk for j in bad.context["page"].object_list] == [new.pk]
+    assert "Enter a valid date" in bad.content.decode()
+    html = alice_client.get(reverse("job_list"), {"q": "dhfr"}).content.decode()
+    assert "Run time" in html and "42 s" in html and "5 min" in html
+    assert "sort=-runtime" in html and "q=dhfr" in html  # header links keep the search

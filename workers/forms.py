@@ -33,3 +33,19 @@ class JobForm(SharingForm):
 
     def add_params_error(self, exc: ParamsError) -> None:
         self.add_error(self.field_for_param(exc.field), exc.message)
+
+
+class JobListFilter(forms.Form):
+    """The job list's search and date filters (?q=, ?since=, ?until=)."""
+    q = forms.CharField(label="Title contains", required=False, max_length=200)
+    since = forms.DateField(label="Submitted from", required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="Submitted until", required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end date is before the start date.")
+            data.pop("until")
+        return data

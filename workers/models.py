@@ -143,6 +143,12 @@ class Job(LabScoped):
     def waiting_for_slot(self) -> bool:
         return self.status == Status.QUEUED and self.dispatched_at is None
 
+    @property
+    def run_time_seconds(self) -> float | None:
+        """What the job list shows as run time: worker time over all
+        attempts where recorded, else the wall time since it started."""
+        return self.run_seconds or self.duration_seconds()
+
     def duration_seconds(self) -> float | None:
         if not self.started_at:
             return None
@@ -243,6 +249,12 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.job_id}"
+
+    @property
+    def run_time_seconds(self) -> float | None:
+        """What the job list shows as run time: worker time over all
+        attempts where recorded, else the wall time since it started."""
+        return self.run_seconds or self.duration_seconds()
 
     def duration_seconds(self) -> float | None:
         if self.ended_at is None:

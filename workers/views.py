@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, FloatField, Q, When
+from django.db.models.functions import Coalesce, Extract, Lower, Now
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -15,6 +16,7 @@ from . import kinds, lifecycle
 from .access import can_control, get_visible_job
 from .context import HARDWARE
 from .errors import ParamsError
+from .forms import JobListFilter
 from .models import Job, Status
 from .quotas import QuotaExceeded, labs_usage
 
@@ -51,22 +53,69 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     })
 
 
+# ?sort= values the job list accepts (a leading "-" sorts descending); any
+# other value falls back to the default, so no column name reaches order_by.
+JOB_SORTS = {"created": "created_at", "kind": "kind", "status": "status", "title": "title", "runtime": "run_time"}
+DEFAULT_JOB_SORT = "-created"
+
+
+def _run_time():
+    """Worker time over all attempts where recorded, else finished (or now) minus started."""
+    elapsed = ExpressionWrapper(Coalesce(F("finished_at"), Now()) - F("started_at"), output_field=DurationField())
+    return Case(When(run_seconds__gt=0, then=F("run_seconds")),
+                When(started_at__isnull=False, then=Extract(elapsed, "epoch")),
+                default=None, output_field=FloatField())
+
+
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     jobs = Job.objects.visible_to(request.user).for_listing()
     kind = request.GET.get("kind", "")
     status = request.GET.get("status", "")
+    filters = JobListFilter(request.GET)
+    filters.is_valid()  # a bad date is reported next to its field; the other filters still apply
+    given = filters.cleaned_data
     if kind:
         jobs = jobs.filter(kind=kind)
     if status:
         jobs = jobs.filter(status=status)
+    if given.get("q"):
+        jobs = jobs.filter(title__icontains=given["q"])
+    if given.get("since"):
+        jobs = jobs.filter(created_at__date__gte=given["since"])
+    if given.get("until"):
+        jobs = jobs.filter(created_at__date__lte=given["until"])
+    sort = request.GET.get("sort", DEFAULT_JOB_SORT)
+    if sort.lstrip("-") not in JOB_SORTS:
+        sort = DEFAULT_JOB_SORT
+    field = JOB_SORTS[sort.lstrip("-")]
+    if field == "run_time":
+        jobs = jobs.annotate(run_time=_run_time())
+    # Titles sort as people read them, whatever the database collation does with case.
+    key = Lower("title") if field == "title" else F(field)
+    order = key.desc(nulls_last=True) if sort.startswith("-") else key.asc(nulls_last=True)
+    # The primary key breaks ties, so pages neither repeat nor skip a job.
+    jobs = jobs.order_by(order, "-created_at", "pk")
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     template = "workers/partials/job_table.html" if request.htmx else "workers/job_list.html"
     return render(request, template, {
-        "page": page, "kind": kind, "status": status,
+        "page": page, "kind": kind, "status": status, "filters": filters, "sort": sort,
+        "columns": _sort_links(sort),
         "kind_choices": kinds.choices(), "status_choices": Status.choices,
     })
+
+
+def _sort_links(sort: str) -> dict[str, dict]:
+    """Per sortable column: the ?sort= its header link sets and its current direction."""
+    links = {}
+    for name in JOB_SORTS:
+        current = "asc" if sort == name else "desc" if sort == f"-{name}" else ""
+        # A click on the current column flips it; a new column starts newest/largest/A first.
+        first = name if name in ("kind", "status", "title") else f"-{name}"
+        links[name] = {"sort": (f"-{name}" if current == "asc" else name) if current else first,
+                       "dir": current}
+    return links
 
 
 @login_required

@@ -30,34 +30,58 @@ def new_atomica(request: HttpRequest) -> HttpResponse:
         template="analysis/new.html")
 
 
+def _same_complex(a: dict, b: dict) -> bool:
+    """The same input complex embedded twice: a rerun of the same records
+    gives the same id and, up to GPU float noise, the same embedding."""
+    return a.get("id") == b.get("id") and np.allclose(
+        np.asarray(a["graph_embedding"], dtype=float), np.asarray(b["graph_embedding"], dtype=float),
+        rtol=1e-4, atol=1e-6)
+
+
 @login_required
 @require_GET
 def atomica_similar(request: HttpRequest, job_id, index: int) -> HttpResponse:
     """Complexes most like this one, by cosine similarity of ATOMICA graph
-    embeddings (interface fingerprints), across the jobs the user can see."""
+    embeddings (interface fingerprints), across the jobs the user can see.
+
+    One row per distinct complex: the copies that reruns of the same input
+    made (same record id, same embedding) collapse into the newest job's row,
+    which says how many other runs hold it; copies of the query itself are
+    left out (a complex is not "similar" to itself)."""
     job = get_visible_job(request.user, job_id)
     complexes = job.result.get("complexes", []) if job.kind == "analysis.atomica_embeddings" else []
     if not 0 <= index < len(complexes):
         raise Http404("No such complex.")
-    query = np.asarray(complexes[index]["graph_embedding"])
-    candidates = []
+    query_entry = complexes[index]
+    query = np.asarray(query_entry["graph_embedding"])
+    candidates: list[dict] = []  # distinct complexes, newest job first
+    copies_of_query = 0
     others = Job.objects.visible_to(request.user).filter(
-        kind="analysis.atomica_embeddings", status=Status.SUCCEEDED).only("id", "title", "result")
+        kind="analysis.atomica_embeddings", status=Status.SUCCEEDED).only(
+        "id", "title", "created_at", "result").order_by("-created_at", "pk")
     for other in others:
         for n, entry in enumerate(other.result.get("complexes", [])):
             if other.pk == job.pk and n == index:
                 continue
-            candidates.append((other, n, entry))
+            if _same_complex(entry, query_entry):
+                copies_of_query += 1
+                continue
+            seen = next((c for c in candidates if _same_complex(c["entry"], entry)), None)
+            if seen is not None:
+                seen["other_runs"] += 1
+                continue
+            candidates.append({"job": other, "index": n, "entry": entry, "other_runs": 0})
+    hits = []
     if candidates:
-        matrix = np.asarray([c[2]["graph_embedding"] for c in candidates])
+        matrix = np.asarray([c["entry"]["graph_embedding"] for c in candidates])
         scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
-        order = np.argsort(-scores)[:25]
-        hits = [{"job": candidates[i][0], "index": candidates[i][1], "id": candidates[i][2]["id"],
-                 "score": float(scores[i])} for i in order]
-    else:
-        hits = []
+        # A stable sort keeps the newest job first among equal scores.
+        order = np.argsort(-scores, kind="stable")[:25]
+        hits = [{"job": candidates[i]["job"], "index": candidates[i]["index"], "id": candidates[i]["entry"]["id"],
+                 "other_runs": candidates[i]["other_runs"], "score": float(scores[i])} for i in order]
     return render(request, "analysis/atomica/similar.html",
-                  {"job": job, "query": complexes[index], "hits": hits, "searched": len(candidates)})
+                  {"job": job, "query": query_entry, "hits": hits, "searched": len(candidates),
+                   "copies_of_query": copies_of_query})
 
 
 @login_required

@@ -6,6 +6,7 @@ from django.conf import settings
 from workers.forms import JobForm
 
 from analysis.examples import EXAMPLES
+from analysis.fasta import MAX_LENGTH, MIN_LENGTH
 from .kind import WINDOWS
 
 
@@ -13,10 +14,12 @@ class AnalysisForm(JobForm):
     sequences = forms.CharField(
         label="Paste sequences", required=False,
         widget=forms.Textarea(attrs={"rows": 10, "placeholder": ">my_protein\nMKTAYIAKQRQISFVKSHFSRQ..."}),
-        help_text="FASTA, or one bare sequence. 10 to 2000 residues per protein.")
+        help_text=f"FASTA, or one bare sequence. {MIN_LENGTH:,} to {MAX_LENGTH:,} residues per protein; "
+                  "records outside that are reported as rejected and the others analysed.")
     fasta_file = forms.FileField(label="…or upload a FASTA file", required=False)
     example = forms.ChoiceField(label="…or use an example", required=False,
-                                choices=[("", "—")] + [(k, e.title) for k, e in EXAMPLES.items()])
+                                choices=[("", "—")] + [(k, e.title) for k, e in EXAMPLES.items()],
+                                help_text=" ".join(f"{e.title}: {e.description}" for e in EXAMPLES.values()))
     window = forms.TypedChoiceField(
         label="Hydropathy window", coerce=int, initial=9,
         choices=[(w, f"{w} residues") for w in WINDOWS],

@@ -7,13 +7,13 @@ import json
 from biofm_site.csvfile import csv_text
 from workers.context import JobContext
 
-from .compute.charts import composition_figure, hydropathy_figure
+from .compute.charts import MAX_HYDROPATHY_TRACES, composition_figure, hydropathy_figure
 from analysis.fasta import read_records
 from .compute.protparam import METHODS, analyse, hydropathy_profile, to_csv
 
 # The job page draws at most this many records; the CSV has them all.
 MAX_TABLE_ROWS = 500
-MAX_PROFILES = 12
+MAX_PROFILES = MAX_HYDROPATHY_TRACES
 
 
 def run_protparam(ctx: JobContext) -> dict:

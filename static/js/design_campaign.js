@@ -19,7 +19,9 @@
        mode: "lines+markers", line: {dash: dash || "dot"}},
     ];
   }
-  var historyLayout = {xaxis: {title: "generation"}, yaxis: {title: "objective score"}, margin: {t: 20}};
+  // Plotly 3 reads an axis title only as {text: ...} (a bare string is ignored).
+  var historyLayout = {xaxis: {title: {text: "Generation"}}, yaxis: {title: {text: "Objective score"}},
+                       margin: {t: 20}};
 
   function drawHistory() {
     var el = document.getElementById("history-chart");
@@ -44,6 +46,10 @@
     if (!el || !population || !xs || !ys) return;
     function draw() {
       var x = xs.value, y = ys.value;
+      function label(select) {
+        var option = select.options[select.selectedIndex];
+        return option ? option.textContent.trim() : select.value;
+      }
       function trace(members, name, style) {
         return {x: members.map(function (m) { return m.properties[x]; }),
                 y: members.map(function (m) { return m.properties[y]; }),
@@ -53,7 +59,7 @@
       plot(el, [
         trace(population.filter(function (m) { return !m.front; }), "population", {color: "#9aa5b1", size: 7}),
         trace(population.filter(function (m) { return m.front; }), "Pareto front", {color: "#d9480f", size: 10}),
-      ], {xaxis: {title: x}, yaxis: {title: y}, margin: {t: 20}});
+      ], {xaxis: {title: {text: label(xs)}}, yaxis: {title: {text: label(ys)}}, margin: {t: 20}});
     }
     xs.addEventListener("change", draw);
     ys.addEventListener("change", draw);

@@ -17,7 +17,8 @@ from .protparam import HYDROPATHY_WINDOW
 
 MAX_BAR_PANELS = 12
 MAX_HEATMAP_ROWS = 500
-MAX_HYDROPATHY_TRACES = 12
+# With the record picker one profile is drawn at a time, so many records stay readable.
+MAX_HYDROPATHY_TRACES = 100
 TRANSMEMBRANE_THRESHOLD = 1.6
 
 # Okabe-Ito colours, which stay distinguishable with colour-vision deficiency.
@@ -34,7 +35,8 @@ RESIDUE_ORDER = [c for _, _, letters, _ in RESIDUE_CLASSES for c in letters]
 
 _COMPOSITION_TITLE = "Amino-acid composition, % of residues (Biopython ProtParam)"
 
-_PANEL_PX, _GAP_PX, _TOP_PX, _BOTTOM_PX = 140, 50, 90, 50
+# The gap leaves room for each panel's own x-axis title.
+_PANEL_PX, _GAP_PX, _TOP_PX, _BOTTOM_PX = 140, 80, 90, 50
 
 
 def composition_figure(results: list[dict]) -> dict:
@@ -70,8 +72,9 @@ def hydropathy_figure(rows: list[dict], window: int | None = None) -> dict:
             "y": row["profile"],
             "connectgaps": False,
             "hovertemplate": "%{fullData.name}<br>residue %{x}: %{y:.2f}<extra></extra>",
+            "visible": k == 0,
         }
-        for row in shown
+        for k, row in enumerate(shown)
     ]
     layout = {
         "title": {"text": title},
@@ -103,8 +106,23 @@ def hydropathy_figure(rows: list[dict], window: int | None = None) -> dict:
         ],
         "hovermode": "closest",
         "legend": {"title": {"text": "Record"}},
+        "showlegend": True,
     }
+    if len(shown) > 1:
+        layout["updatemenus"] = [_record_picker([row["id"] for row in shown])]
+        layout["margin"] = {"t": 110}
     return {"data": data, "layout": layout}
+
+
+def _record_picker(ids: list[str]) -> dict:
+    """A dropdown that shows one record's trace (or all of them)."""
+    n = len(ids)
+    buttons = [{"label": _escape(record_id), "method": "restyle",
+                "args": [{"visible": [i == k for i in range(n)]}]} for k, record_id in enumerate(ids)]
+    buttons.append({"label": f"All {n} records", "method": "restyle", "args": [{"visible": [True] * n}]})
+    return {"type": "dropdown", "buttons": buttons, "active": 0, "showactive": True,
+            "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom", "pad": {"t": 4},
+            "name": "record-picker"}
 
 
 def _composition_panels(results: list[dict]) -> dict:
@@ -140,12 +158,13 @@ def _composition_panels(results: list[dict]) -> dict:
             "anchor": f"y{suffix}",
             "categoryorder": "array",
             "categoryarray": RESIDUE_ORDER,
+            "title": {"text": "Amino acid", "standoff": 2},
         }
         layout[f"yaxis{suffix}"] = {
             "anchor": f"x{suffix}",
             "domain": [max(bottom, 0), min(top, 1)],
             "range": y_range,
-            "title": {"text": "%"},
+            "title": {"text": "% of residues"},
         }
         annotations.append(
             {
@@ -159,7 +178,6 @@ def _composition_panels(results: list[dict]) -> dict:
                 "text": f"<b>{_escape(result['id'])}</b>",
             }
         )
-    layout[f"xaxis{suffix}"]["title"] = {"text": "Amino acid"}
     layout.update(
         {
             "title": {"text": _COMPOSITION_TITLE},
@@ -247,6 +265,9 @@ def _empty_figure(title: str) -> dict:
         "data": [],
         "layout": {
             "title": {"text": title},
+            # Nothing is plotted, so no axes (and none to title).
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
             "annotations": [
                 {
                     "text": "No records to show",
