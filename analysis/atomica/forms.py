@@ -36,7 +36,8 @@ class AtomicaForm(JobForm):
     chains2 = forms.CharField(label="Side 2 chains", required=False)
     ligand_code = forms.CharField(label="Ligand code (side 2)", required=False, max_length=3)
     ligand_smiles = forms.CharField(label="Ligand SMILES", required=False,
-                                    help_text="Bond orders for the ligand's fragments.")
+                                    help_text="Bond orders for the ligand's fragments; it wins when given. Without it the "
+                                              "default mode infers them from the structure.")
     ligand_sdf = forms.FileField(label="…or the ligand as SDF", required=False)
     keep_unfragmented = forms.BooleanField(
         label="Go on with a ligand that cannot be fragmented", required=False,

@@ -795,8 +795,8 @@ def suggest_sides(structure, contact: float = SUGGEST_CONTACT) -> list[SideOptio
     the polymer chains with an atom within ``contact`` of one of its copies;
     every contacting pair of polymer chains (a protein chain first); each
     protein chain vs all the nucleic-acid chains it contacts, when several.
-    Ligand options carry no SMILES: the caller must ask for one to fragment
-    the ligand (without it the ligand stays one block per atom).
+    Ligand options carry no SMILES: in default mode the converter infers
+    the ligand's bond orders, and reports a ligand it cannot fragment.
     """
     if isinstance(structure, (str, Path)):
         structure = load_structure(structure)
