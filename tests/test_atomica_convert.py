@@ -318,6 +318,13 @@ def test_ligand_with_a_missing_atom_is_kept_whole_and_said_so(tmp_path):
     assert (conversion.records[0].block_lengths[ligand][1:] == 1).all()  # one block per atom
 
 
+def test_linked_residue_may_lack_its_leaving_atom():
+    # NAG on Asn (CONECT 447-4256) has lost O1 of its formula C8 H15 N O6 and is still fragmented.
+    conversion = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="NAG")
+    assert conversion.warnings == []
+    assert all(r.fragmented and r.bond_orders.startswith("CONECT records") for r in conversion.ligands)
+
+
 def test_atomica_mode_infers_nothing_but_warns(reference):
     conversion = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20", mode="atomica")
     (report,) = conversion.ligands

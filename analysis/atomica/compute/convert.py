@@ -207,6 +207,7 @@ def load_structure(path: str | Path):
     structure.xtra["source_path"] = str(path)
     structure.xtra["formulas"] = _cif_formulas(text) if kind == "cif" else _pdb_formulas(text)
     structure.xtra["conect"] = {} if kind == "cif" else _pdb_conect(text)
+    structure.xtra["serials"] = {a.get_serial_number() for a in structure[0].get_atoms()}
     return structure
 
 
@@ -434,9 +435,13 @@ class LigandReport:
                 "blocks": self.blocks, "warning": self.warning}
 
 
-def _unfragmented(ligand: _Ligand, per_atom: list[_Block], source: str, why: str) -> tuple[list[_Block], LigandReport]:
+_NO_FIX = "ATOMICA's fragment vocabulary cannot split it, with any SMILES"
+
+
+def _unfragmented(ligand: _Ligand, per_atom: list[_Block], source: str, why: str,
+                  hint: str = "give its SMILES to fragment it") -> tuple[list[_Block], LigandReport]:
     warning = (f"Ligand {ligand.name} is not fragmented: {why}. It is kept as one block per atom "
-               f"({len(per_atom)} blocks); give its SMILES to fragment it.")
+               f"({len(per_atom)} blocks); {hint}.")
     return per_atom, LigandReport(ligand.name, source, False, len(per_atom), warning)
 
 
@@ -474,12 +479,13 @@ def _ligand_blocks(ligand: _Ligand, smiles: str | None, mode: str, smiles_source
             fragments = fragment_ligand(elements, coords, smiles=smiles if bonds is None else None, bonds=bonds)
         except FragmentationError as exc:
             # Elements outside the vocabulary (metal complexes...): keep atoms, typed by element.
-            return _unfragmented(ligand, per_atom, source, str(exc))
+            return _unfragmented(ligand, per_atom, source, str(exc), _NO_FIX)
     blocks = []
     for fragment in fragments:
         index = _ABRV_TO_INDEX.get(fragment.smiles, UNK_BLOCK)
         if index == UNK_BLOCK:  # a fragment outside the vocabulary: ATOMICA gives up on the ligand
-            return _unfragmented(ligand, per_atom, source, f"its fragment {fragment.smiles} is not in the vocabulary")
+            return _unfragmented(ligand, per_atom, source, f"its fragment {fragment.smiles} is not in the vocabulary",
+                                 _NO_FIX)
         blocks.append(_Block(index, [atoms[i] for i in fragment.atoms], ligand.pdb_index))
     return blocks, LigandReport(ligand.name, source, True, len(blocks))
 
@@ -496,7 +502,10 @@ def _inferred_bonds(ligand: _Ligand, context: dict) -> tuple[list[tuple[int, int
     pairs = sorted({(min(index[s], index[t]), max(index[s], index[t]))
                     for s in index for t in conect.get(s, ()) if t in index and t != s})
     formula = (context.get("formulas") or {}).get(ligand.code)
-    return bo.infer_bond_orders(elements, coords, conect=pairs or None, formula=formula)
+    # Bonded to an atom of another residue; CONECT may also name atoms no longer in the file.
+    present = context.get("serials") or set()
+    linked = any(t not in index and t in present for s in index for t in conect.get(s, ()))
+    return bo.infer_bond_orders(elements, coords, conect=pairs or None, formula=formula, linked=linked)
 
 
 def _hetatm_ligands(structure, code: str, chains: Sequence[str] | None) -> list[_Ligand]:
