@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.atomica.compute.convert import SideOption, convert_structure, load_structure, suggest_sides
+from analysis.atomica.compute import bond_orders
+from analysis.atomica.compute.convert import (
+    SideOption,
+    convert_structure,
+    convert_structure_report,
+    load_structure,
+    suggest_sides,
+)
 from analysis.atomica.compute.fragment import FragmentationError, fragment_ligand
 from analysis.atomica.compute.records import read_records
 from analysis.atomica.compute.vocab import UNK_BLOCK, get_vocabulary
@@ -252,6 +259,97 @@ def test_sdf_ligand(mode):
     seg0 = {record.block_to_pdb_indexes[i] for i in np.nonzero(record.segment_ids == 0)[0] if i}
     assert {"B_27", "B_94"} & seg0  # the ligand sits in chain B's DHFR pocket
     assert record.id == "1ia1_protein_AB_sdf_1ia1_TQ3_ligand"
+
+
+# ---------------------------------------------------------------------------
+# Ligands without a SMILES: bond orders inferred, or a warning
+
+
+def _fields_equal(a, b) -> bool:
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in (*FIELDS, "X"))
+
+
+def _without(tmp_path, name, keep) -> Path:
+    """A copy of a fixture structure without the lines ``keep`` refuses."""
+    lines = (STRUCTURES / name).read_text().splitlines(keepends=True)
+    path = tmp_path / name
+    path.write_text("".join(line for line in lines if keep(line)))
+    return path
+
+
+def test_default_mode_infers_bond_orders_and_matches_the_smiles_conversion(tmp_path):
+    # Donepezil's SMILES (E20) is the one ATOMICA's own index row gave for 1eve.
+    given = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20", ligand_smiles=E20)
+    inferred = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20")
+    (with_smiles,), (without,) = given.records, inferred.records
+    assert with_smiles.num_blocks == without.num_blocks == 63  # was 87: 28 one-atom blocks for the ligand
+    assert _fields_equal(with_smiles, without)
+    assert [r.as_dict() for r in given.ligands] == [{
+        "ligand": "E20 A 2001", "bond_orders": "SMILES you gave", "fragmented": True, "blocks": 4, "warning": ""}]
+    (report,) = inferred.ligands
+    # No hydrogens in the file: CONECT gives the bonds, Open Babel their orders.
+    assert report.bond_orders == "CONECT records + Open Babel PerceiveBondOrders"
+    assert report.fragmented and not report.warning and inferred.warnings == []
+
+    no_conect = _without(tmp_path, "1eve.pdb", lambda line: not line.startswith("CONECT"))
+    conversion = convert_structure_report(no_conect, "A", "A", ligand_code="E20")
+    assert conversion.ligands[0].bond_orders == bond_orders.SOURCE_OPENBABEL
+    assert _fields_equal(conversion.records[0], with_smiles)
+
+
+def test_ligand_with_hydrogens_gets_rdkit_determine_bonds():
+    # KNI in 1hpx carries its hydrogens: RDKit's xyz2mol finds the orders.
+    kni = "CSC[C@H](NC(=O)COc1cccc2cnccc12)C(=O)N[C@@H](Cc1ccccc1)[C@H](O)C(=O)N1CSC[C@H]1C(=O)NC(C)(C)C"
+    inferred = convert_structure_report(STRUCTURES / "1hpx.pdb", "A_B", "B", ligand_code="KNI")
+    (given,) = convert_structure(STRUCTURES / "1hpx.pdb", "A_B", "B", ligand_code="KNI", ligand_smiles=kni)
+    assert inferred.ligands[0].bond_orders == bond_orders.SOURCE_RDKIT
+    assert _fields_equal(inferred.records[0], given)
+
+
+def test_ligand_with_a_missing_atom_is_kept_whole_and_said_so(tmp_path):
+    broken = _without(tmp_path, "1eve.pdb", lambda line: " C28 E20 " not in line)
+    conversion = convert_structure_report(broken, "A", "A", ligand_code="E20")
+    (report,) = conversion.ligands
+    assert (report.fragmented, report.bond_orders, report.blocks) == (False, "none", 27)
+    (warning,) = conversion.warnings
+    assert warning.startswith("Ligand E20 A 2001 is not fragmented")
+    assert "C23 N O3" in warning and "C24 N O3" in warning  # the residue against the file's FORMUL
+    ligand = conversion.records[0].segment_ids == 1
+    assert (conversion.records[0].block_lengths[ligand][1:] == 1).all()  # one block per atom
+
+
+def test_linked_residue_may_lack_its_leaving_atom():
+    # NAG on Asn (CONECT 447-4256) has lost O1 of its formula C8 H15 N O6 and is still fragmented.
+    conversion = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="NAG")
+    assert conversion.warnings == []
+    assert all(r.fragmented and r.bond_orders.startswith("CONECT records") for r in conversion.ligands)
+
+
+def test_atomica_mode_infers_nothing_but_warns(reference):
+    conversion = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20", mode="atomica")
+    (report,) = conversion.ligands
+    assert not report.fragmented and report.bond_orders == "none"
+    assert "ATOMICA-compatible mode does not infer bond orders" in report.warning
+    # With the SMILES it still writes ATOMICA's own record, with no warning.
+    given = convert_structure_report(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20", ligand_smiles=E20,
+                                     mode="atomica")
+    assert given.warnings == [] and _fields_equal(given.records[0], reference["1eve_A_A_E20"])
+
+
+def test_block_labels_are_unique_per_block():
+    from analysis.atomica.outputs import block_labels
+
+    for smiles in (E20, None):
+        for mode in ("default", "atomica"):
+            (record,) = convert_structure(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20",
+                                          ligand_smiles=smiles, mode=mode)
+            labels = block_labels(record)
+            assert len(labels) == record.num_blocks == len(set(labels)), (smiles, mode)
+    ligand = [label for label in labels if label.startswith("A:2001")]
+    assert len(ligand) == 28 and ligand[0] == "A:2001 frag 1 (C)"  # ATOMICA mode, no SMILES: one per atom
+    (record,) = convert_structure(STRUCTURES / "1eve.pdb", "A", "A", ligand_code="E20")
+    fragments = [label for label in block_labels(record) if label.startswith("A:2001")]
+    assert [label.split(" (")[0] for label in fragments] == [f"A:2001 frag {k}" for k in range(1, 5)]
 
 
 # ---------------------------------------------------------------------------

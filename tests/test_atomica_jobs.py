@@ -485,3 +485,65 @@ def test_similarity_lists_each_distinct_complex_once_with_its_job_date(alice_cli
     html = page.content.decode()
     assert html.count("zinc sites") == 1 and "also in 2 other runs" in html
     assert runs[2].created_at.strftime("%Y-%m-%d") in html and "Job date" in html
+
+
+def _1eve_upload(drop: str | None = None) -> SimpleUploadedFile:
+    """1eve.pdb, optionally without the lines holding `drop` (to make a residue incomplete)."""
+    lines = (FIX / "structures" / "1eve.pdb").read_text().splitlines(keepends=True)
+    return SimpleUploadedFile("1eve.pdb", "".join(line for line in lines if not drop or drop not in line).encode())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ligand_without_smiles_is_fragmented_and_labelled_block_by_block(alice_client, atomica_weights, settings):
+    settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS = 20
+    # A 4 A interface (20 blocks) keeps the importance passes short on a CPU;
+    # test_atomica_convert checks the 63 blocks of the 8 A one.
+    response = alice_client.post(reverse("analysis:atomica_new"), {
+        "structure": _1eve_upload(), "mode": "default", "cutoff": 4, "importance": "on"})
+    assert response.status_code == 302, response.context["form"].errors if response.context else ""
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    (complex_,) = job.result["complexes"]
+    assert complex_["blocks"] == 20  # donepezil in 4 fragments, as with its SMILES (one per atom before)
+    assert job.result["ligands"] == [{"index": 0, "ligand": "E20 A 2001", "fragmented": True, "blocks": 4,
+                                      "bond_orders": "CONECT records + Open Babel PerceiveBondOrders",
+                                      "warning": ""}]
+    assert job.result["warnings"] == []
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(job.files.get(name="atomica_blocks.parquet").file.read()))
+    labels = table.column("block_label").to_pylist()
+    assert len(labels) == len(set(labels)) == 20
+    chart = job.result["charts"][0]
+    bars = chart["importance"]["data"][0]["x"]
+    assert len(bars) == len(set(bars)) == 18 == len(chart["importance_values"])  # all but the 2 global blocks
+    assert sum(bar.startswith("A:2001 frag ") for bar in bars) == 4
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "atomica-ligands" in page and "CONECT records + Open Babel PerceiveBondOrders" in page
+    assert "atomica-warnings" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ligand_that_cannot_be_fragmented_is_said_on_the_form_and_the_result(alice_client, atomica_weights):
+    form = {"mode": "default", "cutoff": 8, "chains1": "A", "chains2": "A", "ligand_code": "E20"}
+    page = alice_client.post(reverse("analysis:atomica_new"), {"structure": _1eve_upload(" C28 E20 "), **form})
+    assert page.status_code == 400 and Job.objects.count() == 0
+    (warning,) = page.context["form"].errors["ligand_smiles"]
+    assert warning.startswith("Ligand E20 A 2001 is not fragmented") and "atoms are missing" in warning
+    assert "keep_unfragmented" in page.context["form"].errors
+
+    response = alice_client.post(reverse("analysis:atomica_new"), {
+        "structure": _1eve_upload(" C28 E20 "), "keep_unfragmented": "on", **form})
+    assert response.status_code == 302
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    (ligand,) = job.result["ligands"]
+    assert (ligand["fragmented"], ligand["bond_orders"], ligand["blocks"]) == (False, "none", 27)
+    assert job.result["warnings"] == [f"Item 0: {warning}"]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "atomica-warnings" in page and "Ligand E20 A 2001 is not fragmented" in page

@@ -36,8 +36,13 @@ class AtomicaForm(JobForm):
     chains2 = forms.CharField(label="Side 2 chains", required=False)
     ligand_code = forms.CharField(label="Ligand code (side 2)", required=False, max_length=3)
     ligand_smiles = forms.CharField(label="Ligand SMILES", required=False,
-                                    help_text="Bond orders for the ligand's fragments.")
+                                    help_text="Bond orders for the ligand's fragments; it wins when given. Without it the "
+                                              "default mode infers them from the structure.")
     ligand_sdf = forms.FileField(label="…or the ligand as SDF", required=False)
+    keep_unfragmented = forms.BooleanField(
+        label="Go on with a ligand that cannot be fragmented", required=False,
+        help_text="Without bond orders (no SMILES, and none inferred from the structure) a ligand "
+                  "stays one block per atom; the result then says so.")
     mode = forms.ChoiceField(choices=[("default", "Default (fixed converter)"),
                                       ("atomica", "ATOMICA-compatible (reproduces ATOMICA's records)")],
                              initial="default", required=False)
@@ -126,7 +131,7 @@ class AtomicaForm(JobForm):
                 sdf.write_bytes(sdf_raw)
             try:
                 side = side or default_side(path)
-                records = convert.convert_structure(
+                conversion = convert.convert_structure_report(
                     path, side["chains1"], side.get("chains2") or None,
                     ligand_code=side.get("ligand_code") or None,
                     ligand_smiles=data.get("ligand_smiles") or None, ligand_sdf=sdf,
@@ -134,15 +139,24 @@ class AtomicaForm(JobForm):
             except ValueError as exc:
                 self.add_error("structure", str(exc).replace(str(path), upload.name))
                 return None
+        records = conversion.records
         if not records:
             self.add_error("structure", "No interface between the chosen sides within the cutoff.")
+            return None
+        if conversion.warnings and not data.get("keep_unfragmented"):
+            # Said here, before the job, so that a changed answer is never silent.
+            for warning in conversion.warnings:
+                self.add_error("ligand_smiles", warning)
+            self.add_error("keep_unfragmented", "Give the ligand's SMILES above, or tick this to go on "
+                                                "with it unfragmented.")
             return None
         stored = store_input(raw, upload.name, self.user, suffix="-" + safe_name(upload.name))
         # The records just made go with the job, so the worker does not convert
         # the file a second time; the structure is kept for the record.
         item = {"source": "structure", "input_id": stored["input_id"], "name": upload.name, "side": side,
                 "smiles": data.get("ligand_smiles", ""), "mode": data.get("mode") or "default",
-                "cutoff": data.get("cutoff") or 8.0}
+                "cutoff": data.get("cutoff") or 8.0,
+                "ligands": [report.as_dict() for report in conversion.ligands]}
         try:
             item["records_input_id"] = store_input(records_jsonl_gz(records), upload.name + ".jsonl.gz",
                                                    self.user)["input_id"]

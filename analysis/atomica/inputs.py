@@ -71,15 +71,18 @@ def item_from_text(value: str, index: int, owner) -> dict:
         raise ParamsError(f"input_data.data[{index}]", f"Item {index}: {exc}") from None
 
 
-def load_item(item: dict, index: int) -> tuple[list, list[str]]:
-    """The records of one item, and an error for each of its lines that is
-    not a record (the good lines still count). Raises ValueError/FetchError
+def load_item(item: dict, index: int) -> tuple[list, list[str], list[dict]]:
+    """The records of one item, an error for each of its lines that is not a
+    record (the good lines still count), and for a structure the report on
+    each ligand (convert.LigandReport.as_dict). Raises ValueError/FetchError
     naming the item when none of it can be read."""
     from .compute.records import record_from_dict
 
+    ligands = list(item.get("ligands") or [])
     if item["source"] == "structure":
         if not item.get("records_input_id"):  # not converted at submission (over the upload cap)
-            return convert_structure(item, index), []
+            conversion = convert_structure(item, index)
+            return conversion.records, [], [report.as_dict() for report in conversion.ligands]
         data = read_input(item["records_input_id"], index)  # converted when the form checked the upload
     elif item["source"] == "url":
         data = fetch(item["url"], fetch_limits())
@@ -108,7 +111,7 @@ def load_item(item: dict, index: int) -> tuple[list, list[str]]:
             bad_lines.append(str(exc))
     if not records:
         raise ValueError("; ".join(bad_lines[:3]) if bad_lines else f"Item {index} holds no ATOMICA record.")
-    return records, bad_lines
+    return records, bad_lines, ligands
 
 
 def records_jsonl_gz(records) -> bytes:
@@ -119,8 +122,8 @@ def records_jsonl_gz(records) -> bytes:
 
 
 def convert_structure(item: dict, index: int = 0):
-    """Records from a stored structure file, with the sides the user chose
-    (or the first side the file suggests)."""
+    """The conversion (records and ligand reports) of a stored structure
+    file, with the sides the user chose (or the first side the file suggests)."""
     import tempfile
     from pathlib import Path
 
@@ -134,7 +137,7 @@ def convert_structure(item: dict, index: int = 0):
             sdf = Path(tmp) / "ligand.sdf"
             sdf.write_bytes(read_input(item["ligand_sdf_input_id"], index))
         side = item.get("side") or default_side(path)
-        return convert.convert_structure(
+        return convert.convert_structure_report(
             path, side["chains1"], side.get("chains2") or None,
             ligand_code=side.get("ligand_code") or None,
             ligand_smiles=item.get("smiles") or None, ligand_sdf=sdf,

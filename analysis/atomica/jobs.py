@@ -75,17 +75,18 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     from .compute.embed import embed_records
 
     items = ctx.params["items"]
-    records, item_of, errors = [], [], []
+    records, item_of, errors, ligands = [], [], [], []
     for index, item in enumerate(items):
         try:
             with ctx.phase("reading inputs"):
-                loaded, bad_lines = load_item(item, index)
+                loaded, bad_lines, reports = load_item(item, index)
         except (FetchError, ValueError) as exc:
             errors.append({"index": index, "error": str(exc)})
         else:
             errors.extend({"index": index, "error": message} for message in bad_lines)
             records.extend(loaded)
             item_of.extend([index] * len(loaded))
+            ligands.extend({"index": index, **report} for report in reports)
         ctx.progress(10 * (index + 1) / len(items), f"Read input {index + 1} of {len(items)}")
     if not records:
         raise JobInputError("No input could be read: " + "; ".join(e["error"] for e in errors[:5]))
@@ -144,6 +145,10 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
                       for r, i, e in zip(records, item_of, embeddings)],
         # {"index": item, "error": ...}, with "record" when one record of the item failed.
         "errors": sorted(errors, key=lambda e: e["index"]),
+        # How each converted ligand became blocks: bond orders from the SMILES
+        # given, inferred from the structure, or none (then "warning" says so).
+        "ligands": ligands,
+        "warnings": [f"Item {r['index']}: {r['warning']}" for r in ligands if r.get("warning")],
         "n_items": len(items),
         "charts": charts,
         "importance_method": out.IMPORTANCE_METHOD,

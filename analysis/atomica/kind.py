@@ -20,6 +20,20 @@ def _input_id(value) -> str | None:
         return None
 
 
+_REPORT_TEXT = ("ligand", "bond_orders", "warning")
+
+
+def _ligand_reports(reports, index: int) -> list[dict]:
+    """The form's reports on the ligands it converted, shown with the result."""
+    if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
+        raise ParamsError(f"items[{index}].ligands", f"Item {index}: ligand reports must be a list of objects.")
+    try:
+        return [{**{key: str(r.get(key, ""))[:1000] for key in _REPORT_TEXT},
+                 "fragmented": bool(r.get("fragmented")), "blocks": int(r.get("blocks", 0))} for r in reports]
+    except (TypeError, ValueError):
+        raise ParamsError(f"items[{index}].ligands", f"Item {index}: a ligand report has a bad block count.") from None
+
+
 def clean_atomica_params(params: dict) -> dict:
     items = params.get("items")
     if not isinstance(items, list) or not items:
@@ -51,6 +65,8 @@ def clean_atomica_params(params: dict) -> dict:
             for key in ("side", "smiles", "mode", "cutoff"):
                 if key in item:
                     entry[key] = item[key]
+            if item.get("ligands"):
+                entry["ligands"] = _ligand_reports(item["ligands"], index)
         clean.append(entry)
 
     request_index = params.get("request_index") or list(range(len(clean)))

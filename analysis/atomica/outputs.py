@@ -16,20 +16,37 @@ import numpy as np
 
 
 def block_labels(record) -> list[str]:
-    """“A:30 (GLU)” labels where the record maps a block to a residue (ATOMICA
-    writes “A_30”: chain, underscore, residue number and insertion code)."""
+    """One label per block, unique within the record: “A:30 (GLU)” where the
+    record maps a block to a residue (ATOMICA writes “A_30”: chain, underscore,
+    residue number and insertion code); the blocks of one residue split into
+    several (a fragmented ligand, or one block per atom) are numbered,
+    “A:2001 frag 2 (c1ccccc1)”, so charts and tables never merge them."""
+    from collections import Counter
+
     from .compute.vocab import get_vocabulary
 
     vocab = get_vocabulary()
+    pdb_of = {i: record.block_to_pdb_indexes.get(i) for i in range(len(record.B))
+              if not record.is_global_block[i]}
+    shared = Counter(p for p in pdb_of.values() if p)
+    seen: Counter = Counter()
     labels = []
     for index, block_type in enumerate(record.B):
         if record.is_global_block[index]:
-            labels.append("global")
+            labels.append(f"global (side {int(record.segment_ids[index]) + 1})")
             continue
-        pdb = record.block_to_pdb_indexes.get(index)
+        pdb = pdb_of[index]
         name = vocab.block_name(int(block_type))
-        labels.append(f"{pdb.replace('_', ':', 1)} ({name})" if pdb else name)
-    return labels
+        if not pdb:
+            labels.append(f"block {index} ({name})")
+            continue
+        where = pdb.replace("_", ":", 1)
+        if shared[pdb] > 1:
+            seen[pdb] += 1
+            where = f"{where} frag {seen[pdb]}"
+        labels.append(f"{where} ({name})")
+    counts = Counter(labels)
+    return [f"{label} #{i}" if counts[label] > 1 else label for i, label in enumerate(labels)]
 
 
 def npz_arrays(embeddings) -> dict[str, np.ndarray]:

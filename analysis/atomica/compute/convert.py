@@ -50,7 +50,12 @@ Two modes:
 
 In both modes a SMILES is checked against the ligand's heavy atoms (element
 counts, then bond graph from the coordinates): a mismatch raises ``ValueError``.
-Without a SMILES a ligand stays one block per atom. An SDF ligand (first record,
+Bond orders come from, in order: the SMILES (or SDF) the user gives; in default
+mode only, bond orders inferred from the structure (``bond_orders.py``: RDKit
+DetermineBonds, CONECT records, Open Babel, checked against the file's formula).
+A ligand none of them fragments stays one block per atom, and the
+:class:`LigandReport` of :func:`convert_structure_report` carries a warning
+naming it (ATOMICA mode warns too, but infers nothing, as ATOMICA does). An SDF ligand (first record,
 or ``sdf_index``) takes its bond orders from the file in default mode; in
 ATOMICA mode it is handled like a HETATM ligand whose SMILES is the SDF's.
 
@@ -67,6 +72,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +83,7 @@ from Bio.PDB import MMCIFParser, PDBParser
 from rdkit import Chem
 from scipy.spatial import cKDTree
 
+from . import bond_orders as bo
 from .fragment import (
     FragmentationError,
     bonds_from_smiles,
@@ -116,6 +124,7 @@ class _Atom:
     element: str  # formatted, e.g. "Zn"
     coord: np.ndarray  # float32 [3], as Biopython stores it
     position: int  # atom-name position code index
+    serial: int | None = None  # PDB atom serial number, for CONECT
 
 
 @dataclass
@@ -138,8 +147,10 @@ def _position_code(name: str, raw_element: str) -> int:
 
 def _make_atom(bio_atom) -> _Atom:
     raw = bio_atom.element or ""
+    serial = bio_atom.get_serial_number()
     return _Atom(bio_atom.get_id(), format_element(raw) if raw else "",
-                 np.asarray(bio_atom.get_coord(), dtype=np.float32), _position_code(bio_atom.get_id(), raw))
+                 np.asarray(bio_atom.get_coord(), dtype=np.float32), _position_code(bio_atom.get_id(), raw),
+                 int(serial) if isinstance(serial, (int, np.integer)) else None)
 
 
 def _is_hydrogen(element: str) -> bool:
@@ -194,7 +205,68 @@ def load_structure(path: str | Path):
     if len(structure) == 0 or not any(True for _ in structure[0].get_atoms()):
         raise ValueError(f"{path}: no atoms in the first model")
     structure.xtra["source_path"] = str(path)
+    structure.xtra["formulas"] = _cif_formulas(text) if kind == "cif" else _pdb_formulas(text)
+    structure.xtra["conect"] = {} if kind == "cif" else _pdb_conect(text)
+    structure.xtra["serials"] = {a.get_serial_number() for a in structure[0].get_atoms()}
     return structure
+
+
+def _parse_formula(text: str) -> Counter | None:
+    """'C24 H29 N O3' -> Counter; None for what is not a plain formula."""
+    text = text.strip()
+    multiple = re.fullmatch(r"\*?\d*\s*\((.*)\)", text)
+    if multiple:
+        text = multiple.group(1)
+    counts = Counter()
+    for token in text.split():
+        if token.endswith(("+", "-")) or token.rstrip("+-").isdigit():
+            continue  # a charge such as "2+"
+        match = re.fullmatch(r"([A-Za-z]{1,2})(\d*)", token)
+        if not match:
+            return None
+        counts[format_element(match.group(1))] += int(match.group(2) or 1)
+    return counts or None
+
+
+def _pdb_formulas(text: str) -> dict[str, Counter]:
+    """Hetero component code -> its formula, from FORMUL records."""
+    raw: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("FORMUL"):
+            code = line[12:15].strip()
+            raw[code] = (raw.get(code, "") + " " + line[18:].strip()).strip()
+    formulas = {code: _parse_formula(value) for code, value in raw.items()}
+    return {code: f for code, f in formulas.items() if f}
+
+
+def _cif_formulas(text: str) -> dict[str, Counter]:
+    from Bio.PDB.MMCIF2Dict import MMCIF2Dict
+
+    try:
+        table = MMCIF2Dict(io.StringIO(text))
+    except Exception:  # a file Biopython's structure parser read but its dict parser did not
+        return {}
+    ids, values = table.get("_chem_comp.id", []), table.get("_chem_comp.formula", [])
+    formulas = {code: _parse_formula(value) for code, value in zip(ids, values) if value not in ("?", ".")}
+    return {code: f for code, f in formulas.items() if f}
+
+
+def _pdb_conect(text: str) -> dict[int, set[int]]:
+    """Atom serial -> serials it is bonded to, from CONECT records."""
+    bonded: dict[int, set[int]] = {}
+    for line in text.splitlines():
+        if not line.startswith("CONECT"):
+            continue
+        fields = [line[k:k + 5].strip() for k in range(6, 31, 5)]
+        try:
+            numbers = [int(f) for f in fields if f]
+        except ValueError:
+            continue
+        if len(numbers) > 1:
+            for other in numbers[1:]:
+                bonded.setdefault(numbers[0], set()).add(other)
+                bonded.setdefault(other, set()).add(numbers[0])
+    return bonded
 
 
 def _first_model(structure):
@@ -320,6 +392,8 @@ class _Ligand:
     label: str  # for messages
     residue_key: tuple | None = None  # (chain, residue id) of a HETATM ligand
     bonds: list[tuple[int, int, int]] | None = None  # from an SDF, heavy-atom indices
+    name: str = ""  # "E20 A 2001", for warnings shown to the user
+    code: str = ""
 
 
 def _smiles_heavy_elements(smiles: str, where: str) -> list[str]:
@@ -346,36 +420,92 @@ def _check_smiles(ligand: _Ligand, smiles: str) -> None:
                              f"({exc}); missing atoms or a wrong SMILES?") from None
 
 
-def _ligand_blocks(ligand: _Ligand, smiles: str | None, mode: str) -> list[_Block]:
+@dataclass
+class LigandReport:
+    """How one ligand was split into blocks, for the result to say."""
+
+    ligand: str  # "E20 A 2001"
+    bond_orders: str  # where they came from: bond_orders.SOURCE_* (or "not needed (one atom)")
+    fragmented: bool
+    blocks: int
+    warning: str = ""
+
+    def as_dict(self) -> dict:
+        return {"ligand": self.ligand, "bond_orders": self.bond_orders, "fragmented": self.fragmented,
+                "blocks": self.blocks, "warning": self.warning}
+
+
+_NO_FIX = "ATOMICA's fragment vocabulary cannot split it, with any SMILES"
+
+
+def _unfragmented(ligand: _Ligand, per_atom: list[_Block], source: str, why: str,
+                  hint: str = "give its SMILES to fragment it") -> tuple[list[_Block], LigandReport]:
+    warning = (f"Ligand {ligand.name} is not fragmented: {why}. It is kept as one block per atom "
+               f"({len(per_atom)} blocks); {hint}.")
+    return per_atom, LigandReport(ligand.name, source, False, len(per_atom), warning)
+
+
+def _ligand_blocks(ligand: _Ligand, smiles: str | None, mode: str, smiles_source: str = bo.SOURCE_SMILES,
+                   context: dict | None = None) -> tuple[list[_Block], LigandReport]:
+    context = context or {}
     atoms = ligand.atoms if mode == "atomica" else [a for a in ligand.atoms if not _is_hydrogen(a.element)]
     per_atom = [_Block(_element_block_index(a.element), [a], ligand.pdb_index) for a in atoms]
     elements = [a.element for a in atoms]
     coords = np.array([a.coord for a in atoms], dtype=np.float64)
+    if len(atoms) == 1:
+        return per_atom, LigandReport(ligand.name, "not needed (one atom)", False, 1)
     if mode == "atomica":
         if smiles is None:
-            return per_atom
+            return _unfragmented(ligand, per_atom, bo.SOURCE_NONE,
+                                 "no SMILES was given and ATOMICA-compatible mode does not infer bond orders")
+        source = smiles_source
         # ATOMICA tries and falls back to one block per atom on any failure.
         try:
             fragments = fragment_ligand(elements, coords, smiles=smiles)
-        except FragmentationError:
-            return per_atom
+        except FragmentationError as exc:
+            return _unfragmented(ligand, per_atom, source, f"ATOMICA's fragmentation fails ({exc})")
     else:
-        is_ion = len(atoms) == 1 and elements[0] not in _ORGANIC
-        if is_ion or (smiles is None and ligand.bonds is None):
-            return per_atom
+        bonds = ligand.bonds
+        if bonds is not None:
+            source = bo.SOURCE_SDF
+        elif smiles is not None:
+            source = smiles_source
+        else:
+            try:
+                bonds, source = _inferred_bonds(ligand, context)
+            except FragmentationError as exc:
+                return _unfragmented(ligand, per_atom, bo.SOURCE_NONE, f"its bond orders could not be inferred ({exc})")
         try:
-            fragments = fragment_ligand(elements, coords, smiles=smiles if ligand.bonds is None else None,
-                                        bonds=ligand.bonds)
-        except FragmentationError:
+            fragments = fragment_ligand(elements, coords, smiles=smiles if bonds is None else None, bonds=bonds)
+        except FragmentationError as exc:
             # Elements outside the vocabulary (metal complexes...): keep atoms, typed by element.
-            return per_atom
+            return _unfragmented(ligand, per_atom, source, str(exc), _NO_FIX)
     blocks = []
     for fragment in fragments:
         index = _ABRV_TO_INDEX.get(fragment.smiles, UNK_BLOCK)
-        if index == UNK_BLOCK:
-            return per_atom  # a fragment outside the vocabulary: ATOMICA gives up on the ligand
+        if index == UNK_BLOCK:  # a fragment outside the vocabulary: ATOMICA gives up on the ligand
+            return _unfragmented(ligand, per_atom, source, f"its fragment {fragment.smiles} is not in the vocabulary",
+                                 _NO_FIX)
         blocks.append(_Block(index, [atoms[i] for i in fragment.atoms], ligand.pdb_index))
-    return blocks
+    return blocks, LigandReport(ligand.name, source, True, len(blocks))
+
+
+def _inferred_bonds(ligand: _Ligand, context: dict) -> tuple[list[tuple[int, int, int]], str]:
+    """Bond orders of a HETATM ligand from its own atoms (see bond_orders.py)."""
+    atoms = [a for a in ligand.atoms if a.element]
+    if len(atoms) != len(ligand.atoms):
+        raise bo.BondOrderError("an atom has no element")
+    elements = ["H" if a.element == "D" else a.element for a in atoms]
+    coords = np.array([a.coord for a in atoms], dtype=np.float64)
+    index = {a.serial: k for k, a in enumerate(atoms) if a.serial is not None}
+    conect = context.get("conect") or {}
+    pairs = sorted({(min(index[s], index[t]), max(index[s], index[t]))
+                    for s in index for t in conect.get(s, ()) if t in index and t != s})
+    formula = (context.get("formulas") or {}).get(ligand.code)
+    # Bonded to an atom of another residue; CONECT may also name atoms no longer in the file.
+    present = context.get("serials") or set()
+    linked = any(t not in index and t in present for s in index for t in conect.get(s, ()))
+    return bo.infer_bond_orders(elements, coords, conect=pairs or None, formula=formula, linked=linked)
 
 
 def _hetatm_ligands(structure, code: str, chains: Sequence[str] | None) -> list[_Ligand]:
@@ -396,7 +526,7 @@ def _hetatm_ligands(structure, code: str, chains: Sequence[str] | None) -> list[
                 ligands.append(_Ligand(
                     atoms=[_make_atom(a) for a in residue], pdb_index=f"{chain_id}_{number}",
                     label=f"{_name(structure)}: ligand {code} {chain_id} {number}",
-                    residue_key=(chain_id, residue.get_id())))
+                    residue_key=(chain_id, residue.get_id()), name=f"{code} {chain_id} {number}", code=code))
     if not ligands:
         present = sorted({r.get_resname().strip() for c in searched for r in available[c]
                           if r.get_id()[0].startswith("H_")})
@@ -421,7 +551,8 @@ def _sdf_ligand(sdf_path: Path, index: int, mode: str) -> tuple[_Ligand, str]:
     positions = mol.GetConformer().GetPositions()
     atoms = [_Atom(a.GetSymbol(), a.GetSymbol(), np.asarray(positions[i], dtype=np.float32),
                    _POSITION_TO_INDEX[""]) for i, a in enumerate(mol.GetAtoms())]
-    ligand = _Ligand(atoms=atoms, pdb_index=f"{sdf_path.stem}_{index}", label=label)
+    ligand = _Ligand(atoms=atoms, pdb_index=f"{sdf_path.stem}_{index}", label=label,
+                     name=f"SDF record {index}", code=sdf_path.stem)
     smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))
     if mode == "default":
         kekule = Chem.Mol(mol)
@@ -522,7 +653,22 @@ def _as_chain_list(chains, what: str) -> list[str]:
     return chains
 
 
-def convert_structure(
+@dataclass
+class Conversion:
+    records: list[AtomicaRecord]
+    ligands: list[LigandReport]  # one per ligand copy converted, in record order
+
+    @property
+    def warnings(self) -> list[str]:
+        return [report.warning for report in self.ligands if report.warning]
+
+
+def convert_structure(*args, **kwargs) -> list[AtomicaRecord]:
+    """The records of :func:`convert_structure_report` (same arguments)."""
+    return convert_structure_report(*args, **kwargs).records
+
+
+def convert_structure_report(
     path: str | Path,
     chains1: Sequence[str] | str,
     chains2: Sequence[str] | str | None = None,
@@ -534,8 +680,10 @@ def convert_structure(
     mode: str = "default",
     cutoff: float = DEFAULT_CUTOFF,
     pdb_id: str | None = None,
-) -> list[AtomicaRecord]:
-    """ATOMICA records for the interface between ``chains1`` and a partner.
+) -> Conversion:
+    """ATOMICA records for the interface between ``chains1`` and a partner,
+    with a report on each ligand: where its bond orders came from, whether it
+    was fragmented and, when it was not, a warning naming it.
 
     The partner is, in order of precedence: the molecule ``sdf_index`` of
     ``ligand_sdf``; every residue named ``ligand_code`` on ``chains2`` (all
@@ -560,19 +708,21 @@ def convert_structure(
             ligand, sdf_smiles = _sdf_ligand(Path(ligand_sdf), sdf_index, mode)
             ligands = [ligand]
             smiles = ligand_smiles or sdf_smiles
+            smiles_source = bo.SOURCE_SMILES if ligand_smiles else bo.SOURCE_SDF
             code = Path(ligand_sdf).stem
         else:
             code = ligand_code.strip().upper()
             ligands = _hetatm_ligands(structure, code, chains2 or None)
             smiles = ligand_smiles.strip() if ligand_smiles and ligand_smiles.strip() else None
+            smiles_source = bo.SOURCE_SMILES
         if smiles is not None:
             for ligand in ligands:
                 _check_smiles(ligand, smiles)
         exclude = {lig.residue_key for lig in ligands if lig.residue_key is not None}
         receptor = _side_blocks(structure, chains1, mode, exclude)
-        records = []
+        records, reports = [], []
         for k, ligand in enumerate(ligands):
-            lig_blocks = _ligand_blocks(ligand, smiles, mode)
+            lig_blocks, report = _ligand_blocks(ligand, smiles, mode, smiles_source, structure.xtra)
             idx1, idx2 = interface(receptor, lig_blocks, cutoff)
             if len(idx1) == 0 or len(idx2) == 0:
                 continue
@@ -584,10 +734,11 @@ def convert_structure(
                 ([receptor[i] for i in idx1], False),
                 ([lig_blocks[i] for i in idx2], mode == "atomica"),
             ]))
+            reports.append(report)
         if not records:
             raise ValueError(f"{path}: no atoms of chain(s) {', '.join(chains1)} within {cutoff} A of "
                              f"ligand {code} ({len(ligands)} cop{'y' if len(ligands) == 1 else 'ies'} checked)")
-        return records
+        return Conversion(records, reports)
 
     if not chains2:
         raise ValueError(f"{path}: give chains2, a ligand_code or a ligand_sdf for the second side")
@@ -601,7 +752,8 @@ def convert_structure(
         raise ValueError(f"{path}: no atoms of chain(s) {', '.join(chains1)} within {cutoff} A of "
                          f"chain(s) {', '.join(chains2)}")
     record_id = f"{pdb_id}_{''.join(chains1)}_{''.join(chains2)}"
-    return [_build_record(record_id, [([blocks1[i] for i in idx1], False), ([blocks2[i] for i in idx2], False)])]
+    return Conversion([_build_record(record_id, [([blocks1[i] for i in idx1], False),
+                                                 ([blocks2[i] for i in idx2], False)])], [])
 
 
 # ---------------------------------------------------------------------------
@@ -652,8 +804,8 @@ def suggest_sides(structure, contact: float = SUGGEST_CONTACT) -> list[SideOptio
     the polymer chains with an atom within ``contact`` of one of its copies;
     every contacting pair of polymer chains (a protein chain first); each
     protein chain vs all the nucleic-acid chains it contacts, when several.
-    Ligand options carry no SMILES: the caller must ask for one to fragment
-    the ligand (without it the ligand stays one block per atom).
+    Ligand options carry no SMILES: in default mode the converter infers
+    the ligand's bond orders, and reports a ligand it cannot fragment.
     """
     if isinstance(structure, (str, Path)):
         structure = load_structure(structure)

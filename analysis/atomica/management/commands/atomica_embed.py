@@ -69,9 +69,15 @@ class Command(BaseCommand):
 
                     side = default_side(path)
                     self.stderr.write(f"{path.name}: {side['label']}")
-                    records.extend(convert.convert_structure(
+                    conversion = convert.convert_structure_report(
                         path, side["chains1"], side["chains2"] or None,
-                        ligand_code=side["ligand_code"] or None, mode=opts["mode"]))
+                        ligand_code=side["ligand_code"] or None, mode=opts["mode"])
+                    for report in conversion.ligands:
+                        self.stderr.write(f"{path.name}: ligand {report.ligand}: bond orders from "
+                                          f"{report.bond_orders}")
+                    for warning in conversion.warnings:
+                        self.stderr.write(f"{path.name}: warning: {warning}")
+                    records.extend(conversion.records)
             except (OSError, ValueError) as exc:
                 raise CommandError(f"{path}: {exc}") from None
         ids = [r.id for r in records]
