@@ -21,6 +21,7 @@ from workers.access import can_control, get_visible_job
 from workers.models import Job
 from workers.submit_page import job_form_page, submit_form
 
+from . import viewers
 from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
 from .runs import submit_run
@@ -89,31 +90,10 @@ def target_detail(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(target)
     sites = list(target.sites.all())
     return render(request, "design/target_detail.html", {
-        "target": target, "sites": sites, "form": form, "viewer": target_viewer_spec(target, sites),
+        "target": target, "sites": sites, "form": form, "viewer": viewers.target_spec(target, sites),
         "campaigns": target.campaigns.visible_to(request.user),
         "is_owner": target.owner_id == request.user.pk,
     }, status=400 if form.errors else 200)
-
-
-def _residue_selection(residue_id: str) -> dict | None:
-    """“A:GLU:30” (a BindingSite residue) as a 3Dmol selection."""
-    chain, _, rest = residue_id.partition(":")
-    number = rest.rpartition(":")[2].rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    try:
-        return {"chain": chain, "resi": int(number)}
-    except ValueError:
-        return None
-
-
-def site_viewer_spec(site: dict) -> dict:
-    residues = [sel for sel in map(_residue_selection, site.get("residues") or []) if sel]
-    return {"name": site.get("name", ""), "residues": residues, "center": site.get("center"),
-            "size": site.get("size")}
-
-
-def target_viewer_spec(target: Target, sites) -> dict:
-    return {"structure": {"url": reverse("design:target_structure", args=[target.pk]), "format": "pdb"},
-            "sites": [site_viewer_spec({**s.as_site(), "name": s.name}) for s in sites]}
 
 
 @login_required

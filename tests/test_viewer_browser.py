@@ -100,3 +100,47 @@ def test_target_structure_is_scoped(live_server, logged_in, make_user):
     stranger = Client()
     stranger.force_login(make_user("stranger@example.org"))
     assert stranger.get(url).status_code == 404
+
+
+def test_docking_page_shows_receptor_site_and_each_pose(live_server, logged_in):
+    from tests.conftest import run_job_now
+    from workers.models import Job, Status
+
+    page, client, _user, errors = logged_in
+    target, site = make_target_with_site(client)
+    client.post(reverse("design:docking_new"), {
+        "target": target.pk, "site": site.pk, "ligands": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1 TQ3",
+        "exhaustiveness": 1, "n_poses": 3, "cpu": 2, "random_seed": 0})
+    job = Job.objects.get(kind="design.docking")
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    poses_sdf = b"".join(client.get(reverse("job_download", args=[job.pk, "poses.sdf"])).streaming_content)
+    n_poses = poses_sdf.decode().count("$$$$")
+    assert n_poses >= 2
+    page.goto(live_server.url + job.get_absolute_url())
+    wait_for_viewer(page, "#docking-viewer")
+    options = page.locator("select.pose-picker option")
+    assert options.count() == n_poses
+    assert options.nth(0).inner_text().startswith("TQ3 pose 1 (")
+
+    def shown():
+        return page.evaluate("""() => {
+            const el = document.querySelector('#docking-viewer'), v = el.viewer;
+            const poses = el.biofm.poses.map(p => p.model);
+            const visible = poses.map(m => m.selectedAtoms({}).filter(a => a.style.stick).length);
+            const pose = el.biofm.poses[el.biofm.shownPose].model.selectedAtoms({});
+            return {models: v.getModel(0).selectedAtoms({}).length, poses: poses.length, visible,
+                    centre: ['x', 'y', 'z'].map(k => pose.reduce((s, a) => s + a[k], 0) / pose.length),
+                    pocket: el.biofm.sites[0].atoms};
+        }""")
+
+    state = shown()
+    assert state["poses"] == n_poses and state["models"] > 1000 and state["pocket"] > 50
+    assert state["visible"][0] > 10 and not any(state["visible"][1:])
+    centre, size = job.result["site"]["center"], job.result["site"]["size"]
+    assert all(abs(c - m) <= s / 2 for c, m, s in zip(state["centre"], centre, size))  # in the box
+    page.select_option("select.pose-picker", "1")
+    state = shown()
+    assert state["visible"][1] > 10 and state["visible"][0] == 0
+    assert not errors

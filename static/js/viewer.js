@@ -34,9 +34,15 @@
 
   function hex(n) { return "#" + ("000000" + n.toString(16)).slice(-6); }
 
+  function sdfRecords(text) {
+    return text.split(/\$\$\$\$\r?\n?/).filter(function (r) { return r.trim(); }).map(function (r) {
+      return r + "$$$$\n";
+    });
+  }
+
   // SDF records as {title, score}: the picker's labels (the molecules themselves are 3Dmol's).
   function sdfTitles(text) {
-    return text.split(/\$\$\$\$\r?\n?/).filter(function (r) { return r.trim(); }).map(function (r) {
+    return sdfRecords(text).map(function (r) {
       var score = /> *<VINA_SCORE>[^\n]*\n\s*(\S+)/.exec(r);
       return {title: r.split(/\r?\n/)[0].trim(), score: score ? Number(score[1]) : null};
     });
@@ -78,7 +84,9 @@
   }
 
   function drawPoses(viewer, el, text, format, state) {
-    var models = viewer.addModels(text, format);
+    // One model per record, so that the picker's entries and the models line up.
+    var records = sdfRecords(text);
+    var models = records.map(function (r) { return viewer.addModel(r, format); });
     var titles = sdfTitles(text);
     state.poses = models.map(function (m, i) { return {model: m, title: (titles[i] || {}).title || "pose " + (i + 1),
                                                         score: (titles[i] || {}).score}; });
@@ -90,7 +98,7 @@
     state.poses.forEach(function (p, i) {
       var o = document.createElement("option");
       o.value = String(i);
-      o.textContent = p.title + (p.score === null ? "" : " (" + p.score.toFixed(2) + " kcal/mol)");
+      o.textContent = p.title + (p.score == null ? "" : " (" + p.score.toFixed(2) + " kcal/mol)");
       picker.appendChild(o);
     });
     label.appendChild(picker);
