@@ -144,3 +144,67 @@ def test_docking_page_shows_receptor_site_and_each_pose(live_server, logged_in):
     state = shown()
     assert state["visible"][1] > 10 and state["visible"][0] == 0
     assert not errors
+
+
+@pytest.fixture
+def atomica_weights(settings):
+    settings.BIOFM_ATOMICA_CONFIG = str(FIXTURES / "atomica" / "model" / "config.json")
+    settings.BIOFM_ATOMICA_WEIGHTS = str(FIXTURES / "atomica" / "model" / "weights.pt")
+    import analysis.atomica.jobs as jobs
+
+    jobs._model = None
+    yield
+    jobs._model = None
+
+
+def test_atomica_importance_is_painted_on_the_structure(live_server, logged_in, atomica_weights, make_user,
+                                                         settings):
+    from tests.conftest import run_job_now
+    from workers.models import Job, Status
+
+    settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS = 19  # the first zinc site's blocks: one masking run
+
+    page, client, _user, errors = logged_in
+    structure = FIXTURES / "atomica" / "structures" / "1rmd.pdb"
+    response = client.post(reverse("analysis:atomica_new"), {
+        "structure": SimpleUploadedFile("1rmd.pdb", structure.read_bytes()), "mode": "atomica", "cutoff": 8,
+        "importance": "on"})
+    assert response.status_code == 302
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    chart = job.result["charts"][0]
+    blocks = chart["blocks"]
+    assert [b["value"] for b in blocks] == sorted((round(v, 6) for v in chart["importance_values"].values()),
+                                                  reverse=True)
+
+    page.goto(live_server.url + job.get_absolute_url())
+    wait_for_viewer(page, "#atomica-viewer-0")
+    state = page.evaluate("""() => {
+        const el = document.querySelector('#atomica-viewer-0'), v = el.viewer;
+        const colourOf = (xyz) => {
+            const a = v.selectedAtoms({}).find(a => Math.abs(a.x - xyz[0]) + Math.abs(a.y - xyz[1])
+                                                   + Math.abs(a.z - xyz[2]) < 0.01);
+            return a && a.style.stick ? a.style.stick.color : null;
+        };
+        return {painted: el.biofm.painted, blocks: el.biofm.blocks,
+                top: colourOf(el.biofm.blocks[0] && JSON.parse(document.getElementById(el.dataset.spec)
+                       .textContent).importance.blocks[0].atoms[0]),
+                bottom: colourOf(JSON.parse(document.getElementById(el.dataset.spec).textContent)
+                       .importance.blocks.at(-1).atoms[0]),
+                scale: !!document.querySelector('.viewer-scale-bar')};
+    }""")
+    assert state["painted"] == len(blocks)  # every block found in the file
+    assert state["top"] == "#800026" and state["bottom"] == "#ffffcc"  # the scale's two ends
+    shown = [b["value"] for b in state["blocks"]]
+    assert shown == [b["value"] for b in blocks]
+    assert state["scale"]
+    assert not errors
+
+    # The structure is served to the job's owner only.
+    url = reverse("analysis:atomica_input", args=[job.params["items"][0]["input_id"]])
+    assert client.get(url).status_code == 200
+    stranger = Client()
+    stranger.force_login(make_user("stranger@example.org"))
+    assert stranger.get(url).status_code == 404

@@ -103,7 +103,7 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
     charts = []
     importance_budget = settings.BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS
     for n, (record, emb) in enumerate(zip(records[:MAX_CHARTS], embeddings)):
-        entry = {"id": record.id, "atoms": out.atom_scatter_figure(record, emb)}
+        entry = {"id": record.id, "item": item_of[n], "atoms": out.atom_scatter_figure(record, emb)}
         if ctx.params.get("importance") and record.num_blocks <= importance_budget:
             ctx.progress(80 + 15 * n / min(len(records), MAX_CHARTS), f"Block importance for {record.id}")
             scores = block_importance(model, record, batch)
@@ -111,6 +111,7 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
             names = [labels[record.id][i] for i in range(record.num_blocks) if not record.is_global_block[i]]
             entry["importance"] = out.importance_figure(record.id, names, scores)
             entry["importance_values"] = dict(zip(names, scores))
+            entry["blocks"] = out.block_atoms(record, labels[record.id], scores)
         charts.append(entry)
 
     ctx.progress(96, "Writing results")
