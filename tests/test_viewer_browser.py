@@ -44,7 +44,7 @@ def logged_in(live_server, monkeypatch, make_user):
 
 
 def wait_for_viewer(page, selector):
-    page.wait_for_selector(f"{selector}[data-ready], {selector}[data-error]", timeout=30_000)
+    page.wait_for_selector(f"{selector}[data-ready], {selector}[data-error]", state="attached", timeout=30_000)
     error = page.get_attribute(selector, "data-error")
     assert error is None, error
     box = page.locator(f"{selector} canvas").bounding_box()
@@ -208,3 +208,67 @@ def test_atomica_importance_is_painted_on_the_structure(live_server, logged_in, 
     stranger = Client()
     stranger.force_login(make_user("stranger@example.org"))
     assert stranger.get(url).status_code == 404
+
+
+THREE_TO_ONE = {"ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E", "GLY": "G",
+                "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F", "PRO": "P", "SER": "S",
+                "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V"}
+
+
+def chain_residues(path: Path, chain: str) -> list[tuple[int, str]]:
+    """(number, one-letter code) of a chain's residues with a CA, first altloc, in file order."""
+    out = []
+    for line in path.read_text().splitlines():
+        if line.startswith("ATOM") and line[12:16].strip() == "CA" and line[21] == chain and line[16] in " A":
+            out.append((int(line[22:26]), THREE_TO_ONE[line[17:20]]))
+    return out
+
+
+def test_esm_contact_pair_is_shown_on_a_local_structure(live_server, logged_in, tmp_path, settings):
+    from tests.conftest import run_job_now
+    from tests.esm_fixtures import write_tiny_esm2
+    from workers.models import Job, Status
+
+    write_tiny_esm2(tmp_path / "hub", name="esm2_t6_8M_UR50D", num_layers=6, embed_dim=32, heads=4, seed=1)
+    settings.BIOFM_ESM_WEIGHTS_DIR = str(tmp_path / "hub" / "checkpoints")
+    settings.BIOFM_ESM_ALLOW_DOWNLOAD = False
+    page, client, _user, errors = logged_in
+    residues = chain_residues(PROTEIN, "A")  # chain B is the same protein: the first best chain is shown
+    sequence = "".join(code for _, code in residues[3:60])  # the map starts at the chain's 4th residue
+    response = client.post("/api/v1/esm/embeddings", {"model": "esm2_t6_8M_UR50D", "include": ["mean", "contacts"],
+                                                      "sequences": [{"id": "dhfr_b", "sequence": sequence}]},
+                           content_type="application/json")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+
+    page.goto(live_server.url + job.get_absolute_url())
+    page.wait_for_selector("#contact-0 .main-svg", timeout=30_000)
+    page.set_input_files("#contact-map input.contact-structure-file", str(PROTEIN))
+    wait_for_viewer(page, "#contact-0-viewer")
+    match = page.evaluate("() => document.querySelector('#contact-0-viewer').biofm.match")
+    assert match == {"chain": "A", "offset": -3, "same": len(sequence), "overlap": len(sequence)}
+    assert "Chain A" in page.inner_text("#contact-map .contact-structure-note")
+    # Clicking the map's cell (5, 40) shows residues 5 and 40 of the sequence on the structure.
+    x, y = page.evaluate("""() => {
+        const chart = document.getElementById('contact-0');
+        chart.scrollIntoView();
+        const box = chart.getBoundingClientRect();
+        const xa = chart._fullLayout.xaxis, ya = chart._fullLayout.yaxis;
+        return [box.left + xa._offset + xa.l2p(5), box.top + ya._offset + ya.l2p(40)];
+    }""")
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.wait_for_function("() => document.querySelector('#contact-0-viewer').biofm.pair !== null",
+                           timeout=10_000)
+    pair = page.evaluate("() => document.querySelector('#contact-0-viewer').biofm.pair")
+    assert pair is not None
+    assert [(p["chain"], p["resi"]) for p in pair] == [("A", residues[3 + 4][0]), ("A", residues[3 + 39][0])]
+    sticks = page.evaluate("""() => {
+        const v = document.querySelector('#contact-0-viewer').viewer;
+        return v.selectedAtoms({chain: 'A'}).filter(a => a.style.stick).map(a => a.resi);
+    }""")
+    assert set(sticks) == {residues[7][0], residues[42][0]}
+    assert not errors

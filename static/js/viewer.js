@@ -211,7 +211,109 @@
     });
   }
 
-  function buildAll(root) { root.querySelectorAll(".mol-viewer[data-spec]").forEach(build); }
+  // ESM-2 contact maps: a structure the user picks is read here (never
+  // uploaded), its chain that best matches the sequence (ungapped, at the
+  // best offset) is found, and the map's hovered or clicked pair is shown on it.
+  var ONE_LETTER = {ALA: "A", ARG: "R", ASN: "N", ASP: "D", CYS: "C", GLN: "Q", GLU: "E", GLY: "G", HIS: "H",
+                    ILE: "I", LEU: "L", LYS: "K", MET: "M", PHE: "F", PRO: "P", SER: "S", THR: "T", TRP: "W",
+                    TYR: "Y", VAL: "V", MSE: "M", SEC: "U"};
+
+  function bestChain(viewer, sequence) {
+    var chains = {};
+    viewer.selectedAtoms({atom: "CA", hetflag: false}).forEach(function (a) {
+      (chains[a.chain] = chains[a.chain] || []).push(a);
+    });
+    var best = null;
+    Object.keys(chains).forEach(function (chain) {
+      var residues = chains[chain];
+      for (var offset = -residues.length + 1; offset < sequence.length; offset++) {
+        var same = 0, overlap = 0;
+        for (var k = 0; k < residues.length; k++) {
+          var i = k + offset;
+          if (i < 0 || i >= sequence.length) continue;
+          overlap++;
+          if (ONE_LETTER[residues[k].resn] === sequence[i]) same++;
+        }
+        if (!best || same > best.same) best = {chain: chain, residues: residues, offset: offset, same: same, overlap: overlap};
+      }
+    });
+    return best;
+  }
+
+  function contactStructure(box) {
+    var input = box.querySelector(".contact-structure-file");
+    var el = box.querySelector(".mol-viewer");
+    var noteEl = box.querySelector(".contact-structure-note");
+    var sequence = box.dataset.sequence || "";
+    input.addEventListener("change", function () {
+      var file = input.files[0];
+      if (!file) return;
+      file.text().then(function (text) {
+        el.hidden = false;
+        el.innerHTML = "";
+        var viewer = $3Dmol.createViewer(el, {backgroundColor: "white"});
+        viewer.addModel(text, /\.(cif|mmcif)$/i.test(file.name) ? "cif" : "pdb");
+        viewer.setStyle({}, {cartoon: {color: "#c8c8c8"}});
+        var match = sequence ? bestChain(viewer, sequence) : null;
+        var state = {atoms: viewer.selectedAtoms({}).length, match: match && {chain: match.chain, offset: match.offset,
+                     same: match.same, overlap: match.overlap}, pair: null};
+        if (!match || !match.same) {
+          noteEl.textContent = "No chain of " + file.name + " matches the sequence; pairs cannot be shown.";
+        } else {
+          noteEl.textContent = "Chain " + match.chain + ": " + match.same + " of " + match.overlap +
+            " aligned residues identical (map residue i is the chain's residue i − " + match.offset +
+            " in file order, no gaps).";
+          viewer.setStyle({chain: match.chain}, {cartoon: {color: "spectrum"}});
+        }
+        // Map residue n (1-based) to the chain's residue in the file, or null.
+        function residueAt(n) {
+          var k = n - 1 - match.offset;
+          return match && k >= 0 && k < match.residues.length ? match.residues[k] : null;
+        }
+        state.showPair = function (i, j) {
+          if (!match || !match.same) return;
+          viewer.removeAllShapes();
+          viewer.removeAllLabels();
+          viewer.setStyle({chain: match.chain}, {cartoon: {color: "spectrum"}});
+          var a = residueAt(i), b = residueAt(j);
+          state.pair = a && b ? [{chain: a.chain, resi: a.resi, resn: a.resn}, {chain: b.chain, resi: b.resi, resn: b.resn}] : null;
+          if (!state.pair) { viewer.render(); return; }
+          [a, b].forEach(function (r) {
+            viewer.addStyle({chain: r.chain, resi: r.resi}, {stick: {colorscheme: "orangeCarbon", radius: 0.25}});
+            viewer.addLabel(r.resn + " " + r.resi, {fontSize: 11, backgroundOpacity: 0.6}, {chain: r.chain, resi: r.resi, atom: "CA"});
+          });
+          viewer.addCylinder({start: {x: a.x, y: a.y, z: a.z}, end: {x: b.x, y: b.y, z: b.z}, radius: 0.15,
+                              dashed: true, color: "#d55e00"});
+          viewer.render();
+        };
+        var chart = document.getElementById(box.dataset.chart);
+        if (chart && chart.on && match && match.same) {
+          var pick = function (e) { var p = e.points && e.points[0]; if (p) state.showPair(Number(p.x), Number(p.y)); };
+          chart.removeAllListeners("plotly_hover");
+          chart.removeAllListeners("plotly_click");
+          chart.on("plotly_hover", pick);
+          chart.on("plotly_click", pick);
+        }
+        el.viewer = viewer;
+        el.biofm = state;
+        viewer.zoomTo();
+        viewer.render();
+        el.dataset.ready = "1";
+      }).catch(function (err) {
+        noteEl.textContent = "The structure could not be shown: " + err.message;
+        el.dataset.error = err.message;
+      });
+    });
+  }
+
+  function buildAll(root) {
+    root.querySelectorAll(".mol-viewer[data-spec]").forEach(build);
+    root.querySelectorAll(".contact-structure").forEach(function (box) {
+      if (box.dataset.started || !window.$3Dmol) return;
+      box.dataset.started = "1";
+      contactStructure(box);
+    });
+  }
   window.biofmViewer = {build: build, sdfTitles: sdfTitles};
   document.addEventListener("DOMContentLoaded", function () { buildAll(document); });
   document.addEventListener("htmx:afterSettle", function (e) { buildAll(e.target); });
