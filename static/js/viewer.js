@@ -48,6 +48,10 @@
     });
   }
 
+  function inBox(a, site) {
+    return ["x", "y", "z"].every(function (k, i) { return Math.abs(a[k] - site.center[i]) <= site.size[i] / 2; });
+  }
+
   function drawSites(viewer, el, sites) {
     var legend = document.createElement("ul");
     legend.className = "viewer-legend";
@@ -72,8 +76,7 @@
       button.style.color = colour;
       button.addEventListener("click", function () {
         if (site.residues.length) viewer.zoomTo(sel, 500);
-        else if (site.center) viewer.zoomTo({within: {distance: Math.max.apply(null, site.size) / 2,
-                                                      sel: {}}}, 500);
+        else if (site.center) viewer.zoomTo({predicate: function (a) { return inBox(a, site); }}, 500);
       });
       li.appendChild(button);
       li.appendChild(document.createTextNode(" (" + site.residues.length + " residues, box " +
