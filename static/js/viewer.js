@@ -201,10 +201,11 @@
       state.sites = spec.sites || [];
       el.viewer = viewer;
       el.biofm = state;
-      if (state.poses && state.poses.length) viewer.zoomTo({model: state.poses[0].model});
-      else if (spec.sites && spec.sites.length && spec.sites[0].residues.length) {
+      // The pocket in view: the first site's residues (around the pose), else the pose, else everything.
+      if (spec.sites && spec.sites.length && spec.sites[0].residues.length) {
         viewer.zoomTo({or: spec.sites[0].residues});
-      } else viewer.zoomTo();
+      } else if (state.poses && state.poses.length) viewer.zoomTo({model: state.poses[0].model});
+      else viewer.zoomTo();
       viewer.render();
       el.dataset.ready = "1";
       el.dispatchEvent(new CustomEvent("viewer:ready", {bubbles: true}));
