@@ -150,7 +150,7 @@ def test_docking_page_shows_receptor_site_and_each_pose(live_server, logged_in):
 def atomica_weights(settings):
     settings.BIOFM_ATOMICA_CONFIG = str(FIXTURES / "atomica" / "model" / "config.json")
     settings.BIOFM_ATOMICA_WEIGHTS = str(FIXTURES / "atomica" / "model" / "weights.pt")
-    import analysis.atomica.jobs as jobs
+    from analysis.atomica import jobs
 
     jobs._model = None
     yield
