@@ -68,6 +68,9 @@ COPY --from=python-deps /opt/venv /opt/venv
 # BIOFM_NODE_MODULES as under the project's node_modules.
 COPY --from=assets /build/node_modules/htmx.org/dist /opt/biofm/node_modules/htmx.org/dist
 COPY --from=assets /build/node_modules/plotly.js-dist-min /opt/biofm/node_modules/plotly.js-dist-min
+# 3Dmol.js: the minified bundle only (the unminified builds name source maps
+# the package does not ship, which the manifest storage refuses).
+COPY --from=assets /build/node_modules/3dmol/build/3Dmol-min.js /opt/biofm/node_modules/3dmol/build/
 
 # The code stays owned by root: the app user can read it, not change it.
 WORKDIR /app

@@ -197,6 +197,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/plotly", NODE_MODULES / "plotly.js-dist-min"),
+    ("vendor/3dmol", NODE_MODULES / "3dmol" / "build"),
 ]
 MEDIA_ROOT = Path(os.environ.get("BIOFM_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("targets/new/", views.target_new, name="target_new"),
     path("targets/<int:pk>/", views.target_detail, name="target_detail"),
+    path("targets/<int:pk>/structure.pdb", views.target_structure, name="target_structure"),
     path("campaigns/new/", views.campaign_new, name="campaign_new"),
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:pk>/runs/new/", views.run_new, name="run_new"),

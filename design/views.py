@@ -21,6 +21,7 @@ from workers.access import can_control, get_visible_job
 from workers.models import Job
 from workers.submit_page import job_form_page, submit_form
 
+from . import viewers
 from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, ShortlistNoteForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
 from .runs import submit_run
@@ -87,11 +88,22 @@ def target_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, "Binding site saved.")
             return redirect(target)
+    sites = list(target.sites.all())
     return render(request, "design/target_detail.html", {
-        "target": target, "sites": target.sites.all(), "form": form,
+        "target": target, "sites": sites, "form": form, "viewer": viewers.target_spec(target, sites),
         "campaigns": target.campaigns.visible_to(request.user),
         "is_owner": target.owner_id == request.user.pk,
     }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def target_structure(request: HttpRequest, pk: int) -> HttpResponse:
+    """The target's structure as PDB text (mmCIF converted), for the 3D viewer."""
+    target = get_visible_or_404(Target, request.user, pk)
+    response = HttpResponse(target.pdb_text(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="target-{target.pk}.pdb"'
+    return response
 
 
 # ---------------------------------------------------------------- campaigns

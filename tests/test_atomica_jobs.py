@@ -547,3 +547,22 @@ def test_ligand_that_cannot_be_fragmented_is_said_on_the_form_and_the_result(ali
     assert job.result["warnings"] == [f"Item 0: {warning}"]
     page = alice_client.get(job.get_absolute_url()).content.decode()
     assert "atomica-warnings" in page and "Ligand E20 A 2001 is not fragmented" in page
+
+
+def test_block_atoms_give_the_viewer_each_blocks_coordinates_in_importance_order():
+    from analysis.atomica import outputs
+    from analysis.atomica.compute import convert
+
+    record = convert.convert_structure(FIX / "structures" / "1rmd.pdb", ["A"], ["A"], ligand_code="ZN",
+                                       mode="atomica", cutoff=8.0)[0]
+    labels = outputs.block_labels(record)
+    blocks = [i for i in range(record.num_blocks) if not record.is_global_block[i]]
+    importance = [float((7 * n) % len(blocks)) for n in range(len(blocks))]  # a shuffled order
+    rows = outputs.block_atoms(record, labels, importance)
+    assert [r["value"] for r in rows] == sorted(importance, reverse=True)
+    by_label = {labels[b]: b for b in blocks}
+    for row in rows:
+        b = by_label[row["label"]]
+        expected = np.round(record.X[record.atom_block_index == b], 3).tolist()
+        assert row["atoms"] == expected and len(expected) == record.block_lengths[b]
+    assert any(r["label"] == "A:117 (Zn)" and len(r["atoms"]) == 1 for r in rows)  # the ion, one atom

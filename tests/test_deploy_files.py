@@ -605,7 +605,11 @@ def test_collectstatic_works_with_the_image_node_modules_layout(tmp_path):
         local = ROOT / "node_modules" / src.rstrip("/").split("node_modules/", 1)[1]
         if not local.exists():
             pytest.fail(f"{local} is missing: run `make assets` (npm install) first")
-        shutil.copytree(local, layout / rel)
+        if local.is_file():  # a single file copied into a folder (dest ends with "/")
+            (layout / rel).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(local, layout / rel / local.name)
+        else:
+            shutil.copytree(local, layout / rel)
     env = {**os.environ, "BIOFM_NODE_MODULES": str(layout), "BIOFM_VAR_DIR": str(tmp_path / "var"),
            "BIOFM_MANIFEST_STATIC": "1", "DJANGO_SETTINGS_MODULE": "biofm_site.settings"}
     result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -614,6 +618,7 @@ def test_collectstatic_works_with_the_image_node_modules_layout(tmp_path):
     manifest = json.loads((tmp_path / "var" / "static" / "staticfiles.json").read_text())["paths"]
     assert "vendor/htmx/htmx.min.js" in manifest
     assert "vendor/plotly/plotly.min.js" in manifest
+    assert "vendor/3dmol/3Dmol-min.js" in manifest
 
 
 # --- docker/entrypoint.sh and friends -------------------------------------

@@ -117,8 +117,8 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
             budget -= record.num_blocks
     masked_total = sum(int((~r.is_global_block).sum()) for r in records[:MAX_CHARTS] if r.id in importance_for)
     masked_before = 0
-    for record, emb in zip(records[:MAX_CHARTS], embeddings):
-        entry = {"id": record.id, "atoms": out.atom_scatter_figure(record, emb)}
+    for n, (record, emb) in enumerate(zip(records[:MAX_CHARTS], embeddings)):
+        entry = {"id": record.id, "item": item_of[n], "atoms": out.atom_scatter_figure(record, emb)}
         if record.id in importance_for:
             def report(done, total, record=record, before=masked_before):
                 ctx.progress(80 + 15 * (before + done) / max(1, masked_total),
@@ -130,6 +130,7 @@ def run_atomica_embeddings(ctx: JobContext) -> dict:
             names = [labels[record.id][i] for i in range(record.num_blocks) if not record.is_global_block[i]]
             entry["importance"] = out.importance_figure(record.id, names, scores)
             entry["importance_values"] = dict(zip(names, scores))
+            entry["blocks"] = out.block_atoms(record, labels[record.id], scores)
         charts.append(entry)
 
     ctx.progress(96, "Writing results")

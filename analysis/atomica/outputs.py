@@ -151,6 +151,19 @@ def importance_figure(record_id: str, labels: list[str], importance: list[float]
     }
 
 
+def block_atoms(record, labels: list[str], importance: list[float]) -> list[dict]:
+    """Each non-global block's label, importance and atom coordinates (Å, as
+    the structure file gives them), in importance order: what the 3D viewer
+    paints on the structure (it finds atoms by coordinates, so a ligand
+    fragment is painted atom by atom)."""
+    coords = np.round(np.asarray(record.X, dtype=np.float64), 3)
+    blocks = [i for i in range(record.num_blocks) if not record.is_global_block[i]]
+    rows = [{"label": labels[b], "value": round(float(v), 6),
+             "atoms": coords[np.asarray(record.atom_block_index) == b].tolist()}
+            for b, v in zip(blocks, importance)]
+    return sorted(rows, key=lambda r: -r["value"])
+
+
 def to_json_bytes(payload: dict) -> bytes:
     buffer = io.StringIO()
     json.dump(payload, buffer)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,6 +16,7 @@ from workers.models import Job, Status
 from workers.submit_page import job_form_page
 
 from .forms import AtomicaForm
+from .models import StoredInput
 
 
 @login_required
@@ -104,3 +105,16 @@ def atomica_sides(request: HttpRequest) -> HttpResponse:
                 error = str(exc)
     return render(request, "analysis/atomica/side_options.html", {
         "options": [(json.dumps(o), o["label"]) for o in options], "error": error})
+
+
+@login_required
+@require_GET
+def atomica_input(request: HttpRequest, input_id) -> FileResponse:
+    """A stored input (the structure a job converted, its ligand SDF) for the
+    3D viewer: the user's own, or one of a job the user can see."""
+    row = StoredInput.objects.usable_by(request.user).filter(pk=input_id).first()
+    if row is None:
+        raise Http404("No such input.")
+    # An attachment of plain text: a user's file is never rendered by the browser as a page.
+    return FileResponse(row.file.open("rb"), as_attachment=True, filename=row.name,
+                        content_type="text/plain; charset=utf-8")

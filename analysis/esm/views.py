@@ -43,4 +43,16 @@ def esm_contacts(request: HttpRequest, job_id, index: int) -> HttpResponse:
     figure = contact_figure(ids[index], contacts)
     return render(request, "analysis/esm/contact_map.html",
                   {"figure": figure, "record_id": ids[index], "chart_id": f"contact-{index}",
-                   "figure_id": f"contact-{index}-figure"})
+                   "figure_id": f"contact-{index}-figure",
+                   "sequence": _sequence_of(job, ids[index])[:len(contacts)]})
+
+
+def _sequence_of(job, record_id: str) -> str:
+    """The sequence of one record of the job's canonical FASTA, for matching
+    a structure's chain to the contact map ("" when not found)."""
+    from analysis.fasta import read_records
+
+    fasta = (job.params or {}).get("fasta")
+    if not isinstance(fasta, str):
+        return ""
+    return next((r.sequence for r in read_records(fasta) if r.id == record_id), "")
