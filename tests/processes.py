@@ -82,15 +82,21 @@ class WorkerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if getattr(self, "_log", None):
-            self._log.close()
+        stop_group(self.proc, getattr(self, "_log", None))
+
+
+def stop_group(proc: subprocess.Popen | None, log=None) -> None:
+    """SIGTERM a process started in a session of its own and its children,
+    SIGKILL what is left after 20 s; then close its log."""
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    if log is not None:
+        log.close()
 
 
 class SmtpCatcher:
@@ -204,12 +210,4 @@ class BeatProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if getattr(self, "_log", None):
-            self._log.close()
+        stop_group(self.proc, getattr(self, "_log", None))
