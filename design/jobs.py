@@ -1,16 +1,17 @@
 """The worker side of the design kinds: property prediction, docking and
 campaign runs. The science is in design.compute.properties/docking/generate; this
-module loads inputs, reports progress and writes result files."""
+module loads inputs and reports progress; outputs.py writes the result files."""
 
 from __future__ import annotations
 
-import io
 import math
 
 from accounts.scoping import find_visible
-from biofm_site.csvfile import csv_text
 from workers.context import JobContext
 from workers.errors import JobInputError
+
+from . import outputs as out
+from .outputs import display_value
 
 # The job page shows at most this many rows; the downloads have them all.
 MAX_TABLE_ROWS = 500
@@ -52,10 +53,6 @@ def _versions() -> dict:
     return {"vina": getattr(vina, "__version__", "?"), "meeko": getattr(meeko, "__version__", "?")}
 
 
-def _csv(header: list[str], rows: list[list]) -> str:
-    return csv_text(header, rows)  # neutralises formulas in user-supplied names
-
-
 # ---------------------------------------------------------------- properties
 
 def property_columns() -> list[dict]:
@@ -64,22 +61,7 @@ def property_columns() -> list[dict]:
     return [{"key": s.key, "label": s.label, "unit": s.unit, "method": s.method} for s in PROPERTIES.values()]
 
 
-def display_value(value):
-    """Lists of alerts become readable strings; numbers and bools stay."""
-    if isinstance(value, list):
-        return [f"{v['catalog']}: {v['description']}" if isinstance(v, dict) else str(v) for v in value]
-    return value
-
-
-def _cell(value) -> str:
-    value = display_value(value)
-    if isinstance(value, list):
-        return "; ".join(value)
-    return "" if value is None else str(value)
-
-
 def run_properties(ctx: JobContext) -> dict:
-    from rdkit import Chem
 
     from design.compute.molecules import read_molecules
     from design.compute.properties import METHODS, score_records
@@ -114,29 +96,9 @@ def run_properties(ctx: JobContext) -> dict:
                          max_seconds=settings.BIOFM_MOLECULE_MAX_SECONDS, deadline=deadline)
     columns = property_columns()
     keys = [c["key"] for c in columns]
-    ctx.add_file("properties.csv", _csv(
-        ["row", "name", "input", "smiles", "error"] + keys,
-        [[r["row"], r["name"], r["input"], r["smiles"] or "", r["error"] or ""]
-         + [_cell((r["properties"] or {}).get(k)) for k in keys] for r in rows]), "text/csv")
-    sdf = io.StringIO()
-    writer = Chem.SDWriter(sdf)
-    for rec, row in zip(records, rows):
-        if rec.mol is None or row["properties"] is None:
-            continue
-        mol = Chem.Mol(rec.mol)
-        mol.SetProp("_Name", rec.name or f"row {rec.row}")
-        mol.SetProp("row", str(rec.row))
-        mol.SetProp("smiles", row["smiles"])
-        for key in keys:
-            mol.SetProp(key, _cell(row["properties"].get(key)))
-        writer.write(mol)
-    writer.close()
-    ctx.add_file("properties.sdf", sdf.getvalue(), "chemical/x-mdl-sdfile")
+    out.write_properties(ctx, records, rows, keys)
     errors = [{"row": r["row"], "name": r["name"], "input": r["input"], "error": r["error"]}
               for r in rows if r["error"]]
-    if errors:
-        ctx.add_file("invalid_rows.csv", _csv(["row", "name", "input", "error"],
-                                              [list(e.values()) for e in errors]), "text/csv")
     # An over-long input is kept whole in the files, cut in the stored result.
     shown_errors = [{**e, "input": e["input"] if len(e["input"]) <= 200 else e["input"][:199] + "…"}
                     for e in errors[:MAX_TABLE_ROWS]]
@@ -269,16 +231,7 @@ def run_docking(ctx: JobContext) -> dict:
     if all(r["error"] for r in rows):
         raise JobInputError("No ligand could be docked: " + "; ".join(r["error"] for r in rows[:3]))
     has_rmsd = any(r.get("rmsd") for r in rows)
-    ctx.add_file("poses.sdf", "".join(r["poses_sdf"] or "" for r in rows), "chemical/x-mdl-sdfile")
-    ctx.add_file("docking.csv", _csv(
-        ["row", "name", "smiles", "best_score_kcal_mol", "pose_scores_kcal_mol"]
-        + (["pose_rmsd_to_reference_angstrom"] if has_rmsd else []) + ["error"],
-        [[r["row"], r["name"], r["smiles"], r["best_score"] if r["best_score"] is not None else "",
-          " ".join(f"{s:.2f}" for s in r.get("scores") or [])]
-         + ([" ".join(f"{x:.2f}" for x in r.get("rmsd") or [])] if has_rmsd else []) + [r["error"] or ""]
-         for r in rows]
-        + [[e["row"], e["name"], e["input"], "", ""] + ([""] if has_rmsd else []) + [e["error"]]
-           for e in invalid]), "text/csv")
+    out.write_docking(ctx, rows, invalid, has_rmsd)
     ctx.add_file("receptor.pdbqt", prep.pdbqt, "text/plain")
     versions = _versions()
     return finite({
@@ -356,7 +309,6 @@ def _filters(p: dict):
 
 
 def run_campaign(ctx: JobContext) -> dict:
-    from rdkit import Chem
 
     from design.compute.generate import non_dominated_sort, run_ga
     from design.compute.properties import METHODS, score_molecule
@@ -389,24 +341,7 @@ def run_campaign(ctx: JobContext) -> dict:
         population.append({**cand.as_dict(), "properties": props, "front": i in front})
     header = ["rank", "smiles", "score", "pareto_front", "generation", "origin"] + keys + (
         ["docking_score"] if docking is not None else [])
-    ctx.add_file("population.csv", _csv(header, [
-        [i + 1, m["smiles"], m["score"], m["front"], m["generation"], m["origin"]]
-        + [m["properties"].get(k) for k in header[6:]] for i, m in enumerate(population)]), "text/csv")
-    sdf = io.StringIO()
-    writer = Chem.SDWriter(sdf)
-    for i, m in enumerate(population):
-        mol = Chem.MolFromSmiles(m["smiles"])
-        mol.SetProp("_Name", f"rank {i + 1}")
-        for key, value in [("smiles", m["smiles"]), ("score", m["score"]), ("pareto_front", m["front"])] + list(
-                m["properties"].items()):
-            mol.SetProp(key, str(value))
-        writer.write(mol)
-    writer.close()
-    ctx.add_file("population.sdf", sdf.getvalue(), "chemical/x-mdl-sdfile")
-    ctx.add_file("history.csv", _csv(
-        ["generation", "best_score", "median_score", "evaluated", "front_size", "best_smiles"],
-        [[h["generation"], h["best_score"], h["median_score"], h["evaluated"], h["front_size"],
-          h["best_smiles"]] for h in history]), "text/csv")
+    out.write_campaign(ctx, population, header, history)
     methods = {k: METHODS[k] for k in keys}
     if docking is not None:
         methods["docking_score"] = DOCKING_METHOD.format(**_versions()) + (

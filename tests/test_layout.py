@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ["analysis/protparam", "analysis/esm", "analysis/atomica", "design"]
-FEATURE_FILES = ["kind.py", "forms.py", "views.py", "api.py", "jobs.py", "apps.py", "compute/__init__.py"]
+FEATURE_FILES = ["kind.py", "forms.py", "views.py", "api.py", "jobs.py", "outputs.py", "apps.py", "compute/__init__.py"]
 
 
 def compute_modules() -> list[str]:

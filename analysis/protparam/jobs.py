@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
-from biofm_site.csvfile import csv_text
 from workers.context import JobContext
+
+from . import outputs as out
 
 from .compute.charts import MAX_HYDROPATHY_TRACES, composition_figure, hydropathy_figure
 from analysis.fasta import read_records
-from .compute.protparam import METHODS, analyse, hydropathy_profile, to_csv
+from .compute.protparam import METHODS, analyse, hydropathy_profile
 
 # The job page draws at most this many records; the CSV has them all.
 MAX_TABLE_ROWS = 500
@@ -31,13 +30,7 @@ def run_protparam(ctx: JobContext) -> dict:
                              "window": params["window"]})
         if i % 10 == 0 or i == len(records) - 1:
             ctx.progress(100.0 * (i + 1) / len(records), f"Analysed {i + 1} of {len(records)} records")
-    ctx.add_file("protparam.csv", to_csv(rows), "text/csv")
-    ctx.add_file("protparam.json", json.dumps({"methods": METHODS, "records": rows}, indent=1),
-                 "application/json")
-    if error_rows:
-        ctx.add_file("rejected_records.csv", csv_text(
-            ["record", "id", "field", "message"],
-            ([e[k] for k in ("index", "id", "field", "message")] for e in error_rows)), "text/csv")
+    out.write_results(ctx, rows, error_rows)
     shown = rows[:MAX_TABLE_ROWS]
     return {
         "n_records": len(rows),
