@@ -307,6 +307,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update({"DATABASE_URL": bench_url, "REDIS_URL": args.redis_url, "BIOFM_ENABLE_TEST_KINDS": "1",
                        "BIOFM_MEDIA_ROOT": str(media), "DJANGO_SETTINGS_MODULE": "biofm_site.settings",
                        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"})
+    # Production settings (debug off) over plain HTTP, as the test suite runs
+    # them: a throwaway key, and no HTTPS redirect for the test client.
+    for key, value in (("DJANGO_SECRET_KEY", "bench-only-secret-key-" + uuid.uuid4().hex),
+                       ("DJANGO_SECURE_SSL_REDIRECT", "0"), ("DJANGO_SESSION_COOKIE_SECURE", "0"),
+                       ("DJANGO_CSRF_COOKIE_SECURE", "0")):
+        os.environ.setdefault(key, value)
     media.mkdir(parents=True, exist_ok=True)
     admin_sql(maintenance_url, f'CREATE DATABASE "{name}"')
     try:
