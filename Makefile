@@ -49,11 +49,11 @@ run: deps assets migrate
 # The processes of the Procfile under honcho, without the setup steps of `run`.
 # honcho starts each in its own process group and, on Ctrl-C or when one of
 # them exits, sends SIGTERM to every group, then SIGKILL to what is left after
-# 5 s. `-e /dev/null`: a `.env` beside the Procfile is docker compose's, not
-# for this.
+# BIOFM_STOP_WAIT seconds (biofm_site/procfile.py says why not honcho's 5).
+# `-e /dev/null`: a `.env` beside the Procfile is docker compose's, not for this.
 serve:
 	@PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) DJANGO_DEBUG=1 \
-	exec $(abspath $(VENV))/bin/honcho -e /dev/null -f Procfile start -p $(PORT)
+	exec $(abspath $(PY)) -m biofm_site.procfile -e /dev/null -f Procfile start -p $(PORT)
 
 # Start PostgreSQL and Redis on this machine if they are not running.
 services:

@@ -113,7 +113,9 @@ def test_one_ctrl_c_stops_web_worker_and_beat_and_leaves_nothing_running(var_dir
         assert run.proc.wait(10) != 0
         out = run.output()
         assert out.count("Warm shutdown") <= 1, out
-        for symptom in ("RecursionError", "Segmentation fault", "Traceback"):
+        # The pool processes are the worker's to stop: honcho's SIGTERM to the
+        # worker's group must not kill them under the main process.
+        for symptom in ("RecursionError", "Segmentation fault", "Traceback", "exited with 'signal", "SIGKILL"):
             assert symptom not in out, out
         # The filesystem broker's URL names a host: kombu has nothing to warn about.
         assert "No hostname was supplied" not in out
@@ -154,3 +156,43 @@ def test_the_filesystem_broker_sends_without_kombu_s_hostname_warning(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "No hostname was supplied" not in result.stderr + result.stdout
     assert len(list((var / "broker" / "messages").glob("*.cpu.msg"))) == 1
+
+
+def test_pool_processes_leave_the_worker_s_group_and_die_with_a_killed_worker(var_dir, tmp_path):
+    """The pool processes are out of the group that honcho signals (so they are
+    not killed under a warm shutdown), yet a SIGKILLed worker leaves none behind."""
+    marker = uuid.uuid4().hex
+    with open(tmp_path / "worker.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "biofm_site", "worker", "-Q", "cpu",
+                                 "-c", "2", "-l", "info"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env=embedded_env(var_dir, BIOFM_ENABLE_TEST_KINDS="1", **{MARKER: marker}),
+                                start_new_session=True)
+    main = psutil.Process(proc.pid)
+    try:
+        wait_until(lambda: len(main.children()) == 2 and " ready." in (tmp_path / "worker.log").read_text(),
+                   60, interval=0.2, what="the worker and its two pool processes to start")
+        pool = main.children()
+        assert {os.getpgid(p.pid) for p in pool} == {p.pid for p in pool}  # each leads a group of its own
+        # A busy pool process: an idle one would exit anyway when its pipe to the
+        # worker closes; one in the middle of a job needs the death signal.
+        submit = (
+            "import django; django.setup()\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from workers import lifecycle\n"
+            "user, _ = get_user_model().objects.get_or_create(username='pool-test')\n"
+            f"lifecycle.submit(user, 'test.sleep', {{'seconds': 60, 'steps': 60, 'marker': {str(tmp_path / 'started')!r}}})\n"
+        )
+        done = subprocess.run([sys.executable, "-c", submit], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env=embedded_env(var_dir, DJANGO_SETTINGS_MODULE="biofm_site.settings",
+                                               BIOFM_ENABLE_TEST_KINDS="1", DJANGO_DEBUG="1"))
+        assert done.returncode == 0, done.stderr
+        wait_until(lambda: (tmp_path / "started").exists(), 60, interval=0.2, what="the job to start")
+        busy = int((tmp_path / "started").read_text().split()[1])
+        assert busy in {p.pid for p in pool}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in pool), 10,
+                   interval=0.1, what="the pool processes to die with their worker")
+    finally:
+        for p in [main, *main.children()] if main.is_running() else []:
+            p.kill()

@@ -17,7 +17,9 @@ Retry and error paths of an attempt (see JobAttempt.run):
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -27,7 +29,7 @@ from pathlib import Path
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from celery.worker.request import Request
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -159,6 +161,24 @@ def _tidy_connections(task=None, **kwargs) -> None:
     which CELERY_DB_REUSE_MAX turns off (settings.py)."""
     if task is not None and not getattr(task.request, "is_eager", False):
         close_old_connections()
+
+
+@worker_process_init.connect
+def _leave_stopping_to_the_main_process(**kwargs) -> None:
+    """A pool process leaves the worker's process group.
+
+    A supervisor that signals the worker's whole group (honcho under `make
+    run`, an init that signals groups) would otherwise SIGTERM each pool
+    process in the middle of its task, and the main process logs each one as
+    "exited with 'signal 15 (SIGTERM)'" while it is still busy with the warm
+    shutdown it started on the same signal; docker, which signals the main
+    process alone, never shows it. Out of the group, the pool processes are
+    stopped by the main process, as under docker, and still die with a
+    main process that was SIGKILLed: Celery gives each a death signal."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # already a group leader
+        pass
 
 
 @shared_task(bind=True, base=JobTask, name=lifecycle.RUN_JOB_TASK)
