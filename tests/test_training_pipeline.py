@@ -107,14 +107,14 @@ def test_forest_names_its_features_and_refuses_a_file_with_an_untrusted_type(eso
 
     cls = get_family("fingerprint_rf")
     assert cls.uses_epochs is False
-    model = cls({"n_estimators": 30}, esol.tasks, seed=1)
-    model.fit(esol.smiles[:120], esol.y[:120], [], np.zeros((0, 1)), FitCallbacks())
+    model = cls({"n_estimators": 10, "max_features": "sqrt"}, esol.tasks, seed=2)
+    model.fit(esol.smiles[:100], esol.y[:100], [], np.zeros((0, 1)), FitCallbacks())
     names = [item["feature"] for item in model.feature_importances()]
     assert "MolLogP" in names[:5]     # logP drives solubility
     assert any(n.startswith("Morgan count bit ") and n.endswith("(radius ≤ 2)") for n in names)
     model.save(tmp_path / "forest")
     again = cls.load(tmp_path / "forest")
-    np.testing.assert_array_equal(again.predict(esol.smiles[120:]), model.predict(esol.smiles[120:]))
+    np.testing.assert_array_equal(again.predict(esol.smiles[100:120]), model.predict(esol.smiles[100:120]))
 
     skops.io.dump({"payload": Untrusted()}, tmp_path / "forest" / "forest_0.skops")
     with pytest.raises(ValueError, match="not trusted.*Untrusted"):
@@ -290,3 +290,56 @@ def test_unpack_refuses_garbage_and_oversized_archives(tmp_path, monkeypatch):
     monkeypatch.setattr(bundle, "MAX_UNPACKED_BYTES", 1000)
     with pytest.raises(ValueError, match="at most 1000"):
         bundle.unpack(_zip({"model.json": b"{}", "members/0/w": b"0" * 5000}), tmp_path / "out")
+
+
+# --- a torch family through the same pipeline ----------------------------------------------------
+
+TINY_DMPNN = {"max_epochs": 2, "message_hidden_dim": 100, "ffn_hidden_dim": 100, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def esol_small(esol):
+    small = esol.subset(range(60))
+    return small, make_split(small, "random", (0.7, 0.2, 0.1), seed=0)
+
+
+def test_a_dmpnn_ensemble_reports_its_epochs_and_round_trips(esol_small, tmp_path):
+    table, split = esol_small
+    epochs = []
+    spec = RunSpec("dmpnn", TINY_DMPNN, ensemble=2, seed=0, split=split)
+    model = train_model(table, spec, PipelineCallbacks(on_epoch=lambda m, r: epochs.append((m, r.epoch))),
+                        tmp_path / "work")
+    assert epochs == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert [m["epochs"] for m in model.card["members"]] == [2, 2]
+    assert model.card["val_metric"] == "validation RMSE (mean over targets)"
+    assert model.describe().startswith("D-MPNN (Chemprop) ×2, random test RMSE ")
+    assert {"torch", "chemprop"} <= set(model.card["libraries"]) and model.card["feature_importances"] is None
+    before = model.predict(table.smiles[:6])
+    assert (before.std > 0).all()
+    after = bundle.load_model(bundle.unpack(bundle.pack(model.save(tmp_path / "saved")), tmp_path / "u"))
+    np.testing.assert_allclose(after.predict(table.smiles[:6]).mean, before.mean, rtol=1e-6)
+
+
+def test_a_cancelled_dmpnn_member_keeps_its_best_epoch_and_a_rerun_resumes_it(esol_small, tmp_path):
+    table, split = esol_small
+    spec = RunSpec("dmpnn", {**TINY_DMPNN, "max_epochs": 3}, ensemble=1, seed=3, split=split)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_epoch_3(member, report):
+        if report.epoch == 3:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled) as stopped:
+        train_model(table, spec, PipelineCallbacks(on_epoch=cancel_at_epoch_3), tmp_path / "work")
+    partial = stopped.value.partial_model
+    assert partial.cancelled and len(partial.members) == 1 and partial.metrics is not None
+    assert (tmp_path / "work" / "members" / "0" / "checkpoint" / "latest.json").exists()
+
+    resumed_epochs = []
+    resumed = train_model(table, spec, PipelineCallbacks(on_epoch=lambda m, r: resumed_epochs.append(r.epoch)),
+                          tmp_path / "work")
+    assert resumed_epochs == [3]                   # epochs 1-2 came from the checkpoint
+    straight = train_model(table, spec, None, tmp_path / "straight")
+    np.testing.assert_array_equal(resumed.predict(table.smiles[:6]).mean, straight.predict(table.smiles[:6]).mean)

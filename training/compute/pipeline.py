@@ -194,6 +194,14 @@ def _importances(members: list[Family]) -> list[dict] | None:
     return [{"feature": name, "importance": value, "method": method} for name, value in ranked]
 
 
+def _fit_summary(model: Family) -> dict:
+    """What the epoch loop recorded about a torch member (best epoch, why it stopped)."""
+    record = getattr(model, "fit_record", None)
+    if record is None:
+        return {}
+    return {"best_epoch": record.best_epoch, "stopped": record.stopped, "epochs": len(record.history)}
+
+
 def _train_members(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, sets: dict,
                    callbacks: PipelineCallbacks, guard: _Guard, workdir: Path, done: list, progress: dict) -> None:
     train, val = table.subset(sets["train"]), table.subset(sets["val"])
@@ -217,7 +225,7 @@ def _train_members(table: Table, spec: RunSpec, cls: type[Family], hparams: dict
         fit_callbacks = FitCallbacks(on_epoch=guard.wrap(on_epoch), checkpoint_dir=checkpoint,
                                      on_checkpoint=guard.wrap(callbacks.on_checkpoint))
         model.fit(train.smiles, train.y, val.smiles, val.y, fit_callbacks)
-        info = {"seed": spec.seed + i, "seconds": time.monotonic() - progress["started"]}
+        info = {"seed": spec.seed + i, "seconds": time.monotonic() - progress["started"], **_fit_summary(model)}
         if (member_dir / "model").exists():
             shutil.rmtree(member_dir / "model")   # a half-written one from a killed attempt
         model.save(member_dir / "model")
@@ -252,9 +260,11 @@ def _assemble(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, set
     card = {
         "family": cls.name, "label": cls.label, "method": cls.method, "hparams": hparams,
         "ensemble": len(models), "ensemble_requested": spec.ensemble, "seeds": [info["seed"] for _, info in members],
+        "members": [info for _, info in members],
+        "val_metric": getattr(models[0], "val_metric_name", None) or None,
         "split": {"method": getattr(split, "method", ""), "sizes": list(getattr(split, "sizes", ()) or ()),
                   "seed": getattr(split, "seed", None), "column": getattr(split, "column", None),
-                  "fold": getattr(split, "fold", None),
+                  "fold": getattr(split, "fold", None), "folds": getattr(split, "folds", None),
                   "n_train": len(sets["train"]), "n_val": len(val), "n_test": len(sets["test"])},
         "metrics": metrics, "metrics_note": metrics_note, "targets": list(table.targets),
         "tasks": list(table.tasks), "libraries": library_versions(cls.name),
@@ -294,8 +304,9 @@ def train_model(table: Table, spec: RunSpec, callbacks: PipelineCallbacks | None
         # A stop the caller asked for: the member in progress has its best weights
         # back (the loop restores them) if it got through an epoch.
         if progress.get("epochs"):
-            done.append((progress["model"], {"seed": progress["model"].seed,
-                                             "seconds": time.monotonic() - progress["started"]}))
+            model = progress["model"]
+            done.append((model, {"seed": model.seed, "seconds": time.monotonic() - progress["started"],
+                                 **_fit_summary(model)}))
         if done:
             # The caller's own exception goes on unchanged (its cancellation still ends
             # the job) and carries the model so far.
