@@ -311,7 +311,8 @@ def test_a_dmpnn_ensemble_reports_its_epochs_and_round_trips(esol_small, tmp_pat
                         tmp_path / "work")
     assert epochs == [(0, 1), (0, 2), (1, 1), (1, 2)]
     assert [m["epochs"] for m in model.card["members"]] == [2, 2]
-    assert model.card["val_metric"] == "validation RMSE (mean over targets)"
+    assert model.card["val_metric"] == "rmse"
+    assert model.card["val_metric_name"] == "validation RMSE (mean over targets)"
     assert model.describe().startswith("D-MPNN (Chemprop) ×2, random test RMSE ")
     assert {"torch", "chemprop"} <= set(model.card["libraries"]) and model.card["feature_importances"] is None
     before = model.predict(table.smiles[:6])
@@ -343,3 +344,15 @@ def test_a_cancelled_dmpnn_member_keeps_its_best_epoch_and_a_rerun_resumes_it(es
     assert resumed_epochs == [3]                   # epochs 1-2 came from the checkpoint
     straight = train_model(table, spec, None, tmp_path / "straight")
     np.testing.assert_array_equal(resumed.predict(table.smiles[:6]).mean, straight.predict(table.smiles[:6]).mean)
+
+
+def test_attentivefp_runs_multitask_classification_with_missing_labels(tox, tmp_path):
+    table = tox.subset(range(80))
+    split = make_split(table, "random", (0.6, 0.2, 0.2), seed=0)
+    hparams = {"max_epochs": 2, "hidden_channels": 32, "batch_size": 32}
+    model = train_model(table, RunSpec("attentivefp", hparams, split=split), None, tmp_path / "work")
+    assert set(model.metrics["per_target"]) == set(TOX_TARGETS)
+    assert {"torch", "torch-geometric"} <= set(model.card["libraries"])
+    prob = bundle.load_model(model.save(tmp_path / "saved")).predict(table.smiles[:5])
+    assert prob.std is None and prob.interval is None and ((prob.mean >= 0) & (prob.mean <= 1)).all()
+    np.testing.assert_allclose(prob.mean, model.predict(table.smiles[:5]).mean, rtol=1e-6)

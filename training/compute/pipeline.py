@@ -261,7 +261,8 @@ def _assemble(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, set
         "family": cls.name, "label": cls.label, "method": cls.method, "hparams": hparams,
         "ensemble": len(models), "ensemble_requested": spec.ensemble, "seeds": [info["seed"] for _, info in members],
         "members": [info for _, info in members],
-        "val_metric": getattr(models[0], "val_metric_name", None) or None,
+        "val_metric": getattr(models[0], "val_metric", None) or None,          # a metrics key, or "loss"
+        "val_metric_name": getattr(models[0], "val_metric_name", None) or None,
         "split": {"method": getattr(split, "method", ""), "sizes": list(getattr(split, "sizes", ()) or ()),
                   "seed": getattr(split, "seed", None), "column": getattr(split, "column", None),
                   "fold": getattr(split, "fold", None), "folds": getattr(split, "folds", None),
