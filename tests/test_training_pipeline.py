@@ -96,8 +96,9 @@ def test_score_gives_per_target_metrics_and_the_mean_over_the_targets_that_have_
     assert result["mean"]["n_targets"]["roc_auc"] == 1
     assert result["mean"]["accuracy"] == pytest.approx((1.0 + 2 / 3) / 2)
     assert metrics.higher_is_better("roc_auc") and not metrics.higher_is_better(metrics.PRIMARY["regression"])
+    assert not metrics.higher_is_better("loss")
     with pytest.raises(KeyError):
-        metrics.higher_is_better("loss")
+        metrics.higher_is_better("f1")
 
 
 # --- the fingerprint forest -------------------------------------------------------------------
@@ -189,8 +190,11 @@ def test_conformal_half_width_is_the_stated_quantile_and_covers_new_rows():
     assert out["method"] == "90% split-conformal interval calibrated on the validation set (n=199)"
     fresh = np.abs(rng.normal(size=20000))
     assert 0.87 < (fresh <= out["half_widths"][0]).mean() < 0.95
-    few = conformal_widths(np.ones((5, 2)), np.zeros((5, 2)), ["regression", "classification"], 0.1)
-    assert few["half_widths"] == [None, None] and "too few" in few["notes"]["0"]
+    few = conformal_widths(np.ones((8, 2)), np.zeros((8, 2)), ["regression", "classification"], 0.1)
+    assert few["half_widths"] == [None, None] and "8 labelled validation rows are too few" in few["notes"]["0"]
+    assert "at least 9 are needed" in few["notes"]["0"]
+    nine = conformal_widths(np.arange(9.0)[:, None], np.zeros((9, 1)), ["regression"], 0.1)
+    assert nine["half_widths"] == [8.0]            # rank ceil(10 * 0.9) = 9: the largest residual
 
 
 def test_a_second_run_on_the_same_workdir_retrains_only_the_unfinished_member(esol, esol_split, tmp_path,

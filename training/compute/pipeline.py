@@ -134,6 +134,11 @@ def _claim_workdir(workdir: Path, identity: dict) -> None:
     _write_json(path, identity)
 
 
+def _rank(n: int, alpha: float) -> int:
+    """ceil((n+1)(1-alpha)), rounded first so that 10 * 0.9 is 9 and not 9.000000000000002."""
+    return math.ceil(round((n + 1) * (1 - alpha), 9))
+
+
 def conformal_widths(y: np.ndarray, pred: np.ndarray, tasks: list[str], alpha: float) -> dict:
     """Split-conformal half-widths per regression target from validation residuals.
 
@@ -153,13 +158,13 @@ def conformal_widths(y: np.ndarray, pred: np.ndarray, tasks: list[str], alpha: f
         residuals = np.abs(y[labelled, t] - pred[labelled, t])
         n = int(residuals.size)
         counts.append(n)
-        rank = math.ceil((n + 1) * (1 - alpha))
-        if n == 0 or rank > n:
+        if n == 0 or _rank(n, alpha) > n:
+            fewest = next(m for m in range(1, 10**6) if _rank(m, alpha) <= m)
             widths.append(None)
             notes[t] = (f"{n} labelled validation rows are too few for a {level}% interval "
-                        f"(at least {math.ceil((1 - alpha) / alpha)} are needed)")
+                        f"(at least {fewest} are needed)")
             continue
-        widths.append(float(np.sort(residuals)[rank - 1]))
+        widths.append(float(np.sort(residuals)[_rank(n, alpha) - 1]))
     regression_n = sorted({counts[t] for t, task in enumerate(tasks) if task == REGRESSION})
     method = (f"{level}% split-conformal interval calibrated on the validation set "
               f"(n={', '.join(map(str, regression_n))})") if regression_n else \
