@@ -121,10 +121,15 @@ class TrainedModel:
             text += f" ×{len(self.members)}"
         split = self.card.get("split", {}).get("method", "")
         metric = PRIMARY[self.tasks[0]]
-        value = (self.card.get("metrics") or {}).get("mean", {}).get(metric)
+        mean = (self.card.get("metrics") or {}).get("mean", {})
+        value = mean.get(metric)
         if value is None:
             return f"{text}, no test metric ({split} split)" if split else f"{text}, no test metric"
-        over = f" (mean of {len(self.targets)} targets)" if len(self.targets) > 1 else ""
+        # A target without the metric on its test rows (one class only) is left out of the mean.
+        covered = mean.get("n_targets", {}).get(metric, len(self.targets))
+        over = "" if len(self.targets) == 1 else (
+            f" (mean of {covered} targets)" if covered == len(self.targets) else
+            f" (mean of {covered} of {len(self.targets)} targets)")
         where = f"{split} test" if split else "test"
         return f"{text}, {where} {LABELS[metric]} {value:.2f}{over}"
 
