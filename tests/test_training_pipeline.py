@@ -202,6 +202,8 @@ def test_an_ensemble_trains_saves_loads_and_predicts_the_same(esol, esol_split, 
     np.testing.assert_array_equal(after.std, before.std)
     np.testing.assert_array_equal(after.max_similarity, before.max_similarity)
     assert after.interval == before.interval
+    nothing = model.predict([])
+    assert nothing.mean.shape == (0, 1) and nothing.std.shape == (0, 1) and nothing.in_domain.shape == (0,)
 
 
 def test_conformal_half_width_is_the_stated_quantile_and_covers_new_rows():
@@ -372,6 +374,9 @@ def test_a_cancelled_dmpnn_member_keeps_its_best_epoch_and_a_rerun_resumes_it(es
     resumed = train_model(table, spec, PipelineCallbacks(on_epoch=lambda m, r: resumed_epochs.append(r.epoch)),
                           tmp_path / "work")
     assert resumed_epochs == [3]                   # epochs 1-2 came from the checkpoint
+    member = resumed.card["members"][0]
+    assert member["resumed_from"] == 2 and member["epochs"] == 3
+    assert member["seconds"] >= sum(r.seconds for r in resumed.members[0].fit_record.history)
     straight = train_model(table, spec, None, tmp_path / "straight")
     np.testing.assert_array_equal(resumed.predict(table.smiles[:6]).mean, straight.predict(table.smiles[:6]).mean)
 

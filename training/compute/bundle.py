@@ -104,7 +104,11 @@ class TrainedModel:
 
     def predict(self, smiles: list[str]) -> Predictions:
         """Predictions for canonical SMILES; the caller has already turned bad rows into row errors."""
-        values = np.stack([member.predict(smiles) for member in self.members])
+        if not smiles:
+            # Families' predict need at least one molecule (scikit-learn refuses 0 rows).
+            values = np.zeros((len(self.members), 0, len(self.targets)))
+        else:
+            values = np.stack([member.predict(smiles) for member in self.members])
         std = values.std(axis=0) if len(self.members) > 1 else None
         widths = self.conformal.get("half_widths")
         similarity = max_tanimoto(morgan_bits(smiles), self.train_fps)
