@@ -19,9 +19,11 @@ from training.compute.datasets import (
     SDF_MOLECULE,
     DatasetError,
     DatasetLimits,
+    counts,
     parse_dataset,
     read_preview,
     table_from_csv,
+    table_hash,
     table_to_csv,
     target_stats,
 )
@@ -85,6 +87,8 @@ def test_every_bad_row_is_an_error_with_its_reason_and_good_rows_are_kept():
     assert table.targets == ["logS", "active"] and table.tasks == [REGRESSION, CLASSIFICATION]
     assert math.isnan(table.y[1, 0]) and table.y[1, 1] == 1
     assert table.columns["name"] == ["ethanol", "unmeasured", "benzene", "phenol", "toluene", "pyridine"]
+    assert counts(table) == {"rows_read": 13, "molecules": 6, "row_errors": 5, "duplicate_molecules": 2,
+                             "rows_merged": 2, "flagged_duplicates": 1}
 
 
 def test_duplicates_follow_the_stated_rule_and_every_merge_is_recorded():
@@ -115,6 +119,7 @@ def test_a_molecule_left_with_no_label_after_contradicting_duplicates_is_a_row_e
     assert table.smiles == ["CCN", "CCC"]
     assert [e.row for e in table.errors] == [1, 2]
     assert "contradicting labels" in table.errors[0].message
+    assert counts(table)["rows_read"] == 4 and counts(table)["rows_merged"] == 0
 
 
 def test_task_inference_and_override():
@@ -133,6 +138,21 @@ def test_caps_on_one_molecule_are_row_errors():
     assert [e.row for e in table.errors] == [2] and "12 heavy atoms, over the limit of 10" in table.errors[0].message
     table = parse_dataset(data, "c.csv", "smiles", {"y": None}, limits=DatasetLimits(max_smiles_chars=5))
     assert [e.row for e in table.errors] == [2] and "over the limit of 5" in table.errors[0].message
+
+
+def test_numbers_python_reads_but_a_spreadsheet_does_not_mean_are_row_errors():
+    table = parse_dataset(b"smiles,y\nCCO,1_000\nCCN,inf\nCCC,1e3\nCCCC,-2\n", "n.csv", "smiles", {"y": None})
+    assert [(e.row, e.message) for e in table.errors] == [
+        (1, "row 1: '1_000' in column 'y' is not a number"), (2, "row 2: 'inf' in column 'y' is not a number")]
+    assert table.y[:, 0].tolist() == [1000.0, -2.0]
+
+
+def test_the_table_hash_follows_content_not_layout():
+    one = parse_dataset(b"smiles,y,name\nCCO,1,a\nCCN,2,b\n", "a.csv", "smiles", {"y": None})
+    two = parse_dataset(b"name;y;smiles\nx;1.0;OCC\ny;2;NCC\n", "b.csv", "smiles", {"y": None})
+    three = parse_dataset(b"smiles,y\nCCO,1\nCCN,2.5\n", "c.csv", "smiles", {"y": None})
+    assert table_hash(one) == table_hash(two) != table_hash(three)
+    assert re.fullmatch(r"[0-9a-f]{64}", table_hash(one))
 
 
 def test_a_row_with_the_wrong_number_of_fields_is_a_row_error():
@@ -156,7 +176,7 @@ def test_tab_separated_without_bom():
     (b"smiles,y\nCCO,1\nCCN,2\n", "smiles", {}, None, "Choose at least one target column."),
     (b"smiles,y\nCCO,1\nCCN,2\n", "smiles", {"y": "ranking"}, None, "regression or classification, not 'ranking'"),
     (b"smiles,name\nCCO,ethanol\nCCN,ethylamine\n", "smiles", {"name": None}, None,
-     "No numeric target: column 'name' holds no numbers (first value 'ethanol')."),
+     "No numeric target: column 'name' is not numeric (first value 'ethanol')."),
     (b"smiles,y\nC1CC,1\nCCX,2\nCCN,\n", "smiles", {"y": None}, None, "All 3 rows are invalid. The first: row 1: "
      "SMILES Parse Error: unclosed ring"),
     (b"smiles,y\nCCO,1.5\nCCN,1.5\nCCC,1.5\n", "smiles", {"y": None}, None,
@@ -168,6 +188,9 @@ def test_tab_separated_without_bom():
     (b"smiles,y\nCCO,1\nCCN,2\nCCC,3\n", "smiles", {"y": None}, DatasetLimits(max_rows=2),
      "more than 2 rows, the limit"),
     (b"smiles,y,z\nCCO,1,2\n", "smiles", {"y": None}, DatasetLimits(max_columns=2), "3 columns, over the limit of 2"),
+    (b"smiles,y\nCCO,1\nCC\x00N,2\n", "smiles", {"y": None}, None, "NUL character (0x00) at character 17"),
+    (b'smiles,y\nCCO,1\nCCN,"' + b"1" * 200_000 + b'"\n', "smiles", {"y": None}, DatasetLimits(max_bytes=None),
+     "Row 2 cannot be read as CSV: field larger than field limit"),
 ])
 def test_whole_file_errors_name_the_problem(data, smiles, targets, limits, message):
     with pytest.raises(DatasetError) as info:
@@ -238,8 +261,8 @@ def test_builtin_files_are_the_recorded_copies():
 
 def test_esol_every_row_parses_and_duplicates_are_merged(esol):
     assert not esol.errors
-    merged_away = sum(len(d["rows"]) - 1 for d in esol.duplicates)
-    assert len(esol) + merged_away == 1128 and len(esol.duplicates) == 11
+    assert counts(esol) == {"rows_read": 1128, "molecules": 1117, "row_errors": 0, "duplicate_molecules": 11,
+                            "rows_merged": 11, "flagged_duplicates": 0}
     # Amigdalin's SMILES ends with a space in the file.
     assert esol.columns["Compound ID"][0] == "Amigdalin" and not esol.smiles[0].endswith(" ")
     assert esol.y[0, 0] == -0.77
@@ -247,7 +270,7 @@ def test_esol_every_row_parses_and_duplicates_are_merged(esol):
 
 def test_tox21_has_12_targets_with_missing_labels_and_8_valence_errors(tox21):
     assert tox21.targets == list(TOX21_ASSAYS) and set(tox21.tasks) == {CLASSIFICATION}
-    assert len(tox21) == 7823 and np.isnan(tox21.y).sum() > 10_000
+    assert len(tox21) == 7823 and counts(tox21)["rows_read"] == 7831 and np.isnan(tox21.y).sum() > 10_000
     assert len(tox21.errors) == 8
     for error in tox21.errors:
         assert error.column == "smiles"

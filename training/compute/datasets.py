@@ -14,6 +14,7 @@ column, so the upload form can run it in the web process.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 from dataclasses import dataclass, field
@@ -24,14 +25,15 @@ from .table import CLASSIFICATION, REGRESSION, TASKS, RowError, Table
 
 __all__ = [
     "DatasetError", "DatasetLimits", "Preview", "DUPLICATE_RULE", "MISSING_VALUES",
-    "read_preview", "parse_dataset", "table_to_csv", "table_from_csv", "target_stats",
+    "read_preview", "parse_dataset", "table_to_csv", "table_from_csv", "table_hash", "target_stats", "counts",
 ]
 
 DUPLICATE_RULE = (
     "Rows with the same canonical SMILES are merged into one molecule at the first row's place: "
     "per target, regression labels are averaged (flagged when they spread by more than one standard "
     "deviation of that target), classification labels are kept when they agree and dropped (left "
-    "missing) when they contradict; a merged molecule with no label left is a row error."
+    "missing) when they contradict; a merged molecule with no label left is a row error. The other "
+    "columns kept (names, a split column) are the first row's."
 )
 
 # Cells that mean "not measured", as spreadsheets and pandas write them.
@@ -88,10 +90,15 @@ def _decode(data: bytes, limits: DatasetLimits) -> str:
     if limits.max_bytes is not None and len(data) > limits.max_bytes:
         raise DatasetError(f"The file is {len(data):,} bytes, over the limit of {limits.max_bytes:,}.")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
                            f"{exc.start:,}); save it as UTF-8 CSV.") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        # PostgreSQL text cannot hold a NUL, and no SMILES or label has one.
+        raise DatasetError(f"The file contains a NUL character (0x00) at character {nul:,}: not a text table.")
+    return text
 
 
 def _delimiter(text: str) -> str:
@@ -113,7 +120,10 @@ def _csv_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
     """(delimiter, header, iterator of (row number, fields)); blank lines skipped."""
     delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DatasetError(f"The header cannot be read as CSV: {exc}.") from None
     if not header or not any(h.strip() for h in header):
         raise DatasetError("The file has no header row: the first line must name the columns.")
     header = [h.strip() for h in header]
@@ -128,7 +138,13 @@ def _csv_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
 
     def rows():
         n = 0
-        for fields in reader:
+        while True:
+            try:
+                fields = next(reader, None)
+            except csv.Error as exc:  # a field over the csv module's size limit
+                raise DatasetError(f"Row {n + 1} cannot be read as CSV: {exc}.") from None
+            if fields is None:
+                return
             if not any(f.strip() for f in fields):
                 continue
             n += 1
@@ -176,6 +192,8 @@ def _value(text: str | None) -> float | None:
         return 1.0
     if low in _FALSE:
         return 0.0
+    if "_" in cell:  # float() reads "1_000"; a spreadsheet never means that
+        raise ValueError(cell)
     number = float(cell)  # ValueError for text
     if not math.isfinite(number):
         raise ValueError(cell)
@@ -236,31 +254,20 @@ def _guess_smiles(header: list[str], rows: list[list[str]]) -> str | None:
             return h
     if not rows:
         return None
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        best, best_count = None, 0
-        for i, h in enumerate(header):
-            count = 0
-            for r in rows:
-                cell = r[i].strip()
-                # Plain numbers parse as SMILES of nothing useful ("1" fails, "C" is methane).
-                if cell and not _is_number(cell) and Chem.MolFromSmiles(cell) is not None:
-                    count += 1
-            if count > best_count:
-                best, best_count = h, count
-        return best if best_count * 2 > len(rows) else None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
+    _quiet = BlockLogs()  # noqa: F841 - a failed guess is no error; logging comes back when released
+    best, best_count = None, 0
+    for i, h in enumerate(header):
+        count = 0
+        for r in rows:
+            cell = r[i].strip()
+            if cell and Chem.MolFromSmiles(cell) is not None:
+                count += 1
+        if count > best_count:
+            best, best_count = h, count
+    return best if best_count * 2 > len(rows) else None
 
 
 # --- parsing ------------------------------------------------------------------
@@ -377,7 +384,7 @@ def _build(rows: list[_Row], names: list[str], requested: dict, keep: list[str])
         task = requested[name] or _infer_task(r.cells[j] for r in rows if r.cells)
         if task is None:
             sample = next((r.cells[j] for r in rows if r.cells and r.cells[j].strip()), "")
-            raise DatasetError(f"No numeric target: column {name!r} holds no numbers"
+            raise DatasetError(f"No numeric target: column {name!r} is not numeric"
                                + (f" (first value {_short(sample)!r})." if sample else " (every cell is empty)."))
         tasks.append(task)
 
@@ -440,7 +447,8 @@ def _merge(good, names, tasks, keep, errors) -> Table:
         else:
             merged, record = _merge_group(smi, [good[i][0].row for i in members], block, names, tasks, spread)
             duplicates.append(record)
-            if np.all(np.isnan(merged)):
+            record["kept"] = not np.all(np.isnan(merged))
+            if not record["kept"]:
                 for i in members:
                     errors.append(RowError(good[i][0].row, ", ".join(names),
                                            f"row {good[i][0].row}: duplicate of rows "
@@ -542,7 +550,24 @@ def table_from_csv(text: str) -> Table:
                  targets=targets, tasks=tasks, rows=rows, columns=columns)
 
 
+def table_hash(table: Table) -> str:
+    """sha256 of the stored table: two uploads that validate to the same
+    molecules, labels and kept columns have the same hash whatever their
+    delimiter, column order or duplicates."""
+    return hashlib.sha256(table_to_csv(table).encode("utf-8")).hexdigest()
+
+
 # --- statistics ----------------------------------------------------------------
+
+def counts(table: Table) -> dict:
+    """What became of the file's rows: every row read is a molecule, merged
+    into one (a duplicate) or a row error."""
+    merged = sum(len(d["rows"]) - 1 for d in table.duplicates if d.get("kept", True))
+    errors = len({e.row for e in table.errors})
+    return {"rows_read": len(table) + merged + errors, "molecules": len(table), "row_errors": errors,
+            "duplicate_molecules": sum(1 for d in table.duplicates if d.get("kept", True)),
+            "rows_merged": merged, "flagged_duplicates": sum(1 for d in table.duplicates if d["flagged"])}
+
 
 def target_stats(table: Table) -> dict:
     """Per target: how many rows are labelled, and the distribution the dataset
