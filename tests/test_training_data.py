@@ -71,6 +71,20 @@ def test_preview_guesses_an_unnamed_smiles_column_with_rdkit():
     assert preview.targets == {"id": None, "y": REGRESSION}
 
 
+def test_an_unnamed_smiles_column_is_guessed_when_parsing_too():
+    table = parse_dataset(b"id,structure,y\na,CCO,1.5\nb,c1ccccc1,2.5\n", "x.csv", None, {"y": None})
+    assert table.smiles == ["CCO", "c1ccccc1"]
+    with pytest.raises(DatasetError, match=r"No SMILES column found: name it \(columns: id, y\)"):
+        parse_dataset(b"id,y\na,1.5\nb,2.5\n", "x.csv", None, {"y": None})
+
+
+def test_a_preview_reports_whole_file_problems():
+    with pytest.raises(DatasetError, match="The file is empty."):
+        read_preview(b"", "x.csv")
+    preview = read_preview(b"smiles,y\n", "x.csv")
+    assert preview.rows == [] and preview.smiles_column == "smiles" and preview.targets == {"y": None}
+
+
 def test_every_bad_row_is_an_error_with_its_reason_and_good_rows_are_kept():
     table = parse_rows()
     by_row = {e.row: e for e in table.errors}
@@ -161,15 +175,18 @@ def test_a_row_with_the_wrong_number_of_fields_is_a_row_error():
         {"row": 2, "column": "row", "message": "row 2: 3 fields where the header has 2"}]
 
 
-def test_tab_separated_without_bom():
-    table = parse_dataset(b"smiles\ty\nCCO\t1\nCCN\t2\n", "t.tsv", "smiles", {"y": None})
+def test_tab_separated_without_bom_and_a_pandas_index_column():
+    table = parse_dataset(b"\tsmiles\ty\n0\tCCO\t1\n1\tCCN\t2\n", "t.tsv", "smiles", {"y": None},
+                          keep_columns=("column 1",))
     assert table.smiles == ["CCO", "CCN"] and table.y[:, 0].tolist() == [1, 2]
+    assert table.columns == {"column 1": ["0", "1"]}
 
 
 @pytest.mark.parametrize("data, smiles, targets, limits, message", [
     (b"", "smiles", {"y": None}, None, "The file is empty."),
     (b"  \n\n", "smiles", {"y": None}, None, "The file is empty."),
     (b",,\nCCO,1,2\n", "smiles", {"y": None}, None, "no header row"),
+    (b"CCO,1.5\nCCN,2.5\n", "smiles", {"y": None}, None, "no header row: the first line holds the number '1.5'"),
     (b"smiles,y\n", "smiles", {"y": None}, None, "a header but no rows"),
     (b"mol,y\nCCO,1\nCCN,2\n", "smiles", {"y": None}, None, "no SMILES column 'smiles' (columns: mol, y)"),
     (b"smiles,y\nCCO,1\nCCN,2\n", "smiles", {"z": None}, None, "no column 'z'"),

@@ -111,9 +111,9 @@ def _delimiter(text: str) -> str:
     except csv.Error:
         pass
     # The sniffer gives up on one-column files and ragged samples; the header decides then.
-    counts = {d: header.count(d) for d in ",;\t|"}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+    seen = {d: header.count(d) for d in ",;\t|"}
+    best = max(seen, key=seen.get)
+    return best if seen[best] else ","
 
 
 def _csv_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
@@ -126,12 +126,14 @@ def _csv_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
         raise DatasetError(f"The header cannot be read as CSV: {exc}.") from None
     if not header or not any(h.strip() for h in header):
         raise DatasetError("The file has no header row: the first line must name the columns.")
-    header = [h.strip() for h in header]
     if limits.max_columns is not None and len(header) > limits.max_columns:
         raise DatasetError(f"The file has {len(header):,} columns, over the limit of {limits.max_columns:,}.")
-    blank = [i + 1 for i, h in enumerate(header) if not h]
-    if blank:
-        raise DatasetError(f"Column {blank[0]} of the header has no name.")
+    numbers = [h for h in header if _is_number(h)]
+    if numbers:
+        raise DatasetError(f"The file has no header row: the first line holds the number {_short(numbers[0].strip())!r}; "
+                           f"it must name the columns.")
+    # pandas writes its index column with an empty name; it still gets one.
+    header = [h.strip() or f"column {i + 1}" for i, h in enumerate(header)]
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise DatasetError(f"The header names column {repeated[0]!r} twice.")
@@ -198,6 +200,14 @@ def _value(text: str | None) -> float | None:
     if not math.isfinite(number):
         raise ValueError(cell)
     return number
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _infer_task(cells) -> str | None:
@@ -285,7 +295,8 @@ def parse_dataset(data: bytes, filename: str, smiles_column: str | None, targets
                   keep_columns=(), limits: DatasetLimits = DatasetLimits()) -> Table:
     """The validated table of an upload. `targets` maps a target column to its
     task (None = infer); `keep_columns` are other columns carried along (names,
-    a split column). For an SDF, `smiles_column` None or SDF_MOLECULE takes the
+    a split column). A CSV's `smiles_column` None is guessed as the preview
+    guesses it. For an SDF, `smiles_column` None or SDF_MOLECULE takes the
     record's molecule and target columns are SD properties."""
     text = _decode(data, limits)
     if not targets:
@@ -325,7 +336,11 @@ def _canonical(text: str, row: int, mol_limits) -> tuple[str | None, RowError | 
 def _csv_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
     _, header, records = _csv_records(text, limits)
     if smiles_column is None:
-        raise DatasetError(f"Choose the SMILES column (columns: {', '.join(header)}).")
+        # The preview's guess, so an API upload without the column name reads as the form would.
+        records = list(records)
+        smiles_column = _guess_smiles(header, [f for _, f in records[:10] if len(f) == len(header)])
+        if smiles_column is None:
+            raise DatasetError(f"No SMILES column found: name it (columns: {', '.join(header)}).")
     wanted = [smiles_column] + names + keep
     missing = [c for c in wanted if c not in header]
     if missing:
