@@ -231,6 +231,19 @@ def test_sdf_targets_come_from_sd_properties():
         parse_dataset(data, "tiny.sdf", None, {"pIC50": None})
 
 
+def test_sdf_smiles_can_come_from_a_property_instead_of_the_molecule():
+    from rdkit import Chem
+
+    blocks = []
+    for smiles, value in (("CCO", "1.0"), ("c1ccccc1", "2.0"), ("C1CC", "3.0")):
+        mol = Chem.MolFromSmiles("C")  # the record's own molecule is ignored
+        blocks.append(Chem.MolToMolBlock(mol) + f">  <SMILES>\n{smiles}\n\n>  <y>\n{value}\n\n$$$$\n")
+    table = parse_dataset("".join(blocks).encode(), "p.sdf", "SMILES", {"y": None})
+    assert table.smiles == ["CCO", "c1ccccc1"] and table.y[:, 0].tolist() == [1.0, 2.0]
+    (error,) = table.errors
+    assert error.row == 3 and error.column == "SMILES" and "unclosed ring" in error.message
+
+
 # --- storage and statistics ---------------------------------------------------------
 
 def test_table_csv_round_trip():

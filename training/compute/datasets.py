@@ -321,7 +321,7 @@ def _molecule_limits(limits: DatasetLimits):
     return MoleculeLimits(max_heavy_atoms=limits.max_heavy_atoms, max_smiles_chars=limits.max_smiles_chars)
 
 
-def _canonical(text: str, row: int, mol_limits) -> tuple[str | None, RowError | None]:
+def _canonical(text: str, row: int, column: str, mol_limits) -> tuple[str | None, RowError | None]:
     from rdkit import Chem
 
     from design.compute.molecules import parse_smiles
@@ -329,7 +329,7 @@ def _canonical(text: str, row: int, mol_limits) -> tuple[str | None, RowError | 
     try:
         mol = parse_smiles(text, f"row {row}", mol_limits)
     except ValueError as exc:
-        return None, RowError(row, "smiles", str(exc))
+        return None, RowError(row, column, str(exc))
     return Chem.MolToSmiles(mol), None
 
 
@@ -357,9 +357,7 @@ def _csv_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
             rows.append(_Row(number, None, RowError(number, "row", f"row {number}: {len(fields)} fields where "
                                                                    f"the header has {len(header)}"), [], []))
             continue
-        smiles, error = _canonical(fields[s_index], number, mol_limits)
-        if error is not None:
-            error = RowError(number, smiles_column, error.message)
+        smiles, error = _canonical(fields[s_index], number, smiles_column, mol_limits)
         rows.append(_Row(number, smiles, error, [fields[i] for i in t_index], [fields[i] for i in k_index]))
     return rows
 
@@ -380,7 +378,7 @@ def _sdf_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
     rows = []
     for r in records:
         if from_property:
-            smiles, error = _canonical(r.data.get(smiles_column, ""), r.row, mol_limits)
+            smiles, error = _canonical(r.data.get(smiles_column, ""), r.row, smiles_column, mol_limits)
         elif r.mol is None:
             smiles, error = None, RowError(r.row, "molecule", r.error)
         else:
