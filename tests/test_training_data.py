@@ -229,6 +229,10 @@ def test_sdf_targets_come_from_sd_properties():
     assert error.row == 4 and "Explicit valence for atom # 0 C, 5, is greater than permitted" in error.message
     with pytest.raises(DatasetError, match="No record of the SDF has the property 'pIC50'"):
         parse_dataset(data, "tiny.sdf", None, {"pIC50": None})
+    with pytest.raises(DatasetError, match="The file has 6 records, over the limit of 5."):
+        parse_dataset(data, "tiny.sdf", None, {"logS": None}, limits=DatasetLimits(max_rows=5))
+    with pytest.raises(DatasetError, match="The SDF has no records."):
+        parse_dataset(b"\n\n$$$$\n", "empty.sdf", None, {"logS": None})
 
 
 def test_sdf_smiles_can_come_from_a_property_instead_of_the_molecule():

@@ -41,7 +41,8 @@ MISSING_VALUES = frozenset({"", "na", "nan", "n/a", "null", "none"})
 _TRUE, _FALSE = frozenset({"true", "yes"}), frozenset({"false", "no"})
 
 SDF_MOLECULE = "(molecule)"   # the preview column holding an SDF record's molecule
-PREVIEW_SCAN_ROWS = 1000      # rows a preview reads to tell numeric columns and tasks
+PREVIEW_SCAN_ROWS = 1000      # CSV rows a preview reads to tell numeric columns and tasks
+PREVIEW_SCAN_RECORDS = 200    # SDF records: each is an RDKit parse in the web process
 MIN_ROWS = 2
 HISTOGRAM_BINS = 20
 _SMILES_NAMES = ("smiles", "canonical_smiles", "smi", "isosmiles", "canonical smiles")
@@ -163,12 +164,15 @@ def _sdf_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
 
     if max_rows is not None:
         text = _first_records(text, max_rows)
+    elif limits.max_rows is not None:
+        # Counted before RDKit sees any record; a last record without "$$$$" is one more.
+        n = text.count("$$$$") + (0 if text.rstrip().endswith("$$$$") else 1)
+        if n > limits.max_rows:
+            raise DatasetError(f"The file has {n:,} records, over the limit of {limits.max_rows:,}.")
     records = read_sdf(text, limits=MoleculeLimits(max_heavy_atoms=limits.max_heavy_atoms,
                                                    max_smiles_chars=limits.max_smiles_chars))
     if not records:
         raise DatasetError("The SDF has no records.")
-    if limits.max_rows is not None and len(records) > limits.max_rows:
-        raise DatasetError(f"The file has {len(records):,} records, over the limit of {limits.max_rows:,}.")
     return records
 
 
@@ -240,7 +244,7 @@ def read_preview(data: bytes, filename: str, max_rows: int = 10, limits: "Datase
     limits = limits or DatasetLimits()
     text = _decode(data, limits)
     if _format(data, filename) == "sdf":
-        records = _sdf_records(text, limits, max_rows=max(max_rows, PREVIEW_SCAN_ROWS))
+        records = _sdf_records(text, limits, max_rows=max(max_rows, PREVIEW_SCAN_RECORDS))
         names = list(dict.fromkeys(k for r in records for k in r.data))
         columns = [SDF_MOLECULE] + names
         rows = [[r.smiles or f"error: {r.error}"] + [r.data.get(k, "") for k in names] for r in records[:max_rows]]
@@ -389,7 +393,6 @@ def _sdf_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
 
 
 def _build(rows: list[_Row], names: list[str], requested: dict, keep: list[str]) -> Table:
-    n_targets = len(names)
     # Tasks come from every row whose cells are there, so that a bad SMILES
     # does not change what a column is.
     tasks = []
