@@ -196,6 +196,8 @@ def test_an_ensemble_trains_saves_loads_and_predicts_the_same(esol, esol_split, 
     saved = model.save(tmp_path / "saved")
     assert sorted(p.name for p in saved.iterdir()) == ["members", "model.json", "train_fps.safetensors"]
     assert json.loads((saved / "model.json").read_text())["card"]["seeds"] == [5, 6, 7]
+    # Nothing that runs code on load: JSON, skops (loaded with a trusted-type list) and safetensors.
+    assert {p.suffix for p in saved.rglob("*") if p.is_file()} == {".json", ".skops", ".safetensors"}
     unpacked = bundle.unpack(bundle.pack(saved), tmp_path / "unpacked")
     after = bundle.load_model(unpacked).predict(smiles)
     np.testing.assert_array_equal(after.mean, before.mean)
@@ -314,6 +316,12 @@ def test_unpack_refuses_an_unsafe_archive(tmp_path, entries, link, message):
     with pytest.raises(ValueError, match=message):
         bundle.unpack(_zip(entries, link), tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_bundle_of_an_unknown_family_is_refused(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"format": bundle.FORMAT, "family": "gpt", "members": 1}))
+    with pytest.raises(ValueError, match="unknown model family 'gpt'"):
+        bundle.load_model(tmp_path)
 
 
 def test_unpack_refuses_garbage_and_oversized_archives(tmp_path, monkeypatch):

@@ -169,7 +169,10 @@ def load_model(directory: Path) -> TrainedModel:
         raise ValueError(f"{directory} holds no model (model.json is missing)") from None
     if config.get("format") != FORMAT:
         raise ValueError(f"model format {config.get('format')!r} is not {FORMAT}")
-    cls = get_family(config["family"])
+    try:
+        cls = get_family(config["family"])
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
     members = [cls.load(directory / "members" / str(i)) for i in range(int(config["members"]))]
     packed = load_file(str(directory / "train_fps.safetensors"))["bits"]
     fps = np.unpackbits(packed, axis=1, count=AD_BITS).astype(bool)
