@@ -399,3 +399,21 @@ def test_attentivefp_runs_multitask_classification_with_missing_labels(tox, tmp_
     prob = bundle.load_model(model.save(tmp_path / "saved")).predict(table.smiles[:5])
     assert prob.std is None and prob.interval is None and ((prob.mean >= 0) & (prob.mean <= 1)).all()
     np.testing.assert_allclose(prob.mean, model.predict(table.smiles[:5]).mean, rtol=1e-6)
+
+
+def test_the_family_names_the_web_process_knows_are_the_registered_ones():
+    """Forms and clean_params read FAMILY_NAMES without importing any family
+    (a page never imports torch); the registry is the truth."""
+    import subprocess
+    import sys
+
+    from training.compute.families import FAMILY_NAMES, all_families
+
+    assert sorted(FAMILY_NAMES) == sorted(f.name for f in all_families())
+    code = ("import sys; from training.compute.families import FAMILY_NAMES\n"
+            "from training.compute.families import fingerprint_rf, dmpnn, attentivefp\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'chemprop', 'torch_geometric', 'sklearn'))\n"
+            "print(heavy); sys.exit(1 if heavy else 0)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, f"a family module imports a heavy library at import time: {done.stdout}{done.stderr[-1000:]}"

@@ -180,5 +180,5 @@ def all_families() -> list[type[Family]]:
 
 
 # The names without importing any family (forms, clean_params): kept in step with
-# FAMILY_MODULES by tests/test_training_models.py.
+# FAMILY_MODULES by tests/test_training_pipeline.py.
 FAMILY_NAMES = ("attentivefp", "dmpnn", "fingerprint_rf")
