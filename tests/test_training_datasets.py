@@ -394,3 +394,30 @@ def test_browser_upload_preview_and_charts(live_server, monkeypatch, make_user, 
         browser.close()
     assert not errors, errors
     assert Dataset.objects.get().targets[1] == {"name": "active", "task": "classification"}
+
+
+def test_listings_cost_the_same_for_more_datasets_and_skip_the_heavy_columns(alice_client, user, lab):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from training.models.datasets import parse_and_store
+
+    def add(n):
+        for i in range(n):
+            parse_and_store(owner=user, name=f"d{Dataset.objects.count()}", data=GOOD_CSV.encode(),
+                            filename="s.csv", smiles_column="smiles", targets={"solubility": None},
+                            lab=lab, shared=bool(i % 2))
+
+    api = token_client(user)
+    api.get(reverse("api:training_datasets"))  # a token's first use also records when it was used
+    counts = []
+    for n in (2, 4):
+        add(n)
+        with CaptureQueriesContext(connection) as page:
+            assert alice_client.get(reverse("training:dataset_list")).status_code == 200
+        with CaptureQueriesContext(connection) as listing:
+            assert len(api.get(reverse("api:training_datasets")).json()) == Dataset.objects.count()
+        counts.append((len(page), len(listing)))
+        for query in page.captured_queries + listing.captured_queries:
+            assert "row_errors" not in query["sql"] and '"stats"' not in query["sql"]
+    assert counts[0] == counts[1], counts
