@@ -421,3 +421,18 @@ def test_listings_cost_the_same_for_more_datasets_and_skip_the_heavy_columns(ali
         for query in page.captured_queries + listing.captured_queries:
             assert "row_errors" not in query["sql"] and '"stats"' not in query["sql"]
     assert counts[0] == counts[1], counts
+
+
+def test_one_name_holds_one_content_once_even_for_concurrent_uploads(user):
+    from django.db import IntegrityError, transaction
+
+    from training.models.datasets import parse_and_store
+
+    first = parse_and_store(owner=user, name="sol", data=GOOD_CSV.encode(), filename="s.csv",
+                            smiles_column="smiles", targets={"solubility": None}).dataset
+    # What a second upload that passed the check at the same moment would insert.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Dataset.objects.create(owner=user, name="sol", version=2, content_hash=first.content_hash)
+    again = parse_and_store(owner=user, name="sol", data=GOOD_CSV.encode(), filename="other-name.csv",
+                            smiles_column="smiles", targets={"solubility": "regression"})
+    assert not again.created and again.dataset == first
