@@ -315,7 +315,10 @@ def test_api_upload_list_detail(api, user, other_user, lab):
     assert detail["stats"]["solubility"]["n"] == 4 and detail["duplicates"]["groups"][0]["rows"] == [1, 6]
     table = api.get(detail["table_url"])
     assert table.status_code == 200 and b"".join(table.streaming_content).startswith(b"smiles,row,")
-    assert token_client(other_user).get(reverse("api:training_dataset", args=[body["id"]])).status_code == 404
+    bob = token_client(other_user)
+    assert bob.get(reverse("api:training_dataset", args=[body["id"]])).status_code == 404
+    assert bob.get(detail["table_url"]).status_code == 404 and bob.get(reverse("api:training_datasets")).json() == []
+    assert api.get(reverse("api:training_datasets") + "?builtin=true").json() == []
 
 
 def test_api_names_the_bad_field(api, make_user):
