@@ -10,6 +10,7 @@ from django.conf import settings
 from accounts.sharing import SharingForm
 from training.compute.datasets import SDF_MOLECULE, DatasetError, read_preview
 from training.compute.table import TASKS
+from training.models.datasets import dataset_limits
 
 # ---------------------------------------------------------------- datasets
 
@@ -38,8 +39,6 @@ class DatasetFileForm(forms.Form):
         data = read_capped(upload)
         if not data.strip():
             raise forms.ValidationError(f"“{upload.name}” is empty.")
-        from training.models.datasets import dataset_limits
-
         try:
             self.preview = read_preview(data, upload.name, limits=dataset_limits())
         except DatasetError as exc:

@@ -8,6 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
@@ -133,11 +134,14 @@ def source_row_count(table) -> int:
 def safe_filename(filename: str) -> str:
     """The upload's own name without any folder (a client's path is never a storage path)."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
-    return get_valid_filename(name) if name else "upload"
+    try:
+        return get_valid_filename(name)
+    except SuspiciousFileOperation:  # nothing of the name is left ("@@@")
+        return "upload"
 
 
 def dataset_limits():
-    """The caps on one dataset file, from the site's settings (an upload's, and a built-in's)."""
+    """The caps on an uploaded dataset file, from the site's settings."""
     from django.conf import settings
 
     from training.compute.datasets import DatasetLimits
