@@ -426,3 +426,28 @@ def test_one_name_holds_one_content_once_even_for_concurrent_uploads(user):
     again = parse_and_store(owner=user, name="sol", data=GOOD_CSV.encode(), filename="other-name.csv",
                             smiles_column="smiles", targets={"solubility": "regression"})
     assert not again.created and again.dataset == first
+
+
+def test_the_owner_shares_a_version_later_and_only_the_owner(user, lab, other_user):
+    alice = client_for(user)
+    upload(alice)
+    dataset = Dataset.objects.get()
+    carol = client_for(lab.colleague)
+    assert carol.get(dataset.get_absolute_url()).status_code == 404
+    sharing = reverse("training:dataset_sharing", args=[dataset.pk])
+    page = alice.get(dataset.get_absolute_url())
+    assert page.context["sharing"] is not None and 'id="sharing"' in page.content.decode()
+
+    response = alice.post(sharing, {"shared": "on", "lab": str(lab.pk)}, follow=True)
+    assert "now shared with Solubility group" in response.content.decode()
+    dataset.refresh_from_db()
+    assert dataset.shared and dataset.lab == lab
+    page = carol.get(dataset.get_absolute_url())
+    assert page.status_code == 200 and page.context["sharing"] is None
+    assert carol.post(sharing, {"lab": str(lab.pk)}).status_code == 404
+    assert client_for(other_user).post(sharing, {"lab": str(lab.pk)}).status_code == 404
+    dataset.refresh_from_db()
+    assert dataset.shared
+
+    alice.post(sharing, {"lab": str(lab.pk)})
+    assert carol.get(dataset.get_absolute_url()).status_code == 404

@@ -10,7 +10,6 @@ from django.conf import settings
 from accounts.sharing import SharingForm
 from training.compute.datasets import SDF_MOLECULE, DatasetError, read_preview
 from training.compute.table import TASKS
-from training.models.datasets import dataset_limits
 
 # ---------------------------------------------------------------- datasets
 
@@ -39,12 +38,21 @@ class DatasetFileForm(forms.Form):
         data = read_capped(upload)
         if not data.strip():
             raise forms.ValidationError(f"“{upload.name}” is empty.")
+        from training.models.datasets import dataset_limits
+
         try:
             self.preview = read_preview(data, upload.name, limits=dataset_limits())
         except DatasetError as exc:
             raise forms.ValidationError(f"“{upload.name}”: {exc}") from None
         self.data_bytes = data
         return upload
+
+
+class DatasetSharingForm(SharingForm):
+    """Sharing an existing version (or no longer): its content never changes, who sees it may."""
+
+    share_label = "Shared with the lab below"
+    lab_help = "Its members can see this dataset and train models on it."
 
 
 class DatasetForm(SharingForm):
