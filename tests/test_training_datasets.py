@@ -451,3 +451,15 @@ def test_the_owner_shares_a_version_later_and_only_the_owner(user, lab, other_us
 
     alice.post(sharing, {"lab": str(lab.pk)})
     assert carol.get(dataset.get_absolute_url()).status_code == 404
+
+
+def test_admin_shows_datasets_read_only_and_adds_none(alice_client, make_user):
+    upload(alice_client)
+    dataset = Dataset.objects.get()
+    ops = client_for(make_user("ops@example.org", is_staff=True, is_superuser=True))
+    assert dataset.name in ops.get(reverse("admin:training_dataset_changelist")).content.decode()
+    page = ops.get(reverse("admin:training_dataset_change", args=[dataset.pk]))
+    assert page.status_code == 200 and dataset.content_hash in page.content.decode()
+    assert 'name="name"' not in page.content.decode() and 'name="shared"' in page.content.decode()
+    for model in ("dataset", "trainingrun", "modelversion"):
+        assert ops.get(reverse(f"admin:training_{model}_add")).status_code == 403
