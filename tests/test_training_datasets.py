@@ -463,3 +463,13 @@ def test_admin_shows_datasets_read_only_and_adds_none(alice_client, make_user):
     assert 'name="name"' not in page.content.decode() and 'name="shared"' in page.content.decode()
     for model in ("dataset", "trainingrun", "modelversion"):
         assert ops.get(reverse(f"admin:training_{model}_add")).status_code == 403
+
+
+def test_a_file_wider_than_the_columns_form_is_refused_at_step_one(alice_client):
+    from training.models.datasets import MAX_UPLOAD_COLUMNS
+
+    header = ",".join(["smiles"] + [f"d{i}" for i in range(MAX_UPLOAD_COLUMNS)])
+    rows = "\n".join("C" * n + "," + ",".join(["1"] * MAX_UPLOAD_COLUMNS) for n in (1, 2))
+    response = step1(alice_client, f"{header}\n{rows}\n", "wide.csv")
+    assert response.status_code == 400
+    assert f"over the limit of {MAX_UPLOAD_COLUMNS}" in " ".join(response.context["form"].errors["file"])

@@ -146,9 +146,15 @@ def dataset_limits():
 
     from training.compute.datasets import DatasetLimits
 
-    return DatasetLimits(max_bytes=settings.BIOFM_UPLOAD_MAX_BYTES,
+    return DatasetLimits(max_bytes=settings.BIOFM_UPLOAD_MAX_BYTES, max_columns=MAX_UPLOAD_COLUMNS,
                          max_smiles_chars=settings.BIOFM_MOLECULE_MAX_SMILES_CHARS,
                          max_heavy_atoms=settings.BIOFM_MOLECULE_MAX_HEAVY_ATOMS)
+
+
+# The columns form posts up to three fields per column (task menu, target and keep
+# boxes), and Django refuses a form of more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+# (1000) fields: an upload's columns are kept below that.
+MAX_UPLOAD_COLUMNS = 300
 
 
 def parse_and_store(*, owner, name: str, data: bytes, filename: str, smiles_column: str | None,

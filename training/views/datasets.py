@@ -56,7 +56,12 @@ def dataset_columns(request: HttpRequest, token: str) -> HttpResponse:
                                 f"{uploads.MAX_PENDING}); upload the file again.")
         return redirect("training:dataset_new")
     data, filename = pending
-    preview = read_preview(data, filename, limits=dataset_limits())
+    try:
+        preview = read_preview(data, filename, limits=dataset_limits())
+    except DatasetError as exc:  # the caps changed since step 1
+        uploads.discard(request.session, token)
+        messages.error(request, f"“{filename}”: {exc}")
+        return redirect("training:dataset_new")
     form = DatasetForm(request.POST or None, preview=preview, user=request.user,
                        initial={"name": PurePath(filename).stem[:200]})
     if request.method == "POST" and form.is_valid():
