@@ -396,3 +396,12 @@ def test_the_api_lists_models_and_gives_a_card(api, user):
     assert detail["card"]["metrics"]["mean"]["rmse"] == 0.712
     assert detail["bundle_sha256"] == model.bundle_sha256 and detail["bundle_url"].endswith("/bundle.zip")
     assert api.get(reverse("api:training_model", args=[model.pk + 1])).status_code == 404
+
+
+def test_the_curves_name_the_metric_the_run_stopped_on():
+    # As recorded by the run, else as the torch families choose: a mix of tasks stops on the loss.
+    assert charts.validation_metric([{"metric": "loss"}], {}, ["regression"]) == "loss"
+    assert charts.validation_metric([], {"val_metric_name": "roc_auc"}, ["regression"]) == "roc_auc"
+    assert charts.validation_metric([], {}, ["classification", "classification"]) == "roc_auc"
+    assert charts.validation_metric([], {}, ["regression", "classification"]) == "loss"
+    assert charts.test_metric(["classification", "regression"]) == "roc_auc"

@@ -15,6 +15,7 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "accuracy", "mcc")
 METRIC_LABELS = {
     "rmse": "RMSE", "mae": "MAE", "r2": "R²", "spearman": "Spearman ρ",
     "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "accuracy": "accuracy", "mcc": "MCC",
+    "loss": "loss",
 }
 # The early-stopping metric per task, as the pipeline uses it (metrics.PRIMARY).
 PRIMARY = {"regression": "rmse", "classification": "roc_auc"}
@@ -37,10 +38,28 @@ def metric_label(name: str) -> str:
 
 
 def primary_metric(tasks: list[str]) -> str:
-    """The metric the curves show: a run's validation metric is the primary one
-    of its targets' task (all regression: RMSE; all classification: ROC-AUC)."""
+    """The metric a run is judged on: the primary one of its targets' task (all
+    regression: RMSE; all classification: ROC-AUC); targets of both tasks have no
+    common metric, so the torch families stop on the validation loss."""
     kinds = set(tasks) or {"regression"}
-    return PRIMARY["classification"] if kinds == {"classification"} else PRIMARY["regression"]
+    if len(kinds) > 1:
+        return "loss"
+    return PRIMARY[kinds.pop()]
+
+
+def test_metric(tasks: list[str]) -> str:
+    """The test metric a run is listed by, as its model's name quotes it: the first target's primary metric."""
+    return PRIMARY[tasks[0]] if tasks else PRIMARY["regression"]
+
+
+def validation_metric(epochs: list[dict], result: dict, tasks: list[str]) -> str:
+    """The early-stopping metric the curves show: as the run recorded it (each
+    epoch's "metric", or the result's "val_metric_name"), else as the family
+    chooses it from the tasks."""
+    for candidate in ([e.get("metric") for e in epochs[:1]] + [(result or {}).get("val_metric_name")]):
+        if candidate in METRIC_LABELS:
+            return candidate
+    return primary_metric(tasks)
 
 
 def _colour(i: int) -> str:

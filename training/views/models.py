@@ -26,12 +26,10 @@ def card_context(model: ModelVersion, user) -> dict:
     run = None
     if model.run_id:
         run = TrainingRun.objects.visible_to(user).filter(pk=model.run_id).only("pk", "job_id").first()
-    tasks = [t.get("task", "regression") for t in model.targets]
     return {
         "model": model, "card": card, "dataset_info": dataset_info, "dataset": dataset, "run": run,
         "has_metrics": bool(card.get("metrics")),
         "metric_table": charts.metric_table(card.get("metrics") or {}, model.targets),
-        "metric_label": charts.metric_label(charts.primary_metric(tasks)),
         "hparams": sorted((card.get("hparams") or {}).items()),
         "libraries": sorted((card.get("library_versions") or card.get("libraries") or {}).items()),
         "split": card.get("split") or {},

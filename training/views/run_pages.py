@@ -58,8 +58,8 @@ def live_context(run: TrainingRun, tasks: list[str]) -> dict:
     run stands, the time it has run and (an upper bound of) the time left."""
     job = run.job
     epochs = run.epochs or []
-    metric = (job.result or {}).get("val_metric_name") if "result" not in job.get_deferred_fields() else None
-    metric = metric or charts.primary_metric(tasks)
+    result = job.result if "result" not in job.get_deferred_fields() else {}
+    metric = charts.validation_metric(epochs, result, tasks)
     state = charts.progress(epochs, run.ensemble, _max_epochs(run), running=job.status == "running")
     elapsed = None
     if job.started_at:
@@ -233,7 +233,7 @@ def dataset_runs(request: HttpRequest, pk: int) -> HttpResponse:
     """Every run of a dataset the user may see, with its settings and test metric; sortable by column."""
     dataset = get_visible_or_404(Dataset.objects.defer("row_errors", "duplicates", "stats"), request.user, pk)
     tasks = [t.get("task", "regression") for t in dataset.targets]
-    metric = charts.primary_metric(tasks)
+    metric = charts.test_metric(tasks)
     runs = (TrainingRun.objects.visible_to(request.user).filter(dataset=dataset)
             .select_related("job", "job__owner").defer("epochs", *(f"job__{f}" for f in HEAVY_FIELDS)))
     sort = request.GET.get("sort", DEFAULT_HISTORY_SORT)
@@ -267,7 +267,8 @@ def compare(request: HttpRequest) -> HttpResponse:
         return _compare_problem(request, f"Compare runs of one dataset; these are of {names}.")
     dataset = runs[0].dataset
     tasks = [t.get("task", "regression") for t in dataset.targets]
-    metric = charts.primary_metric(tasks)
+    metric = charts.test_metric(tasks)
+    val_metric = charts.validation_metric(runs[0].epochs or [], {}, tasks)
     labels = [chr(ord("A") + i) for i in range(len(runs))]
     keys = sorted({k for r in runs for k in (r.hparams or {})})
     hparams = [{"name": k, "values": [(r.hparams or {}).get(k) for r in runs]} for k in keys]
@@ -275,10 +276,11 @@ def compare(request: HttpRequest) -> HttpResponse:
         row["differs"] = len({repr(v) for v in row["values"]}) > 1
     return render(request, "training/runs/compare.html", {
         "dataset": dataset, "metric_label": charts.metric_label(metric),
+        "val_metric_label": charts.metric_label(val_metric),
         "runs": [{"label": label, **_history_row(r, metric)} for label, r in zip(labels, runs)],
         "hparams": hparams,
         "figure": charts.compare_figure(
-            [(f"{label}: {r.family}", r.epochs or []) for label, r in zip(labels, runs)], metric),
+            [(f"{label}: {r.family}", r.epochs or []) for label, r in zip(labels, runs)], val_metric),
     })
 
 
