@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import Lab, Membership
 from training import charts
 from training.models import Dataset, ModelVersion, TrainingRun
+from tests.test_viewer_browser import logged_in  # noqa: F401  (the logged-in Chromium page)
 from workers.models import Job, JobFile
 
 pytestmark = pytest.mark.django_db
@@ -405,3 +406,28 @@ def test_the_curves_name_the_metric_the_run_stopped_on():
     assert charts.validation_metric([], {}, ["classification", "classification"]) == "roc_auc"
     assert charts.validation_metric([], {}, ["regression", "classification"]) == "loss"
     assert charts.test_metric(["classification", "regression"]) == "roc_auc"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_in_the_browser_the_curves_grow_then_the_model_is_registered(live_server, logged_in):
+    page, _, user, errors = logged_in
+    run = _run(user, _dataset(user), epochs=_epochs(1, 3), ensemble=1)
+    page.goto(live_server.url + run.get_absolute_url())
+    points = "document.getElementById('metric-chart').data[0].x.length"
+    page.wait_for_function(f"{points} === 3", timeout=20_000)
+    run.epochs = _epochs(1, 5)
+    run.save()
+    page.wait_for_function(f"{points} === 5", timeout=20_000)  # the next poll redraws in place
+    assert page.locator("#loss-chart .main-svg").count() >= 1
+    done = _finished(user, run.dataset)  # its results and model file, moved onto this run
+    done.job.files.update(job=run.job)
+    Job.objects.filter(pk=run.job_id).update(status="succeeded", finished_at=timezone.now(), result=done.job.result)
+    TrainingRun.objects.filter(pk=run.pk).update(metrics=done.metrics)
+    page.wait_for_selector("#metrics-table", timeout=20_000)  # the page reloaded with the results
+    page.wait_for_selector("#result-plot-0 .main-svg", timeout=20_000)
+    page.fill("#register input[name=name]", "esol-browser")
+    page.click("#register button[type=submit]")
+    page.wait_for_url("**/training/models/*/")
+    assert page.inner_text("#model-name") == f"esol-browser v1 ({DESCRIBE})"
+    assert not errors, errors
