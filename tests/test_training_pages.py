@@ -237,6 +237,7 @@ def test_the_history_lists_every_run_and_sorts_by_column(alice_client, user):
     assert body.count('name="runs"') == 3
     # The header of the current column flips it.
     assert 'href="?sort=-metric"' in alice_client.get(url, {"sort": "metric"}).content.decode()
+    assert url in alice_client.get(dataset.get_absolute_url()).content.decode()  # linked from the dataset
 
 
 def test_compare_overlays_the_runs_of_one_dataset(alice_client, user, other_user):
