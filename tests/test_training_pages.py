@@ -432,3 +432,37 @@ def test_in_the_browser_the_curves_grow_then_the_model_is_registered(live_server
     page.wait_for_url("**/training/models/*/")
     assert page.inner_text("#model-name") == f"esol-browser v1 ({DESCRIBE})"
     assert not errors, errors
+
+
+def test_a_real_bundle_registers_with_its_own_card_and_name(alice_client, user, tmp_path):
+    """h2's pipeline packs the model; registration reads its card from model.json (as it does when the
+    result has none), and the name quotes the bundle's own describe()."""
+    from pathlib import Path
+
+    from training.compute.bundle import pack
+    from training.compute.datasets import parse_dataset
+    from training.compute.pipeline import RunSpec, train_model
+    from training.compute.splits import make_split
+    from training.registry import card_from_bundle
+
+    data = (Path(__file__).parent / "fixtures" / "training_pipeline" / "esol_200.csv").read_bytes()
+    table = parse_dataset(data, "esol_200.csv", "smiles", {"measured log solubility in mols per litre": "regression"})
+    spec = RunSpec("fingerprint_rf", {"n_estimators": 10, "descriptors": False}, ensemble=2, seed=0,
+                   split=make_split(table, "scaffold", (0.8, 0.1, 0.1), seed=0))
+    trained = train_model(table, spec, None, tmp_path / "work")
+    bundle = pack(trained.save(tmp_path / "model"))
+    assert card_from_bundle(bundle)["metrics"] == json.loads(json.dumps(trained.card["metrics"]))
+
+    dataset = _dataset(user, targets=[{"name": table.targets[0], "task": "regression"}])
+    run = _run(user, dataset, status="succeeded", family="fingerprint_rf", ensemble=2,
+               result={"describe": trained.describe()})
+    jf = JobFile(job=run.job, name="model.zip", content_type="application/zip", size=len(bundle))
+    jf.file.save("model.zip", ContentFile(bundle), save=False)
+    jf.save()
+    alice_client.post(reverse("training:run_register", args=[run.job_id]), {"name": "esol-rf"})
+    model = ModelVersion.objects.get()
+    assert model.display_name == f"esol-rf v1 ({trained.describe()})"
+    assert "×2, scaffold test RMSE" in model.display_name
+    assert model.targets == [{"name": table.targets[0], "task": "regression"}]
+    body = alice_client.get(model.get_absolute_url()).content.decode()
+    assert "scikit-learn" in body and f"{trained.card['metrics']['mean']['rmse']:.3f}" in body

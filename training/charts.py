@@ -10,16 +10,10 @@ import math
 import numbers
 from dataclasses import dataclass
 
-REGRESSION_METRICS = ("rmse", "mae", "r2", "spearman")
-CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "accuracy", "mcc")
-METRIC_LABELS = {
-    "rmse": "RMSE", "mae": "MAE", "r2": "R²", "spearman": "Spearman ρ",
-    "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "accuracy": "accuracy", "mcc": "MCC",
-    "loss": "loss",
-}
-# The early-stopping metric per task, as the pipeline uses it (metrics.PRIMARY).
-PRIMARY = {"regression": "rmse", "classification": "roc_auc"}
-HIGHER_IS_BETTER = {"r2", "spearman", "roc_auc", "pr_auc", "accuracy", "mcc"}
+from .compute.metrics import CLASSIFICATION_METRICS, LABELS, PRIMARY, REGRESSION_METRICS
+
+# The metric labels name their method ("accuracy (threshold 0.5)"); the validation loss is a torch family's.
+METRIC_LABELS = {**LABELS, "loss": "loss"}
 
 # One colour per ensemble member (or per run on the comparison chart).
 PALETTE = ("#2456c7", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d",
@@ -270,6 +264,9 @@ def metric_table(metrics: dict, targets: list[dict]) -> dict:
             "mean": [_cell(mean, m) for m in columns] if mean and len(rows) > 1 else None}
 
 
-def _cell(values: dict, metric: str):
+def _cell(values: dict, metric: str) -> dict:
+    """A metric's value, or None with the reason it could not be computed (one class in the test set)."""
     value = values.get(metric)
-    return value if _finite(value) else None
+    if _finite(value):
+        return {"value": value, "reason": ""}
+    return {"value": None, "reason": (values.get("reasons") or {}).get(metric, "")}

@@ -16,6 +16,7 @@ from workers.access import can_control, get_visible_job
 from workers.models import HEAVY_FIELDS, Job
 
 from .. import charts, registry
+from ..compute.metrics import higher_is_better
 from ..forms import RegisterModelForm
 from ..models import Dataset, TrainingRun
 
@@ -220,7 +221,7 @@ def _history_links(sort: str, metric: str) -> dict[str, dict]:
         current = "asc" if sort == name else "desc" if sort == f"-{name}" else ""
         # A new column starts A→Z for words, best first for the metric, newest/largest first otherwise.
         if name == "metric":
-            first = f"-{name}" if metric in charts.HIGHER_IS_BETTER else name
+            first = f"-{name}" if higher_is_better(metric) else name
         else:
             first = name if name in ("family", "split", "status") else f"-{name}"
         links[name] = {"sort": (f"-{name}" if current == "asc" else name) if current else first, "dir": current}
@@ -243,7 +244,7 @@ def dataset_runs(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "training/runs/history.html", {
         "dataset": dataset, "rows": rows, "sort": sort, "columns": _history_links(sort, metric),
         "metric": metric, "metric_label": charts.metric_label(metric),
-        "metric_note": "higher is better" if metric in charts.HIGHER_IS_BETTER else "lower is better",
+        "metric_note": "higher is better" if higher_is_better(metric) else "lower is better",
     })
 
 
