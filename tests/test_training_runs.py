@@ -144,3 +144,60 @@ def test_forest_run_in_process_writes_its_results(esol, user):
     assert model.predict(["CCO"]).mean.shape == (1, 2)
     # The run's saved state went when it ended.
     assert not checkpoints.restore(job.pk, Path(settings.MEDIA_ROOT) / "none")
+
+
+# ---------------------------------------------------------------- form and API
+
+@pytest.mark.django_db
+def test_the_form_starts_a_run_and_puts_errors_on_their_fields(alice_client, esol, no_broker):
+    from django.urls import reverse
+
+    url = reverse("training:run_new")
+    page = alice_client.get(url, {"dataset": esol.pk})
+    assert page.status_code == 200 and b"n_estimators" in page.content and b"depth" in page.content
+    form = {"dataset": esol.pk, "targets": "logS", "family": "fingerprint_rf", "hparams": '{"n_estimators": 20}',
+            "split_method": "scaffold", "train_size": 0.8, "val_size": 0.1, "test_size": 0.1, "split_seed": 3,
+            "split_column": "", "folds": 0, "ensemble": 2, "seed": 1, "title": ""}
+    for change, field, text in [({"hparams": "{depth"}, "hparams", "Not JSON"),
+                                ({"hparams": '{"depth": 3}'}, "hparams", "no hyperparameter “depth”"),
+                                ({"test_size": 0.3}, "train_size", "sum to 1"),
+                                ({"split_method": "column"}, "split_column", "kept columns: set"),
+                                ({"ensemble": 20}, "ensemble", "from 1 to 10")]:
+        page = alice_client.post(url, {**form, **change})
+        assert page.status_code == 400
+        assert text in " ".join(page.context["form"].errors.get(field, [])), (field, page.context["form"].errors)
+    assert not Job.objects.exists()
+    page = alice_client.post(url, form)
+    job = Job.objects.get()
+    assert page.status_code == 302 and page["Location"] == job.get_absolute_url()
+    assert job.params["split"] == {"method": "scaffold", "sizes": [0.8, 0.1, 0.1], "seed": 3, "column": None}
+    assert job.params["targets"] == ["logS"] and job.params["ensemble"] == 2 and job.queue == "gpu"
+    assert TrainingRun.objects.get(job=job).dataset_id == esol.pk
+    # Train again from that run's settings.
+    again = alice_client.get(url, {"from": job.pk})
+    assert again.context["form"].initial["split_seed"] == 3 and again.context["form"].initial["ensemble"] == 2
+
+
+@pytest.mark.django_db
+def test_api_starts_a_run_and_another_users_run_is_a_404(api, esol, other_user, client, no_broker):
+    from accounts.models import ApiToken
+
+    answer = api.post("/api/v1/training/runs", {"dataset_id": esol.pk, "hparams": FOREST,
+                                                "split": {"method": "random", "sizes": [0.8, 0.1, 0.1]}},
+                      content_type="application/json")
+    assert answer.status_code == 202, answer.content
+    job_id = answer.json()["id"]
+    run = api.get(f"/api/v1/training/runs/{job_id}").json()
+    assert run["status"] == "queued" and run["epochs"] == [] and run["family"] == "fingerprint_rf"
+    assert run["dataset"]["id"] == esol.pk
+    bad = api.post("/api/v1/training/runs", {"dataset_id": esol.pk, "ensemble": 0}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["field"] == "ensemble"
+
+    _, raw = ApiToken.issue(other_user, "t")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    assert client.get(f"/api/v1/training/runs/{job_id}").status_code == 404
+    theirs = client.post("/api/v1/training/runs", {"dataset_id": esol.pk}, content_type="application/json")
+    assert theirs.status_code == 400 and theirs.json() == {"error": f"No dataset with id {esol.pk}.",
+                                                           "field": "dataset_id"}
+    schema = api.get("/api/v1/openapi.json").json()
+    assert "/api/v1/training/runs" in schema["paths"] and "/api/v1/training/runs/{job_id}" in schema["paths"]

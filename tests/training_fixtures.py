@@ -5,12 +5,10 @@ way an upload is."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 
 DATA = Path(settings.BASE_DIR) / "training" / "data"
 FOREST = {"n_estimators": 20, "descriptors": False}
@@ -42,15 +40,8 @@ def bbbp_csv(n: int = 80) -> bytes:
 
 
 def make_dataset(owner, data: bytes, targets: dict, name: str = "esol-mini", keep=()):
-    from training.compute.datasets import parse_dataset, table_to_csv
-    from training.models import Dataset
+    """The dataset as an upload stores it (h4's parse_and_store)."""
+    from training.models.datasets import parse_and_store
 
-    table = parse_dataset(data, f"{name}.csv", "smiles", targets, keep_columns=keep)
-    dataset = Dataset(owner=owner, name=name, content_hash=hashlib.sha256(data).hexdigest(),
-                      smiles_column="smiles", source_name=f"{name}.csv",
-                      targets=[{"name": t, "task": k} for t, k in zip(table.targets, table.tasks)],
-                      columns=list(keep), n_rows=len(table), n_source_rows=data.count(b"\n") - 1)
-    dataset.source.save(f"{name}.csv", ContentFile(data), save=False)
-    dataset.table.save("table.csv", ContentFile(table_to_csv(table).encode()), save=False)
-    dataset.save()
-    return dataset
+    return parse_and_store(owner=owner, name=name, data=data, filename=f"{name}.csv", smiles_column="smiles",
+                           targets=targets, keep_columns=keep).dataset
