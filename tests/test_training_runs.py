@@ -201,3 +201,158 @@ def test_api_starts_a_run_and_another_users_run_is_a_404(api, esol, other_user, 
                                                            "field": "dataset_id"}
     schema = api.get("/api/v1/openapi.json").json()
     assert "/api/v1/training/runs" in schema["paths"] and "/api/v1/training/runs/{job_id}" in schema["paths"]
+
+
+# ---------------------------------------------------------------- on a real worker
+
+@pytest.fixture(scope="module")
+def worker_media(tmp_path_factory):
+    return tmp_path_factory.mktemp("training-media")
+
+
+@pytest.fixture(scope="module")
+def train_worker(worker_media, tmp_path_factory, django_db_blocker):
+    """One worker for the module's end-to-end tests: each job pays torch's import once per pool process."""
+    from django.test.utils import override_settings
+
+    flush_redis()
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=worker_media, BIOFM_JOB_LEASE_SECONDS=4):
+        proc = WorkerProcess(tmp_path_factory.mktemp("training-worker"), concurrency=1,
+                             env={"OMP_NUM_THREADS": "1", "BIOFM_TORCH_DEVICE": "cpu"}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def on_worker(train_worker, worker_media, settings):
+    # The test and the worker share one media folder: the dataset goes in, the results come out.
+    settings.MEDIA_ROOT = worker_media
+    settings.BIOFM_JOB_LEASE_SECONDS = 4
+    return train_worker
+
+
+def status_of(job) -> str:
+    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
+
+
+def epochs_of(job) -> list[dict]:
+    return TrainingRun.objects.values_list("epochs", flat=True).get(job_id=job.pk)
+
+
+def ended(job, timeout=120) -> Job:
+    wait_until(lambda: status_of(job) in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED), timeout,
+               what=f"job {job.pk} to end")
+    return Job.objects.get(pk=job.pk)
+
+
+def dmpnn_params(dataset, **hparams) -> dict:
+    return {"dataset_id": dataset.pk, "family": "dmpnn", "targets": ["logS"],
+            "hparams": {**TINY_DMPNN, **hparams}, "split": {"method": "random", "sizes": [0.8, 0.1, 0.1]}}
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user):
+    esol = make_dataset(user, esol_csv(), {"logS": "regression", "mw": "regression"}, keep=("set",))
+    bbbp = make_dataset(user, bbbp_csv(), {"p_np": "classification"}, name="bbbp-mini")
+    forest = submit_run(user, {"dataset_id": bbbp.pk, "hparams": FOREST, "split": {"method": "stratified"}})
+    dmpnn = submit_run(user, dmpnn_params(esol, max_epochs=3, patience=10))
+    forest, dmpnn = ended(forest), ended(dmpnn, 180)
+    assert forest.status == Status.SUCCEEDED, forest.error_detail
+    assert set(forest.result["metrics"]["per_target"]["p_np"]) >= {"roc_auc", "pr_auc", "accuracy", "mcc"}
+    assert forest.hardware == "cpu"
+    assert dmpnn.status == Status.SUCCEEDED, dmpnn.error_detail
+    epochs = epochs_of(dmpnn)
+    assert [(e["member"], e["epoch"]) for e in epochs] == [(0, 1), (0, 2), (0, 3)]
+    assert all(e["train_loss"] > 0 and e["val_metric"] is not None and e["attempt"] == 1 for e in epochs)
+    assert "D-MPNN" in dmpnn.result["describe"] and dmpnn.result["metrics"]["per_target"]["logS"]["rmse"] > 0
+    assert len(read_csv(dmpnn, "epochs.csv")) == 3
+    from workers.models import Attempt
+
+    phases = {p["name"] for p in Attempt.objects.get(job=dmpnn).phases}
+    assert {"loading data", "training member 1/1", "testing", "saving"} <= phases
+    assert not checkpoints.restore(dmpnn.pk, Path(settings.MEDIA_ROOT) / "gone")
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_the_api_follows_the_epochs_and_a_cancel_keeps_the_best_model(on_worker, user, api):
+    esol = make_dataset(user, esol_csv(), {"logS": "regression"})
+    answer = api.post("/api/v1/training/runs", {**dmpnn_params(esol, max_epochs=300, patience=300), "ensemble": 2},
+                      content_type="application/json")
+    assert answer.status_code == 202, answer.content
+    job = Job.objects.get(pk=answer.json()["id"])
+    url = f"/api/v1/training/runs/{job.pk}"
+    running = wait_until(lambda: (lambda r: r if r["status"] == "running" and r["n_epochs"] >= 2 else None)(
+        api.get(url).json()), 120, what="two epochs while running")
+    assert [e["epoch"] for e in running["epochs"][:2]] == [1, 2] and running["epochs"][0]["member"] == 0
+    later = api.get(url, {"since": 1}).json()
+    assert later["epochs"][0]["epoch"] == 2 and later["n_epochs"] >= 2
+    assert api.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 200
+    job = ended(job)
+    assert job.status == Status.CANCELLED and "kept" in job.error_message
+    result = job.result
+    assert result["cancelled"] and result["card"]["cancelled"] and result["ensemble"] == 2
+    assert result["card"]["ensemble"] == 1  # the member it was training, with its best weights
+    assert sorted(job.files.values_list("name", flat=True)) == [
+        "epochs.csv", "metrics.json", "model.zip", "predictions.csv", "split.csv"]
+    from training.compute.bundle import load_model, unpack
+
+    model = load_model(unpack(job.files.named("model.zip").file.read(), Path(settings.MEDIA_ROOT) / "kept"))
+    assert model.cancelled and model.predict(["CCO"]).mean.shape == (1, 1)
+    final = api.get(url).json()
+    assert final["status"] == "cancelled" and final["cancelled"] and final["n_epochs"] >= 2
+    assert final["metrics"]["per_target"]["logS"]["rmse"] > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_resumes_from_the_saved_epoch(on_worker, user):
+    esol = make_dataset(user, esol_csv(), {"logS": "regression"})
+    job = submit_run(user, dmpnn_params(esol, max_epochs=14, patience=100))
+    # A checkpoint of epoch 3 or later is in storage: kill the pool process running the job.
+    wait_until(lambda: len(epochs_of(job)) >= 3 and checkpoints._stored(job.pk), 120, what="three epochs")
+    children = psutil.Process(on_worker.proc.pid).children()
+    assert len(children) == 1
+    os.kill(children[0].pid, signal.SIGKILL)
+    killed_at = len(epochs_of(job))
+    wait_until(lambda: Job.objects.get(pk=job.pk).attempts == 2, 60, what="the second attempt")
+    job = ended(job, 180)
+    assert job.status == Status.SUCCEEDED, job.error_detail
+    epochs = epochs_of(job)
+    keys = [(e["member"], e["epoch"]) for e in epochs]
+    assert keys == [(0, n) for n in range(1, 15)]  # every epoch once, none twice
+    second = [e["epoch"] for e in epochs if e["attempt"] == 2]
+    # The second attempt went on from the saved state: at most the epoch being trained when
+    # the worker died (not yet checkpointed) was trained again.
+    assert second and second[0] > 1 and second[0] >= killed_at - 1 and second[-1] == 14
+    assert job.result["resumed"] and job.result["epochs"] == 14
+    assert not checkpoints._stored(job.pk)  # deleted once the job ended
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_page_shows_the_trained_model(alice_client, esol, user):
+    job = submit_run(user, train_params(esol))
+    run_job_now(job)
+    page = alice_client.get(Job.objects.get(pk=job.pk).get_absolute_url())
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Random forest" in text and "esol-mini v1" in text and "rmse" in text and "model.zip" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cross_validation_trains_one_model_per_fold(esol, user):
+    job = submit_run(user, train_params(esol, folds=3, targets=["logS"]))
+    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
+    job.refresh_from_db()
+    result = job.result
+    assert len(result["fold_metrics"]) == 3 and result["metrics"]["folds"] == 3
+    rmses = [m["per_target"]["logS"]["rmse"] for m in result["fold_metrics"]]
+    assert result["metrics"]["per_target"]["logS"]["rmse"] == pytest.approx(sum(rmses) / 3)
+    assert result["metrics"]["sd"]["rmse"] > 0 and "3-fold cross-validation" in result["method"]
+    split = read_csv(job, "split.csv")
+    tested = sorted(int(s["row"]) for s in split if s["set"] == "test")
+    assert tested == sorted(int(s["row"]) for s in split if s["fold"] == "1")  # every row tested once
+    predictions = read_csv(job, "predictions.csv")
+    assert {p["fold"] for p in predictions} == {"1", "2", "3"} and len(predictions) == 3 * esol.n_rows
+    assert job.training_run.split["folds"] == 3 and len(job.training_run.split["sets"]) == 3

@@ -157,6 +157,8 @@ def run_training(ctx: JobContext) -> dict:
         models = _train(ctx, p, table, splits, family, data, state, log, phases, tracker)
         result = _publish(ctx, p, table, splits, models, family, data, log, phases, n_unlabelled, resumed)
         tracker.log_final(result.get("metrics") or {}, ctx.workdir / "model")
+        if tracker.problems:  # tracking never fails a run; what went wrong is said with its result
+            result["tracking_problems"] = list(tracker.problems)
         status = "cancelled" if result["cancelled"] else "succeeded"
         if result["cancelled"]:
             raise JobCancelled("Cancelled", result=result)
