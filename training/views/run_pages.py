@@ -22,7 +22,10 @@ from ..models import Dataset, TrainingRun
 
 # The loss each family minimises, named on the loss chart (the torch families
 # train on standardised regression targets, as Chemprop does).
-LOSS_LABEL = "Loss (MSE on standardised targets for regression, binary cross-entropy for classification)"
+LOSS_LABEL = "Loss"
+LOSS_METHOD = ("The loss the family minimises: mean squared error on standardised targets for regression, "
+               "binary cross-entropy for classification (missing labels masked); solid: training set, "
+               "dashed: validation set.")
 # What the polled partial reads of the job: no heavy JSON.
 LIVE_JOB_FIELDS = ("id", "status", "started_at", "finished_at", "owner_id", "lab_id", "shared", "progress",
                    "progress_message")
@@ -72,7 +75,7 @@ def live_context(run: TrainingRun, tasks: list[str]) -> dict:
         elapsed = ((job.finished_at or timezone.now()) - job.started_at).total_seconds()
     return {
         "run": run, "job": job, "state": state, "elapsed": elapsed, "max_epochs": _max_epochs(run),
-        "has_epochs": bool(epochs), "metric_label": charts.metric_label(metric),
+        "has_epochs": bool(epochs), "metric_label": charts.metric_label(metric), "loss_method": LOSS_METHOD,
         "curves": {"loss": charts.loss_figure(epochs, LOSS_LABEL), "metric": charts.metric_figure(epochs, metric)},
     }
 
