@@ -144,6 +144,20 @@ def test_the_run_page_draws_the_curves_again_after_a_reload(alice_client, user):
     assert "Register this model" not in body  # not while it runs
 
 
+def test_the_polled_partial_reads_no_heavy_columns_however_many_epochs(alice_client, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run = _run(user, _dataset(user), epochs=_epochs(5, 100),
+               result={"big": [0.5] * 20_000}, hparams={"max_epochs": 100})
+    with CaptureQueriesContext(connection) as queries:
+        response = alice_client.get(reverse("training:run_live", args=[run.job_id]))
+    assert response.status_code == 200 and "member 5" in response.content.decode()
+    assert len(queries) <= 4  # session, user, the job's progress columns, the run with its dataset
+    sql = " ".join(q["sql"] for q in queries)
+    assert '"workers_job"."result"' not in sql and '"training_dataset"."row_errors"' not in sql
+
+
 def test_an_ended_run_stops_polling_and_has_the_page_reload(alice_client, user):
     run = _finished(user, _dataset(user))
     response = alice_client.get(reverse("training:run_live", args=[run.job_id]) + "?was=running")
@@ -240,6 +254,8 @@ def test_the_history_lists_every_run_and_sorts_by_column(alice_client, user):
     assert order("drop table") == ["c", "b", "a"]  # an unknown sort is the default
     body = alice_client.get(url).content.decode()
     assert "dropout=0.1" in body and "scaffold, 0.8/0.1/0.1, seed 0" in body and "0.600" in body
+    # A family's default is not repeated on every row (D-MPNN's dropout defaults to 0).
+    assert "dropout=0.0" not in body and "max_epochs=5" in body
     assert body.count('name="runs"') == 3
     # The header of the current column flips it.
     assert 'href="?sort=-metric"' in alice_client.get(url, {"sort": "metric"}).content.decode()

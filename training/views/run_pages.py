@@ -193,7 +193,19 @@ def _history_row(run: TrainingRun, metric: str) -> dict:
     split = run.split or {}
     return {"run": run, "job": run.job, "metric": value if isinstance(value, (int, float)) else None,
             "split": split, "split_text": _split_text(split),
-            "hparams": sorted((run.hparams or {}).items())}
+            "hparams": _changed_hparams(run)}
+
+
+def _changed_hparams(run: TrainingRun) -> list[tuple[str, object]]:
+    """The hyperparameters a run set away from its family's defaults: what tells
+    runs of one family apart (the run page and the card list them all)."""
+    from ..compute.families import get_family
+
+    try:
+        defaults = {h.name: h.default for h in get_family(run.family).hyperparameters}
+    except KeyError:  # a family no longer registered: every value is worth showing
+        defaults = {}
+    return [(k, v) for k, v in sorted((run.hparams or {}).items()) if k not in defaults or defaults[k] != v]
 
 
 def _split_text(split: dict) -> str:
