@@ -485,3 +485,20 @@ def test_a_real_dmpnn_run_shows_its_curves_results_and_registers(alice_client, u
     assert model.display_name == f"esol-dmpnn v1 ({job.result['describe']})"
     card = alice_client.get(model.get_absolute_url()).content.decode()
     assert "chemprop" in card and "torch" in card and dataset.content_hash in card
+
+
+def test_a_registered_bundle_is_kept_by_retention_and_a_deleted_models_goes(alice_client, user):
+    from django.core.files.storage import default_storage
+
+    from workers import retention
+
+    run = _finished(user, _dataset(user))
+    url = reverse("training:run_register", args=[run.job_id])
+    alice_client.post(url, {"name": "kept"})
+    alice_client.post(url, {"name": "dropped"})
+    kept, dropped = ModelVersion.objects.get(name="kept"), ModelVersion.objects.get(name="dropped")
+    path = dropped.bundle.name
+    dropped.delete()
+    report = retention.prune_files(grace_hours=0)
+    assert path in report.files and not default_storage.exists(path)
+    assert kept.bundle.name not in report.files and default_storage.exists(kept.bundle.name)
