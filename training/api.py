@@ -159,3 +159,10 @@ def dataset_table(request, dataset_id: int):
     dataset = get_visible_or_404(Dataset, request.user, dataset_id, "dataset")
     return FileResponse(dataset.table.open("rb"), as_attachment=True, content_type="text/csv",
                         filename=f"{dataset.name}-v{dataset.version}-validated.csv")
+
+
+# ---------------------------------------------------------------- predictions (training/predict/api.py)
+
+from .predict.api import router as predict_router  # noqa: E402 - a section of its own, as the others
+
+router.add_router("", predict_router)

@@ -8,6 +8,11 @@ class TrainingConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(load_builtins_after_migrate, sender=self)
+        from workers import kinds
+
+        from .predict.kind import KIND as PREDICT_KIND
+
+        kinds.register(PREDICT_KIND)
 
 
 def load_builtins_after_migrate(sender, using="default", **kwargs):

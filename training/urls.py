@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .predict import urls as predict_urls
 
 app_name = "training"
 urlpatterns = [
@@ -12,4 +13,6 @@ urlpatterns = [
     path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
     path("datasets/<int:pk>/table.csv", views.dataset_table, name="dataset_table"),
     path("datasets/<int:pk>/source", views.dataset_source, name="dataset_source"),
+    # ------------------------------------------------------------ predictions (training/predict/)
+    *predict_urls.urlpatterns,
 ]

@@ -32,6 +32,8 @@ class ScoredRow:
     row: int                        # 1-based: a CSV's first data row, an SDF's first record
     cells: dict[str, str]           # the input row, by input column
     smiles: str | None              # canonical SMILES (None when the row has an error)
+    name: str = ""                  # the record's name (a name column, an SDF title)
+    input: str = ""                 # the molecule as given (SMILES, or an SDF record's title)
     error: str | None = None
     values: list[float] | None = None          # per target: the prediction (P(class 1) for classification)
     std: list[float] | None = None             # per target: the ensemble members' sd
@@ -68,13 +70,13 @@ class Scored:
             columns.append(target)
             if self.has_std:
                 columns.append(f"{target}_std")
-            if extras and self._width(i) is not None:
+            if extras and self.interval_width(i) is not None:
                 columns += [f"{target}_low", f"{target}_high"]
         if extras:
             columns += ["max_tanimoto_to_training_set", "in_domain"]
         return columns
 
-    def _width(self, i: int) -> float | None:
+    def interval_width(self, i: int) -> float | None:
         return self.interval[i] if self.interval is not None and self.tasks[i] == REGRESSION else None
 
     def header(self, extras: bool = False) -> list[str]:
@@ -99,12 +101,22 @@ class Scored:
                 values.append(value)
                 if self.has_std:
                     values.append(r.std[i])
-                if extras and self._width(i) is not None:
-                    values += [value - self._width(i), value + self._width(i)]
+                if extras and self.interval_width(i) is not None:
+                    values += [value - self.interval_width(i), value + self.interval_width(i)]
             if extras:
                 values += [r.max_similarity, "yes" if r.in_domain else "no"]
             out.append(cells + values + [""])
         return out
+
+
+def format_from_filename(name: str) -> str:
+    """"sdf", "smi" or "csv" (the default) from a file name's suffix."""
+    name = (name or "").lower()
+    if name.endswith((".sdf", ".sd", ".mol")):
+        return "sdf"
+    if name.endswith((".smi", ".smiles", ".txt")):
+        return "smi"
+    return "csv"
 
 
 def _csv_header(text: str) -> list[str]:
@@ -154,7 +166,8 @@ def score(model, text: str, fmt: str, smiles_column: str | None = None, limits=N
     columns, records = read_input(text, fmt, smiles_column, limits)
     scored = Scored(targets=list(model.targets), tasks=list(model.tasks), input_columns=columns,
                     has_std=len(model.members) > 1, threshold=AD_THRESHOLD)
-    scored.rows = [ScoredRow(row=r.row, cells=r.data, smiles=r.smiles, error=r.error)
+    scored.rows = [ScoredRow(row=r.row, cells=r.data, smiles=r.smiles, name=r.name, input=r.source,
+                             error=r.error)
                    for r in records]
     good = [row for row in scored.rows if row.error is None]
     for start in range(0, len(good), BATCH):

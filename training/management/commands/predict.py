@@ -19,15 +19,6 @@ from django.core.management.base import BaseCommand, CommandError
 from biofm_site.csvfile import csv_text
 
 
-def input_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".sdf", ".sd", ".mol"):
-        return "sdf"
-    if suffix in (".smi", ".smiles", ".txt"):
-        return "smi"
-    return "csv"
-
-
 class Command(BaseCommand):
     help = "Predict a CSV/SDF of molecules with a trained model folder; writes PRED.csv."
 
@@ -40,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from training.compute.bundle import load_model
-        from training.compute.scoring import score
+        from training.compute.scoring import format_from_filename, score
 
         try:
             model = load_model(opts["model_dir"])
@@ -53,7 +44,7 @@ class Command(BaseCommand):
         except UnicodeDecodeError:
             raise CommandError(f"{opts['input']}: not UTF-8 text") from None
         try:
-            scored = score(model, text, input_format(opts["input"]), opts["smiles_column"])
+            scored = score(model, text, format_from_filename(opts["input"].name), opts["smiles_column"])
         except ValueError as exc:
             raise CommandError(f"{opts['input']}: {exc}") from None
         opts["out"].write_text(csv_text(scored.header(), scored.table()))
