@@ -34,6 +34,15 @@ def design_objects(user):
     return target, site, campaign
 
 
+def registered_model(owner):
+    """A registry entry: cleaning only checks that it exists (the bundle is read by the worker)."""
+    from training.models import ModelVersion
+
+    model, _ = ModelVersion.objects.get_or_create(owner=owner, name="esol", version=1, defaults={
+        "bundle": "training/models/example/model.zip", "bundle_sha256": "0" * 64, "display_name": "esol v1"})
+    return model
+
+
 def examples(design_objects) -> dict[str, list[dict]]:
     """Submitted parameters per kind, as a form or an API client sends them:
     defaults left out, bad records mixed in, strings for numbers."""
@@ -73,6 +82,11 @@ def examples(design_objects) -> dict[str, list[dict]]:
              "filters": {"mw_min": "", "mw_max": 500}, "docking": {"enabled": True, "max_dockings": "60"},
              "scatter": {"x": ""}},
             {"campaign_id": str(campaign.pk)},
+        ],
+        "training.predict": [
+            {"model_id": str(registered_model(target.owner).pk), "molecules": "id,smiles\na,CCO\nb,C1CC\n",
+             "format": "csv", "smiles_column": "smiles", "filename": "new.csv"},
+            {"model_id": registered_model(target.owner).pk, "smiles": ["CCO", " c1ccccc1 "]},
         ],
         "test.sleep": [{"seconds": "0.5"}, {"seconds": 0, "steps": 1, "marker": "/tmp/m"}],
         "test.sleep_gpu": [{"seconds": "0.5"}],

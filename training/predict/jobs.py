@@ -97,8 +97,7 @@ def result_summary(model_row: ModelVersion, model, scored) -> dict:
                   "method": card.get("method") or card.get("label") or model.family,
                   "training_data": training_data(card), "cancelled": bool(card.get("cancelled"))},
         "targets": targets, "has_std": scored.has_std,
-        "uncertainty": card.get("uncertainty") or (
-            f"standard deviation over the {len(model.members)} ensemble members" if scored.has_std else None),
+        "uncertainty": card.get("uncertainty") if scored.has_std else None,
         "interval_method": scored.interval_method, "domain_method": scored.domain_method,
         "threshold": scored.threshold,
         "n_molecules": len(scored.rows), "n_predicted": scored.n_predicted, "n_errors": scored.n_errors,
