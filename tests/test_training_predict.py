@@ -261,7 +261,7 @@ def test_another_users_model_is_answered_as_a_missing_one(registered, client, ot
     page = client.get(reverse("training:predict_new")).content.decode()
     assert registered.display_name not in page and "no registered model" in page
     refused = client.post(reverse("training:predict_new"), {"model": registered.pk, "molecules": "CCO"})
-    assert refused.status_code == 400 and not no_broker
+    assert refused.status_code == 400 and not Job.objects.exists()
 
 
 @pytest.mark.django_db
@@ -282,3 +282,31 @@ def test_clean_params_names_the_field(registered):
     cleaned = kind.clean({"model_id": str(registered.pk), "smiles": ["CCO", "C1CC"]})
     assert cleaned.params["model_id"] == registered.pk and cleaned.facts["n_molecules"] == 2
     assert kind.clean(cleaned.params).params == cleaned.params
+
+
+@pytest.mark.django_db
+def test_a_model_shared_with_a_lab_is_usable_by_its_members_only(model_dir, client, user, make_user, no_broker):
+    from accounts.models import ApiToken, Lab, Membership
+
+    lab = Lab.objects.create(name="Solubility", slug="solubility")
+    colleague, stranger = make_user("carol@example.org"), make_user("dave@example.org")
+    for member in (user, colleague):
+        Membership.objects.create(lab=lab, user=member)
+    with pytest.raises(CommandError, match="not a member of a lab 'solubility'"):
+        call_command("import_model", str(model_dir), "--name", "esol", "--owner", stranger.username,
+                     "--lab", "solubility", "--shared")
+    call_command("import_model", str(model_dir), "--name", "esol", "--owner", user.username,
+                 "--lab", "solubility", "--shared")
+    model = ModelVersion.objects.get()
+    assert model.lab == lab and model.shared
+
+    def submit(who):
+        _, raw = ApiToken.issue(who, "tests")
+        return client.post(f"/api/v1/training/models/{model.pk}/predict", {"smiles": ["CCO"]},
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert submit(colleague).status_code == 202
+    assert submit(stranger).status_code == 404
+    assert list(Job.objects.values_list("owner", flat=True)) == [colleague.pk]
+    client.force_login(colleague)
+    assert model.display_name in client.get(reverse("training:predict_new")).content.decode()
