@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from django.http import FileResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
-from ninja import File, Form, Router, Schema
+from ninja import Field, File, Form, Query, Router, Schema
 from ninja import Status as Reply
 from ninja.files import UploadedFile
 
 from accounts.scoping import get_visible_or_404
-from workers.api import LAB_FIELD, ErrorOut, LabOut
+from workers.access import get_visible_job
+from workers.api import LAB_FIELD, ErrorOut, JobOut, LabOut, job_out, submit_from_api
 from workers.errors import ParamsError
+from workers.waiting import accepted
 
 from .forms import INFER
-from .models import Dataset
+from .models import Dataset, TrainingRun
 from .models.datasets import parse_and_store
+from .runs import KIND as RUN_KIND, submit_run
 
 router = Router(tags=["training"])
 
@@ -159,6 +163,90 @@ def dataset_table(request, dataset_id: int):
     dataset = get_visible_or_404(Dataset, request.user, dataset_id, "dataset")
     return FileResponse(dataset.table.open("rb"), as_attachment=True, content_type="text/csv",
                         filename=f"{dataset.name}-v{dataset.version}-validated.csv")
+
+
+# ---------------------------------------------------------------- runs
+
+class SplitIn(Schema):
+    method: str = Field("random", description="random, scaffold, stratified or column")
+    sizes: list[float] = Field(default_factory=lambda: [0.8, 0.1, 0.1], description="train, validation, test")
+    seed: int = 0
+    column: str | None = Field(None, description="For method column: the kept column naming each row's set")
+
+
+class RunIn(Schema):
+    dataset_id: int
+    targets: list[str] = Field(default_factory=list, description="Empty: every target of the dataset")
+    family: str = Field("fingerprint_rf", description="fingerprint_rf, dmpnn or attentivefp")
+    hparams: dict[str, Any] = Field(default_factory=dict, description="The family's; its defaults for the rest")
+    split: SplitIn = Field(default_factory=SplitIn)
+    folds: int = Field(0, description="k-fold cross-validation (3-10); 0: one split")
+    ensemble: int = Field(1, description="Members (1-10), seeds seed..seed+N-1")
+    seed: int = 0
+    title: str = ""
+    shared: bool = False
+    lab: int | str | None = LAB_FIELD
+
+
+class EpochOut(Schema):
+    member: int
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    val_metric: float | None
+    seconds: float | None
+    best_epoch: int | None
+    attempt: int | None = None
+    fold: int | None = None
+
+
+class RunOut(Schema):
+    job: UUID
+    status: str
+    progress: float
+    progress_message: str
+    dataset: DatasetSummaryOut
+    family: str
+    hparams: dict[str, Any]
+    split: dict[str, Any]
+    ensemble: int
+    n_epochs: int
+    epochs: list[EpochOut]
+    metrics: dict[str, Any]
+    describe: str | None
+    method: str | None
+    cancelled: bool
+    job_api_url: str
+
+
+@router.post("/runs", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="training_run_submit")
+def submit_training_run(request, response: HttpResponse, payload: RunIn):
+    """Start a training run (the kind training.train). Answers 202 with the job; follow its
+    metrics and epochs at GET /training/runs/{job id}. Another user's dataset is answered as a
+    missing one (400 naming dataset_id)."""
+    params = payload.dict(exclude={"title", "shared", "lab"})
+    job = submit_from_api(request, RUN_KIND, params, payload, submit=submit_run)
+    return accepted(response, job, job_out(request, job))
+
+
+@router.get("/runs/{job_id}", response=RunOut, url_name="training_run")
+def training_run(request, job_id: UUID, since: int = Query(0, ge=0, description="Leave out the first N epochs "
+                                                                                "(those already read)")):
+    """A run's epochs so far (while it runs, too) and, once it has ended, its test metrics."""
+    job = get_visible_job(request.user, job_id)
+    run = TrainingRun.objects.select_related("dataset__owner", "dataset__lab").filter(job=job).first()
+    if run is None:
+        raise Http404("No such training run.")
+    result = job.result or {}
+    return {
+        "job": job.pk, "status": job.status, "progress": job.progress, "progress_message": job.progress_message,
+        "dataset": dataset_out(request, run.dataset, detail=False), "family": run.family,
+        "hparams": run.hparams, "split": run.split, "ensemble": run.ensemble,
+        "n_epochs": len(run.epochs), "epochs": run.epochs[since:], "metrics": run.metrics,
+        "describe": result.get("describe"), "method": result.get("method"),
+        "cancelled": bool(result.get("cancelled")),
+        "job_api_url": request.build_absolute_uri(reverse("api:job_status", args=[job.pk])),
+    }
 
 
 # ---------------------------------------------------------------- predictions (training/predict/api.py)

@@ -13,6 +13,8 @@ urlpatterns = [
     path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
     path("datasets/<int:pk>/table.csv", views.dataset_table, name="dataset_table"),
     path("datasets/<int:pk>/source", views.dataset_source, name="dataset_source"),
+    # ------------------------------------------------------------ runs (start one)
+    path("runs/new/", views.run_new, name="run_new"),
     # ------------------------------------------------------------ predictions (training/predict/)
     *predict_urls.urlpatterns,
 ]
