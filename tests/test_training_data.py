@@ -19,9 +19,11 @@ from training.compute.datasets import (
     SDF_MOLECULE,
     DatasetError,
     DatasetLimits,
+    counts,
     parse_dataset,
     read_preview,
     table_from_csv,
+    table_hash,
     table_to_csv,
     target_stats,
 )
@@ -69,6 +71,20 @@ def test_preview_guesses_an_unnamed_smiles_column_with_rdkit():
     assert preview.targets == {"id": None, "y": REGRESSION}
 
 
+def test_an_unnamed_smiles_column_is_guessed_when_parsing_too():
+    table = parse_dataset(b"id,structure,y\na,CCO,1.5\nb,c1ccccc1,2.5\n", "x.csv", None, {"y": None})
+    assert table.smiles == ["CCO", "c1ccccc1"]
+    with pytest.raises(DatasetError, match=r"No SMILES column found: name it \(columns: id, y\)"):
+        parse_dataset(b"id,y\na,1.5\nb,2.5\n", "x.csv", None, {"y": None})
+
+
+def test_a_preview_reports_whole_file_problems():
+    with pytest.raises(DatasetError, match="The file is empty."):
+        read_preview(b"", "x.csv")
+    preview = read_preview(b"smiles,y\n", "x.csv")
+    assert preview.rows == [] and preview.smiles_column == "smiles" and preview.targets == {"y": None}
+
+
 def test_every_bad_row_is_an_error_with_its_reason_and_good_rows_are_kept():
     table = parse_rows()
     by_row = {e.row: e for e in table.errors}
@@ -85,6 +101,8 @@ def test_every_bad_row_is_an_error_with_its_reason_and_good_rows_are_kept():
     assert table.targets == ["logS", "active"] and table.tasks == [REGRESSION, CLASSIFICATION]
     assert math.isnan(table.y[1, 0]) and table.y[1, 1] == 1
     assert table.columns["name"] == ["ethanol", "unmeasured", "benzene", "phenol", "toluene", "pyridine"]
+    assert counts(table) == {"rows_read": 13, "molecules": 6, "row_errors": 5, "duplicate_molecules": 2,
+                             "rows_merged": 2, "flagged_duplicates": 1}
 
 
 def test_duplicates_follow_the_stated_rule_and_every_merge_is_recorded():
@@ -115,6 +133,7 @@ def test_a_molecule_left_with_no_label_after_contradicting_duplicates_is_a_row_e
     assert table.smiles == ["CCN", "CCC"]
     assert [e.row for e in table.errors] == [1, 2]
     assert "contradicting labels" in table.errors[0].message
+    assert counts(table)["rows_read"] == 4 and counts(table)["rows_merged"] == 0
 
 
 def test_task_inference_and_override():
@@ -135,28 +154,46 @@ def test_caps_on_one_molecule_are_row_errors():
     assert [e.row for e in table.errors] == [2] and "over the limit of 5" in table.errors[0].message
 
 
+def test_numbers_python_reads_but_a_spreadsheet_does_not_mean_are_row_errors():
+    table = parse_dataset(b"smiles,y\nCCO,1_000\nCCN,inf\nCCC,1e3\nCCCC,-2\n", "n.csv", "smiles", {"y": None})
+    assert [(e.row, e.message) for e in table.errors] == [
+        (1, "row 1: '1_000' in column 'y' is not a number"), (2, "row 2: 'inf' in column 'y' is not a number")]
+    assert table.y[:, 0].tolist() == [1000.0, -2.0]
+
+
+def test_the_table_hash_follows_content_not_layout():
+    one = parse_dataset(b"smiles,y,name\nCCO,1,a\nCCN,2,b\n", "a.csv", "smiles", {"y": None})
+    two = parse_dataset(b"name;y;smiles\nx;1.0;OCC\ny;2;NCC\n", "b.csv", "smiles", {"y": None})
+    three = parse_dataset(b"smiles,y\nCCO,1\nCCN,2.5\n", "c.csv", "smiles", {"y": None})
+    assert table_hash(one) == table_hash(two) != table_hash(three)
+    assert re.fullmatch(r"[0-9a-f]{64}", table_hash(one))
+
+
 def test_a_row_with_the_wrong_number_of_fields_is_a_row_error():
     table = parse_dataset(b"smiles,y\nCCO,1\nCCN,2,3\nCCC,3\n", "f.csv", "smiles", {"y": None})
     assert [e.as_dict() for e in table.errors] == [
         {"row": 2, "column": "row", "message": "row 2: 3 fields where the header has 2"}]
 
 
-def test_tab_separated_without_bom():
-    table = parse_dataset(b"smiles\ty\nCCO\t1\nCCN\t2\n", "t.tsv", "smiles", {"y": None})
+def test_tab_separated_without_bom_and_a_pandas_index_column():
+    table = parse_dataset(b"\tsmiles\ty\n0\tCCO\t1\n1\tCCN\t2\n", "t.tsv", "smiles", {"y": None},
+                          keep_columns=("column 1",))
     assert table.smiles == ["CCO", "CCN"] and table.y[:, 0].tolist() == [1, 2]
+    assert table.columns == {"column 1": ["0", "1"]}
 
 
 @pytest.mark.parametrize("data, smiles, targets, limits, message", [
     (b"", "smiles", {"y": None}, None, "The file is empty."),
     (b"  \n\n", "smiles", {"y": None}, None, "The file is empty."),
     (b",,\nCCO,1,2\n", "smiles", {"y": None}, None, "no header row"),
+    (b"CCO,1.5\nCCN,2.5\n", "smiles", {"y": None}, None, "no header row: the first line holds the number '1.5'"),
     (b"smiles,y\n", "smiles", {"y": None}, None, "a header but no rows"),
     (b"mol,y\nCCO,1\nCCN,2\n", "smiles", {"y": None}, None, "no SMILES column 'smiles' (columns: mol, y)"),
     (b"smiles,y\nCCO,1\nCCN,2\n", "smiles", {"z": None}, None, "no column 'z'"),
     (b"smiles,y\nCCO,1\nCCN,2\n", "smiles", {}, None, "Choose at least one target column."),
     (b"smiles,y\nCCO,1\nCCN,2\n", "smiles", {"y": "ranking"}, None, "regression or classification, not 'ranking'"),
     (b"smiles,name\nCCO,ethanol\nCCN,ethylamine\n", "smiles", {"name": None}, None,
-     "No numeric target: column 'name' holds no numbers (first value 'ethanol')."),
+     "No numeric target: column 'name' is not numeric (first value 'ethanol')."),
     (b"smiles,y\nC1CC,1\nCCX,2\nCCN,\n", "smiles", {"y": None}, None, "All 3 rows are invalid. The first: row 1: "
      "SMILES Parse Error: unclosed ring"),
     (b"smiles,y\nCCO,1.5\nCCN,1.5\nCCC,1.5\n", "smiles", {"y": None}, None,
@@ -168,6 +205,9 @@ def test_tab_separated_without_bom():
     (b"smiles,y\nCCO,1\nCCN,2\nCCC,3\n", "smiles", {"y": None}, DatasetLimits(max_rows=2),
      "more than 2 rows, the limit"),
     (b"smiles,y,z\nCCO,1,2\n", "smiles", {"y": None}, DatasetLimits(max_columns=2), "3 columns, over the limit of 2"),
+    (b"smiles,y\nCCO,1\nCC\x00N,2\n", "smiles", {"y": None}, None, "NUL character (0x00) at character 17"),
+    (b'smiles,y\nCCO,1\nCCN,"' + b"1" * 200_000 + b'"\n', "smiles", {"y": None}, DatasetLimits(max_bytes=None),
+     "Row 2 cannot be read as CSV: field larger than field limit"),
 ])
 def test_whole_file_errors_name_the_problem(data, smiles, targets, limits, message):
     with pytest.raises(DatasetError) as info:
@@ -189,6 +229,23 @@ def test_sdf_targets_come_from_sd_properties():
     assert error.row == 4 and "Explicit valence for atom # 0 C, 5, is greater than permitted" in error.message
     with pytest.raises(DatasetError, match="No record of the SDF has the property 'pIC50'"):
         parse_dataset(data, "tiny.sdf", None, {"pIC50": None})
+    with pytest.raises(DatasetError, match="The file has 6 records, over the limit of 5."):
+        parse_dataset(data, "tiny.sdf", None, {"logS": None}, limits=DatasetLimits(max_rows=5))
+    with pytest.raises(DatasetError, match="The SDF has no records."):
+        parse_dataset(b"\n\n$$$$\n", "empty.sdf", None, {"logS": None})
+
+
+def test_sdf_smiles_can_come_from_a_property_instead_of_the_molecule():
+    from rdkit import Chem
+
+    blocks = []
+    for smiles, value in (("CCO", "1.0"), ("c1ccccc1", "2.0"), ("C1CC", "3.0")):
+        mol = Chem.MolFromSmiles("C")  # the record's own molecule is ignored
+        blocks.append(Chem.MolToMolBlock(mol) + f">  <SMILES>\n{smiles}\n\n>  <y>\n{value}\n\n$$$$\n")
+    table = parse_dataset("".join(blocks).encode(), "p.sdf", "SMILES", {"y": None})
+    assert table.smiles == ["CCO", "c1ccccc1"] and table.y[:, 0].tolist() == [1.0, 2.0]
+    (error,) = table.errors
+    assert error.row == 3 and error.column == "SMILES" and "unclosed ring" in error.message
 
 
 # --- storage and statistics ---------------------------------------------------------
@@ -238,8 +295,8 @@ def test_builtin_files_are_the_recorded_copies():
 
 def test_esol_every_row_parses_and_duplicates_are_merged(esol):
     assert not esol.errors
-    merged_away = sum(len(d["rows"]) - 1 for d in esol.duplicates)
-    assert len(esol) + merged_away == 1128 and len(esol.duplicates) == 11
+    assert counts(esol) == {"rows_read": 1128, "molecules": 1117, "row_errors": 0, "duplicate_molecules": 11,
+                            "rows_merged": 11, "flagged_duplicates": 0}
     # Amigdalin's SMILES ends with a space in the file.
     assert esol.columns["Compound ID"][0] == "Amigdalin" and not esol.smiles[0].endswith(" ")
     assert esol.y[0, 0] == -0.77
@@ -247,7 +304,7 @@ def test_esol_every_row_parses_and_duplicates_are_merged(esol):
 
 def test_tox21_has_12_targets_with_missing_labels_and_8_valence_errors(tox21):
     assert tox21.targets == list(TOX21_ASSAYS) and set(tox21.tasks) == {CLASSIFICATION}
-    assert len(tox21) == 7823 and np.isnan(tox21.y).sum() > 10_000
+    assert len(tox21) == 7823 and counts(tox21)["rows_read"] == 7831 and np.isnan(tox21.y).sum() > 10_000
     assert len(tox21.errors) == 8
     for error in tox21.errors:
         assert error.column == "smiles"
