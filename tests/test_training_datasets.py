@@ -84,7 +84,8 @@ def test_preview_shows_columns_rows_and_inferred_tasks(alice_client):
     assert columns["name"]["inferred"] is None
     assert columns["solubility"]["values"][:2] == ["-0.77", "-1.64"]
     html = page.content.decode()
-    assert "acetic acid" in html and 'name="task_2"' in html and "Solubility" not in html.split("<h1>")[0]
+    assert "acetic acid" in html and 'name="task_2"' in html and 'name="target_3"' in html
+    assert form["name"].initial == "solubility" and form["lab"].initial is not None
 
 
 def test_upload_keeps_good_rows_and_lists_the_bad_one_with_rdkits_reason(alice_client, user):
@@ -335,3 +336,20 @@ def test_api_names_the_bad_field(api, make_user):
     response = api.post(url, {"name": "sol", "targets": ["solubility"]})
     assert response.status_code == 400 and response.json()["field"] == "file"
     assert Client().get(reverse("api:training_datasets")).status_code == 401
+
+
+def test_prune_files_keeps_datasets_and_drops_abandoned_uploads(alice_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.retention import prune_files
+
+    upload(alice_client)
+    step1(alice_client, GOOD_CSV, "abandoned.csv")
+    report = prune_files(grace_hours=1, now=timezone.now() + timedelta(hours=2))
+    [path] = report.files
+    assert path.startswith(f"{uploads.FOLDER}/") and path.endswith("abandoned.csv")
+    dataset = Dataset.objects.get()
+    with dataset.table.open("rb") as table, dataset.source.open("rb") as source:
+        assert table.read().startswith(b"smiles,row,") and source.read() == GOOD_CSV.encode()
