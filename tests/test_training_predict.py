@@ -310,3 +310,38 @@ def test_a_model_shared_with_a_lab_is_usable_by_its_members_only(model_dir, clie
     assert list(Job.objects.values_list("owner", flat=True)) == [colleague.pk]
     client.force_login(colleague)
     assert model.display_name in client.get(reverse("training:predict_new")).content.decode()
+
+
+TOX21 = Path(__file__).parent / "fixtures" / "training_pipeline" / "tox21_150.csv"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_multi_task_classifier_has_probabilities_and_no_std_or_interval(tmp_path, user, alice_client):
+    from workers import lifecycle
+
+    out = tmp_path / "tox"
+    call_command("train_model", str(TOX21), "--smiles-column", "smiles", "--target-column", "NR-AhR",
+                 "--target-column", "SR-ARE", "--family", "fingerprint_rf", "--split", "scaffold", "--out", str(out),
+                 *TINY)
+    source = tmp_path / "new.csv"
+    source.write_text("mol_id,smiles\nA,CCOc1ccc2nc(S(N)(=O)=O)sc2c1\nB,C1CC\n")
+    call_command("predict", str(out), str(source), "--smiles-column", "smiles", "--out", str(tmp_path / "p.csv"))
+    rows = read_csv((tmp_path / "p.csv").read_text())
+    # One member: no uncertainty, so no _std columns.
+    assert list(rows[0]) == ["mol_id", "smiles", "NR-AhR", "SR-ARE", "error"]
+    assert all(0 <= float(rows[0][t]) <= 1 for t in ("NR-AhR", "SR-ARE")) and rows[1]["error"]
+
+    call_command("import_model", str(out), "--name", "tox", "--owner", user.username)
+    job = lifecycle.submit(user, "training.predict", {"model_id": ModelVersion.objects.get().pk,
+                                                      "molecules": source.read_text(), "format": "csv"})
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    r = job.result
+    assert [t["interval"] for t in r["targets"]] == [None, None] and not r["has_std"] and r["uncertainty"] is None
+    assert r["rows"][0]["predictions"][1]["value"] == pytest.approx(float(rows[0]["SR-ARE"]), abs=1e-12)
+    files = read_csv(download(alice_client, job, "predictions.csv"))
+    assert list(files[0]) == ["mol_id", "smiles", "NR-AhR", "SR-ARE", "max_tanimoto_to_training_set", "in_domain",
+                              "error"]
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "SR-ARE (P(1))" in page and "± sd" not in page
