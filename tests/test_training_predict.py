@@ -140,6 +140,16 @@ def test_predict_command_reads_sdf_and_smiles_lists(model_dir, tmp_path):
     assert [r["name"] for r in rows] == ["ethanol", "broken"] and rows[1]["error"]
 
 
+def test_predict_command_reads_a_spreadsheets_csv(model_dir, tmp_path):
+    # Byte-order mark, semicolons, CRLF line ends, a "SMILES" column: the datasets' own fixture.
+    text = (Path(__file__).parent / "fixtures" / "training" / "rows.csv").read_bytes().decode("utf-8-sig")
+    rows = predict_cli(model_dir, tmp_path, "\ufeff" + text, column="SMILES")
+    assert list(rows[0])[:5] == ["name", "SMILES", "logS", "active", "set"]
+    assert rows[0]["name"] == "ethanol" and rows[0]["logS"] == "-0.1" and rows[0][TARGET] and not rows[0]["error"]
+    assert rows[1]["name"] == "broken ring" and "SMILES Parse Error" in rows[1]["error"]
+    assert len(rows) == len([line for line in text.splitlines()[1:] if line.strip()])
+
+
 def test_predict_command_errors(model_dir, tmp_path):
     with pytest.raises(CommandError, match="no SMILES column found"):
         predict_cli(model_dir, tmp_path, "name,x\na,1\n", column=None)

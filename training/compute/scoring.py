@@ -102,7 +102,8 @@ class Scored:
                 if self.has_std:
                     values.append(r.std[i])
                 if extras and self.interval_width(i) is not None:
-                    values += [value - self.interval_width(i), value + self.interval_width(i)]
+                    half = self.interval_width(i)
+                    values += [None, None] if value is None else [value - half, value + half]
             if extras:
                 values += [r.max_similarity, "yes" if r.in_domain else "no"]
             out.append(cells + values + [""])
@@ -119,11 +120,12 @@ def format_from_filename(name: str) -> str:
     return "csv"
 
 
-def _csv_header(text: str) -> list[str]:
-    # The delimiter rule of design's CSV reader, which reads the rows themselves.
+def _csv_header(text: str) -> tuple[list[str], str]:
+    """(the header's columns, the delimiter): of ",;\t|", the one the header
+    line has most of, as the datasets' reader falls back to; "," by default."""
     first = text.splitlines()[0] if text.strip() else ""
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    return next(csv.reader([first], delimiter=delimiter), [])
+    delimiter = max(",;\t|", key=first.count)
+    return next(csv.reader([first], delimiter=delimiter), []), delimiter
 
 
 def read_input(text: str, fmt: str, smiles_column: str | None = None, limits=None) -> tuple[list[str], list]:
@@ -134,13 +136,14 @@ def read_input(text: str, fmt: str, smiles_column: str | None = None, limits=Non
 
     limits = limits or NO_LIMITS
     fmt = fmt.lower().lstrip(".")
+    text = text.removeprefix("\ufeff")   # a spreadsheet's byte-order mark is not part of the first column's name
     if fmt in ("csv", "tsv"):
-        header = _csv_header(text.lstrip("\ufeff"))
+        header, delimiter = _csv_header(text)
         lower = {h.lower().strip(): h for h in header}
         column = smiles_column or next((lower[c.lower()] for c in SMILES_COLUMN_NAMES if c.lower() in lower), None)
         if column is None:
             raise ValueError(f"CSV: no SMILES column found (columns: {', '.join(header)})")
-        records = read_molecules(text, "csv", smiles_column=column, limits=limits)
+        records = read_molecules(text, "csv", smiles_column=column, delimiter=delimiter, limits=limits)
         # design's reader keeps every column but the SMILES and the name ones in
         # `data`; the name column is the one it found (if any).
         for record in records:
