@@ -289,6 +289,10 @@ def test_clean_params_names_the_field(registered):
         with pytest.raises(ParamsError) as caught:
             kind.clean(params)
         assert caught.value.field == field and text in caught.value.message
+    semicolons = kind.clean({"model_id": registered.pk, "molecules": "\ufeffname;SMILES\r\nethanol;CCO\r\n",
+                             "format": "csv", "smiles_column": "SMILES"})
+    assert semicolons.params["molecules"] == "name,SMILES\nethanol,CCO\n" and semicolons.facts["n_molecules"] == 1
+    assert kind.clean(semicolons.params).params == semicolons.params
     cleaned = kind.clean({"model_id": str(registered.pk), "smiles": ["CCO", "C1CC"]})
     assert cleaned.params["model_id"] == registered.pk and cleaned.facts["n_molecules"] == 2
     assert kind.clean(cleaned.params).params == cleaned.params

@@ -13,6 +13,7 @@ RDKit's own reason.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -126,6 +127,18 @@ def _csv_header(text: str) -> tuple[list[str], str]:
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = max(",;\t|", key=first.count)
     return next(csv.reader([first], delimiter=delimiter), []), delimiter
+
+
+def as_comma_csv(text: str) -> str:
+    """A CSV with another delimiter (";", "|") rewritten with commas, the
+    delimiters design's record count knows; other text comes back as it is."""
+    text = text.removeprefix("\ufeff")
+    _, delimiter = _csv_header(text)
+    if delimiter in ",\t":
+        return text
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return out.getvalue()
 
 
 def read_input(text: str, fmt: str, smiles_column: str | None = None, limits=None) -> tuple[list[str], list]:

@@ -40,8 +40,16 @@ def check_access(params: dict, user) -> None:
 def clean_predict_params(params: dict) -> Cleaned:
     from design.kind import clean_properties_params
 
+    from ..compute.scoring import as_comma_csv
+
     model = _model(params)
-    molecules = clean_properties_params({k: params[k] for k in MOLECULE_KEYS if params.get(k) is not None})
+    given = {k: params[k] for k in MOLECULE_KEYS if params.get(k) is not None}
+    named_csv = str(given.get("filename") or "").lower().endswith((".csv", ".tsv"))
+    if isinstance(given.get("molecules"), str) and (given.get("format") == "csv" or
+                                                     (not given.get("format") and named_csv)):
+        # A spreadsheet's semicolon CSV is read as the datasets read it.
+        given["molecules"] = as_comma_csv(given["molecules"])
+    molecules = clean_properties_params(given)
     return Cleaned(params={"model_id": model.pk, **molecules.params},
                    facts={**molecules.facts, "model": model.display_name})
 
