@@ -359,3 +359,34 @@ def test_a_single_multi_task_classifier_has_probabilities_and_no_std_or_interval
                               "error"]
     page = alice_client.get(job.get_absolute_url()).content.decode()
     assert "SR-ARE (P(1))" in page and "± sd" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_trained_in_the_portal_predicts_as_its_unpacked_bundle_does(user, tmp_path):
+    """The whole path: a training.train job, its model registered, a predict job; the
+    command line on the same bundle, unpacked, gives the same numbers."""
+    from tests.training_fixtures import FOREST, esol_csv, make_dataset
+    from training.compute.bundle import unpack
+    from training.registry import register_run
+    from training.runs import submit_run
+    from workers import lifecycle
+
+    dataset = make_dataset(user, esol_csv(40), {"logS": "regression"})
+    train = submit_run(user, {"dataset_id": dataset.pk, "family": "fingerprint_rf", "hparams": FOREST,
+                              "ensemble": 2})
+    assert run_job_now(train) == Status.SUCCEEDED, Job.objects.get(pk=train.pk).error_detail
+    train.refresh_from_db()
+    model = register_run(train.training_run, user, "solubility")
+    text = "smiles,name\nCCO,ethanol\nC1CC,broken\nc1ccccc1O,phenol\n"
+    job = lifecycle.submit(user, "training.predict", {"model_id": model.pk, "molecules": text, "format": "csv"})
+    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
+    job.refresh_from_db()
+    assert job.result["model"]["training_data"] == f"esol-mini v1 (sha256 {dataset.content_hash[:12]})"
+    assert job.result["model"]["display_name"] == model.display_name
+    portal = read_csv(job.files.named("predictions.csv").file.read().decode())
+
+    with model.bundle.open("rb") as fh:
+        folder = unpack(fh.read(), tmp_path / "bundle")
+    cli = predict_cli(folder, tmp_path, text, column="smiles")
+    assert [r["logS"] for r in portal] == [r["logS"] for r in cli] and cli[1]["logS"] == "" and cli[0]["logS"]
+    assert [r["logS_std"] for r in portal] == [r["logS_std"] for r in cli]

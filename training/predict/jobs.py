@@ -23,18 +23,15 @@ def _finite(value):
 
 
 def training_data(card: dict) -> str:
-    """The model's training data in one line: the registered dataset version
-    (a portal run) or the file it was trained on (the train_model command)."""
-    dataset = card.get("dataset") or {}
-    if dataset.get("name"):
-        text = f"{dataset['name']} v{dataset.get('version', '?')}"
-        digest = dataset.get("content_hash") or dataset.get("hash")
-        return f"{text} (sha256 {digest[:12]})" if digest else text
-    data = card.get("data") or {}
-    if data.get("name"):
-        digest = data.get("hash")
-        return f"{data['name']}" + (f" (sha256 {digest[:12]})" if digest else "")
-    return "not recorded"
+    """The model's training data in one line: the dataset version a portal run
+    used (registration records it as "dataset"; the run's bundle as "data"), or
+    the file the train_model command read."""
+    data = card.get("dataset") or card.get("data") or {}
+    if not data.get("name"):
+        return "not recorded"
+    text = data["name"] + (f" v{data['version']}" if data.get("version") else "")
+    digest = data.get("content_hash") or data.get("hash")
+    return f"{text} (sha256 {digest[:12]})" if digest else text
 
 
 def load_registered(model_row: ModelVersion, workdir):
@@ -80,7 +77,8 @@ def run_predict(ctx: JobContext) -> dict:
 
 
 def result_summary(model_row: ModelVersion, model, scored) -> dict:
-    card = model.card or {}
+    # The registry's card completes the bundle's (the dataset version, the run).
+    card = {**(model.card or {}), **(model_row.card or {})}
     predicted = [r for r in scored.rows if r.error is None]
     targets = [{"name": t, "task": task, "interval": _finite(scored.interval_width(i))}
                for i, (t, task) in enumerate(zip(scored.targets, scored.tasks))]
