@@ -53,8 +53,10 @@ def _bundle(card=CARD) -> bytes:
     """A packed model as training.compute.bundle lays it out: model.json (config + card) and members."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("model.json", json.dumps({"format": 1, "family": card["family"], "card": card}))
-        zf.writestr("members/0/model.safetensors", b"\x00" * 16)
+        # A fixed time stamp, so two packings of the same card are the same bytes.
+        zf.writestr(zipfile.ZipInfo("model.json", (2026, 1, 1, 0, 0, 0)),
+                    json.dumps({"format": 1, "family": card["family"], "card": card}))
+        zf.writestr(zipfile.ZipInfo("members/0/model.safetensors", (2026, 1, 1, 0, 0, 0)), b"\x00" * 16)
     return out.getvalue()
 
 
@@ -351,6 +353,7 @@ def test_the_model_card_shows_data_split_hyperparameters_metrics_time_and_librar
     assert "2 min 5 s of training" in body
     assert "chemprop 2.2.4" in body and "rdkit 2026.09.1" in body
     assert "ensemble of 2 (seeds 0, 1)" in body and "directed message passing" in body
+    assert f'{reverse("training:predict_new")}?model={model.pk}' in body  # predict with it
     download = alice_client.get(reverse("training:model_bundle", args=[model.pk]))
     assert download.status_code == 200 and b"".join(download.streaming_content) == _bundle()
     assert 'filename="esol-v1.zip"' in download["Content-Disposition"]
