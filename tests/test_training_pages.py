@@ -370,7 +370,8 @@ def test_another_users_ids_are_404_everywhere(client, user, other_user):
                 reverse("training:dataset_runs", args=[theirs.dataset.pk]),
                 reverse("training:model_detail", args=[model.pk]),
                 reverse("training:model_bundle", args=[model.pk]),
-                reverse("api:training_model", args=[model.pk])):
+                reverse("api:training_model", args=[model.pk]),
+                reverse("api:training_model_bundle", args=[model.pk])):
         assert client.get(url).status_code == 404, url
     assert client.post(reverse("training:run_register", args=[theirs.job_id]), {"name": "mine"}).status_code == 404
     assert "bob's" not in client.get(reverse("training:model_list")).content.decode()
@@ -407,22 +408,38 @@ def test_models_shared_with_a_lab_are_seen_by_its_members_only(client, user, oth
     assert "shared-esol" not in client.get(reverse("training:model_list")).content.decode()
 
 
-def test_the_api_lists_models_and_gives_a_card(api, user):
+def test_the_api_registers_lists_models_and_gives_a_card_and_bundle(api, user, other_user):
     run = _finished(user, _dataset(user))
-    api.force_login(user)
-    api.post(reverse("training:run_register", args=[run.job_id]), {"name": "esol"})
-    api.logout()
+    register = reverse("api:training_run_register", args=[run.job_id])
+    created = api.post(register, {"name": " esol "}, content_type="application/json")
+    assert created.status_code == 201, created.content
     model = ModelVersion.objects.get()
+    assert created.json()["display_name"] == f"esol v1 ({DESCRIBE})" and created.json()["version"] == 1
+    assert api.post(register, {"name": "esol"}, content_type="application/json").json()["version"] == 2
+    bad = api.post(register, {"name": "\x07"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["field"] == "name"
+    running = _run(user, run.dataset)
+    refused = api.post(reverse("api:training_run_register", args=[running.job_id]), {"name": "x"},
+                       content_type="application/json")
+    assert refused.status_code == 400 and "once it has ended" in refused.json()["error"]
+    theirs = _finished(other_user, _dataset(other_user))
+    assert api.post(reverse("api:training_run_register", args=[theirs.job_id]), {"name": "x"},
+                    content_type="application/json").status_code == 404
+
     listing = api.get(reverse("api:training_models"))
     assert listing.status_code == 200
-    item = listing.json()[0]
+    item = listing.json()[-1]
     assert item["id"] == model.pk and item["display_name"] == f"esol v1 ({DESCRIBE})" and item["version"] == 1
     assert item["targets"] == [{"name": "logS", "task": "regression"}]
+    assert [m["version"] for m in api.get(reverse("api:training_models"), {"name": "esol"}).json()] == [2, 1]
     detail = api.get(reverse("api:training_model", args=[model.pk])).json()
-    assert detail["card"]["dataset"]["content_hash"] == "ab" * 32
+    assert detail["card"]["dataset"]["content_hash"] == "ab" * 32 and detail["dataset"]["url"].endswith(
+        run.dataset.get_absolute_url())
     assert detail["card"]["metrics"]["mean"]["rmse"] == 0.712
-    assert detail["bundle_sha256"] == model.bundle_sha256 and detail["bundle_url"].endswith("/bundle.zip")
-    assert api.get(reverse("api:training_model", args=[model.pk + 1])).status_code == 404
+    assert detail["bundle_sha256"] == model.bundle_sha256
+    bundle = api.get(detail["bundle_url"])
+    assert bundle.status_code == 200 and b"".join(bundle.streaming_content) == _bundle()
+    assert api.get(reverse("api:training_model", args=[model.pk + 99])).status_code == 404
 
 
 def test_the_curves_name_the_metric_the_run_stopped_on():

@@ -208,9 +208,9 @@ class RegisterModelForm(SharingForm):
                                                      "the name is shown with the method and test metric.")
 
     def clean_name(self):
-        name = " ".join(self.cleaned_data["name"].split())
-        if not name:
-            raise forms.ValidationError("Give the model a name.")
-        if any(not ch.isprintable() for ch in name):
-            raise forms.ValidationError("The name must be printable text.")
-        return name
+        from .registry import RegistrationError, clean_name
+
+        try:
+            return clean_name(self.cleaned_data["name"])
+        except RegistrationError as exc:
+            raise forms.ValidationError(str(exc)) from None
