@@ -111,7 +111,7 @@ def read_csv(job, name) -> list[dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_forest_run_in_process_writes_its_results(esol, user):
+def test_forest_run_in_process_writes_its_results(esol, user, no_broker):
     job = submit_run(user, train_params(esol, split={"method": "column", "column": "set"}, ensemble=2))
     assert TrainingRun.objects.get(job=job).family == "fingerprint_rf"  # listed before a worker starts it
     assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
@@ -144,6 +144,36 @@ def test_forest_run_in_process_writes_its_results(esol, user):
     assert model.predict(["CCO"]).mean.shape == (1, 2)
     # The run's saved state went when it ended.
     assert not checkpoints.restore(job.pk, Path(settings.MEDIA_ROOT) / "none")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_page_shows_the_trained_model(alice_client, esol, user, no_broker):
+    job = submit_run(user, train_params(esol))
+    run_job_now(job)
+    page = alice_client.get(Job.objects.get(pk=job.pk).get_absolute_url())
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Random forest" in text and "esol-mini v1" in text and "rmse" in text and "model.zip" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cross_validation_trains_one_model_per_fold(esol, user, no_broker):
+    # Submitted as POST /api/v1/jobs or a rerun does: the runner files the run under its dataset.
+    job = lifecycle.submit(user, "training.train", train_params(esol, folds=3, targets=["logS"]))
+    assert not TrainingRun.objects.filter(job=job).exists()
+    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
+    job.refresh_from_db()
+    result = job.result
+    assert len(result["fold_metrics"]) == 3 and result["metrics"]["folds"] == 3
+    rmses = [m["per_target"]["logS"]["rmse"] for m in result["fold_metrics"]]
+    assert result["metrics"]["per_target"]["logS"]["rmse"] == pytest.approx(sum(rmses) / 3)
+    assert result["metrics"]["sd"]["rmse"] > 0 and "3-fold cross-validation" in result["method"]
+    split = read_csv(job, "split.csv")
+    tested = sorted(int(s["row"]) for s in split if s["set"] == "test")
+    assert tested == sorted(int(s["row"]) for s in split if s["fold"] == "1")  # every row tested once
+    predictions = read_csv(job, "predictions.csv")
+    assert {p["fold"] for p in predictions} == {"1", "2", "3"} and len(predictions) == 3 * esol.n_rows
+    assert job.training_run.split["folds"] == 3 and len(job.training_run.split["sets"]) == 3
 
 
 # ---------------------------------------------------------------- form and API
@@ -329,30 +359,3 @@ def test_a_killed_worker_resumes_from_the_saved_epoch(on_worker, user):
     assert job.result["resumed"] and job.result["epochs"] == 14
     assert not checkpoints._stored(job.pk)  # deleted once the job ended
 
-
-@pytest.mark.django_db(transaction=True)
-def test_the_job_page_shows_the_trained_model(alice_client, esol, user):
-    job = submit_run(user, train_params(esol))
-    run_job_now(job)
-    page = alice_client.get(Job.objects.get(pk=job.pk).get_absolute_url())
-    assert page.status_code == 200
-    text = page.content.decode()
-    assert "Random forest" in text and "esol-mini v1" in text and "rmse" in text and "model.zip" in text
-
-
-@pytest.mark.django_db(transaction=True)
-def test_cross_validation_trains_one_model_per_fold(esol, user):
-    job = submit_run(user, train_params(esol, folds=3, targets=["logS"]))
-    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
-    job.refresh_from_db()
-    result = job.result
-    assert len(result["fold_metrics"]) == 3 and result["metrics"]["folds"] == 3
-    rmses = [m["per_target"]["logS"]["rmse"] for m in result["fold_metrics"]]
-    assert result["metrics"]["per_target"]["logS"]["rmse"] == pytest.approx(sum(rmses) / 3)
-    assert result["metrics"]["sd"]["rmse"] > 0 and "3-fold cross-validation" in result["method"]
-    split = read_csv(job, "split.csv")
-    tested = sorted(int(s["row"]) for s in split if s["set"] == "test")
-    assert tested == sorted(int(s["row"]) for s in split if s["fold"] == "1")  # every row tested once
-    predictions = read_csv(job, "predictions.csv")
-    assert {p["fold"] for p in predictions} == {"1", "2", "3"} and len(predictions) == 3 * esol.n_rows
-    assert job.training_run.split["folds"] == 3 and len(job.training_run.split["sets"]) == 3
