@@ -96,8 +96,9 @@ def test_score_gives_per_target_metrics_and_the_mean_over_the_targets_that_have_
     assert result["mean"]["n_targets"]["roc_auc"] == 1
     assert result["mean"]["accuracy"] == pytest.approx((1.0 + 2 / 3) / 2)
     assert metrics.higher_is_better("roc_auc") and not metrics.higher_is_better(metrics.PRIMARY["regression"])
+    assert not metrics.higher_is_better("loss")
     with pytest.raises(KeyError):
-        metrics.higher_is_better("loss")
+        metrics.higher_is_better("f1")
 
 
 # --- the fingerprint forest -------------------------------------------------------------------
@@ -107,14 +108,14 @@ def test_forest_names_its_features_and_refuses_a_file_with_an_untrusted_type(eso
 
     cls = get_family("fingerprint_rf")
     assert cls.uses_epochs is False
-    model = cls({"n_estimators": 30}, esol.tasks, seed=1)
-    model.fit(esol.smiles[:120], esol.y[:120], [], np.zeros((0, 1)), FitCallbacks())
+    model = cls({"n_estimators": 10, "max_features": "sqrt"}, esol.tasks, seed=2)
+    model.fit(esol.smiles[:100], esol.y[:100], [], np.zeros((0, 1)), FitCallbacks())
     names = [item["feature"] for item in model.feature_importances()]
     assert "MolLogP" in names[:5]     # logP drives solubility
     assert any(n.startswith("Morgan count bit ") and n.endswith("(radius ≤ 2)") for n in names)
     model.save(tmp_path / "forest")
     again = cls.load(tmp_path / "forest")
-    np.testing.assert_array_equal(again.predict(esol.smiles[120:]), model.predict(esol.smiles[120:]))
+    np.testing.assert_array_equal(again.predict(esol.smiles[100:120]), model.predict(esol.smiles[100:120]))
 
     skops.io.dump({"payload": Untrusted()}, tmp_path / "forest" / "forest_0.skops")
     with pytest.raises(ValueError, match="not trusted.*Untrusted"):
@@ -125,17 +126,41 @@ class Untrusted:
     pass
 
 
-def test_forest_trains_one_forest_per_target_skipping_missing_labels(tox):
+def test_forest_trains_one_forest_per_target_skipping_missing_labels(tox, monkeypatch):
     cls = get_family("fingerprint_rf")
     model = cls(FAST_RF, tox.tasks, seed=0)
-    assert np.isnan(tox.y).any()
+    seen = []
+    make_forest = cls._forest
+
+    def recording_forest(self, task):
+        forest = make_forest(self, task)
+        fit = forest.fit
+        forest.fit = lambda x, y: (seen.append((len(x), sorted(set(y.tolist())))), fit(x, y))[1]
+        return forest
+
+    monkeypatch.setattr(cls, "_forest", recording_forest)
     model.fit(tox.smiles[:120], tox.y[:120], [], np.zeros((0, 3)), FitCallbacks())
+    labelled = (~np.isnan(tox.y[:120])).sum(axis=0).tolist()
+    assert min(labelled) < 120                     # the fixture has missing labels in every target
+    assert seen == [(n, [0, 1]) for n in labelled]
     assert len(model.forests) == 3
     assert [f.n_features_in_ for f in model.forests] == [2048] * 3
     prob = model.predict(tox.smiles[120:])
     assert prob.shape == (len(tox) - 120, 3) and ((prob >= 0) & (prob <= 1)).all()
     with pytest.raises(ValueError, match="fp_size must be between"):
         cls({"fp_size": 10}, tox.tasks)
+
+
+def test_the_forest_takes_its_worker_count_from_the_environment(monkeypatch):
+    from training.compute.families import fingerprint_rf
+
+    cls = get_family("fingerprint_rf")
+    assert cls(FAST_RF, ["regression"])._forest("regression").n_jobs == 1
+    monkeypatch.setenv(fingerprint_rf.N_JOBS_ENV, "2")
+    assert cls(FAST_RF, ["regression"])._forest("classification").n_jobs == 2
+    monkeypatch.setenv(fingerprint_rf.N_JOBS_ENV, "many")
+    with pytest.raises(ValueError, match="BIOFM_TRAINING_N_JOBS must be a whole number"):
+        cls(FAST_RF, ["regression"])._forest("regression")
 
 
 # --- the pipeline and the bundle ----------------------------------------------------------------
@@ -171,12 +196,16 @@ def test_an_ensemble_trains_saves_loads_and_predicts_the_same(esol, esol_split, 
     saved = model.save(tmp_path / "saved")
     assert sorted(p.name for p in saved.iterdir()) == ["members", "model.json", "train_fps.safetensors"]
     assert json.loads((saved / "model.json").read_text())["card"]["seeds"] == [5, 6, 7]
+    # Nothing that runs code on load: JSON, skops (loaded with a trusted-type list) and safetensors.
+    assert {p.suffix for p in saved.rglob("*") if p.is_file()} == {".json", ".skops", ".safetensors"}
     unpacked = bundle.unpack(bundle.pack(saved), tmp_path / "unpacked")
     after = bundle.load_model(unpacked).predict(smiles)
     np.testing.assert_array_equal(after.mean, before.mean)
     np.testing.assert_array_equal(after.std, before.std)
     np.testing.assert_array_equal(after.max_similarity, before.max_similarity)
     assert after.interval == before.interval
+    nothing = model.predict([])
+    assert nothing.mean.shape == (0, 1) and nothing.std.shape == (0, 1) and nothing.in_domain.shape == (0,)
 
 
 def test_conformal_half_width_is_the_stated_quantile_and_covers_new_rows():
@@ -189,8 +218,11 @@ def test_conformal_half_width_is_the_stated_quantile_and_covers_new_rows():
     assert out["method"] == "90% split-conformal interval calibrated on the validation set (n=199)"
     fresh = np.abs(rng.normal(size=20000))
     assert 0.87 < (fresh <= out["half_widths"][0]).mean() < 0.95
-    few = conformal_widths(np.ones((5, 2)), np.zeros((5, 2)), ["regression", "classification"], 0.1)
-    assert few["half_widths"] == [None, None] and "too few" in few["notes"]["0"]
+    few = conformal_widths(np.ones((8, 2)), np.zeros((8, 2)), ["regression", "classification"], 0.1)
+    assert few["half_widths"] == [None, None] and "8 labelled validation rows are too few" in few["notes"]["0"]
+    assert "at least 9 are needed" in few["notes"]["0"]
+    nine = conformal_widths(np.arange(9.0)[:, None], np.zeros((9, 1)), ["regression"], 0.1)
+    assert nine["half_widths"] == [8.0]            # rank ceil(10 * 0.9) = 9: the largest residual
 
 
 def test_a_second_run_on_the_same_workdir_retrains_only_the_unfinished_member(esol, esol_split, tmp_path,
@@ -243,9 +275,11 @@ def test_multitask_classification_scores_every_target(tox, tmp_path):
     split = make_split(tox, "random", (0.6, 0.2, 0.2), seed=1)
     model = train_model(tox, RunSpec("fingerprint_rf", FAST_RF, split=split), None, tmp_path)
     assert set(model.metrics["per_target"]) == set(TOX_TARGETS)
-    assert "roc_auc" in model.metrics["mean"] or all(
-        m["roc_auc"] is None for m in model.metrics["per_target"].values())
-    assert "ROC-AUC" in model.describe() or "no test metric" in model.describe()
+    # SR-MMP has one class only among its labelled test rows: no ROC-AUC, and out of the mean.
+    assert model.metrics["per_target"]["SR-MMP"]["roc_auc"] is None
+    assert model.metrics["mean"]["n_targets"] == {"roc_auc": 2, "pr_auc": 2, "accuracy": 3, "mcc": 2}
+    assert model.describe() == ("Random forest on Morgan counts + RDKit 2D, random test ROC-AUC "
+                                f"{model.metrics['mean']['roc_auc']:.2f} (mean of 2 of 3 targets)")
     assert model.card["conformal"] == "no conformal interval: no regression target"
 
 
@@ -284,9 +318,84 @@ def test_unpack_refuses_an_unsafe_archive(tmp_path, entries, link, message):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_a_bundle_of_an_unknown_family_is_refused(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"format": bundle.FORMAT, "family": "gpt", "members": 1}))
+    with pytest.raises(ValueError, match="unknown model family 'gpt'"):
+        bundle.load_model(tmp_path)
+
+
 def test_unpack_refuses_garbage_and_oversized_archives(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="not a zip"):
         bundle.unpack(b"PK not really", tmp_path / "out")
     monkeypatch.setattr(bundle, "MAX_UNPACKED_BYTES", 1000)
     with pytest.raises(ValueError, match="at most 1000"):
         bundle.unpack(_zip({"model.json": b"{}", "members/0/w": b"0" * 5000}), tmp_path / "out")
+
+
+# --- a torch family through the same pipeline ----------------------------------------------------
+
+TINY_DMPNN = {"max_epochs": 2, "message_hidden_dim": 100, "ffn_hidden_dim": 100, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def esol_small(esol):
+    small = esol.subset(range(60))
+    return small, make_split(small, "random", (0.7, 0.2, 0.1), seed=0)
+
+
+def test_a_dmpnn_ensemble_reports_its_epochs_and_round_trips(esol_small, tmp_path):
+    table, split = esol_small
+    epochs = []
+    spec = RunSpec("dmpnn", TINY_DMPNN, ensemble=2, seed=0, split=split)
+    model = train_model(table, spec, PipelineCallbacks(on_epoch=lambda m, r: epochs.append((m, r.epoch))),
+                        tmp_path / "work")
+    assert epochs == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert [m["epochs"] for m in model.card["members"]] == [2, 2]
+    assert model.card["val_metric"] == "rmse"
+    assert model.card["val_metric_name"] == "validation RMSE (mean over targets)"
+    assert model.describe().startswith("D-MPNN (Chemprop) ×2, random test RMSE ")
+    assert {"torch", "chemprop"} <= set(model.card["libraries"]) and model.card["feature_importances"] is None
+    before = model.predict(table.smiles[:6])
+    assert (before.std > 0).all()
+    after = bundle.load_model(bundle.unpack(bundle.pack(model.save(tmp_path / "saved")), tmp_path / "u"))
+    np.testing.assert_allclose(after.predict(table.smiles[:6]).mean, before.mean, rtol=1e-6)
+
+
+def test_a_cancelled_dmpnn_member_keeps_its_best_epoch_and_a_rerun_resumes_it(esol_small, tmp_path):
+    table, split = esol_small
+    spec = RunSpec("dmpnn", {**TINY_DMPNN, "max_epochs": 3}, ensemble=1, seed=3, split=split)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_epoch_3(member, report):
+        if report.epoch == 3:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled) as stopped:
+        train_model(table, spec, PipelineCallbacks(on_epoch=cancel_at_epoch_3), tmp_path / "work")
+    partial = stopped.value.partial_model
+    assert partial.cancelled and len(partial.members) == 1 and partial.metrics is not None
+    assert (tmp_path / "work" / "members" / "0" / "checkpoint" / "latest.json").exists()
+
+    resumed_epochs = []
+    resumed = train_model(table, spec, PipelineCallbacks(on_epoch=lambda m, r: resumed_epochs.append(r.epoch)),
+                          tmp_path / "work")
+    assert resumed_epochs == [3]                   # epochs 1-2 came from the checkpoint
+    member = resumed.card["members"][0]
+    assert member["resumed_from"] == 2 and member["epochs"] == 3
+    assert member["seconds"] >= sum(r.seconds for r in resumed.members[0].fit_record.history)
+    straight = train_model(table, spec, None, tmp_path / "straight")
+    np.testing.assert_array_equal(resumed.predict(table.smiles[:6]).mean, straight.predict(table.smiles[:6]).mean)
+
+
+def test_attentivefp_runs_multitask_classification_with_missing_labels(tox, tmp_path):
+    table = tox.subset(range(80))
+    split = make_split(table, "random", (0.6, 0.2, 0.2), seed=0)
+    hparams = {"max_epochs": 2, "hidden_channels": 32, "batch_size": 32}
+    model = train_model(table, RunSpec("attentivefp", hparams, split=split), None, tmp_path / "work")
+    assert set(model.metrics["per_target"]) == set(TOX_TARGETS)
+    assert {"torch", "torch-geometric"} <= set(model.card["libraries"])
+    prob = bundle.load_model(model.save(tmp_path / "saved")).predict(table.smiles[:5])
+    assert prob.std is None and prob.interval is None and ((prob.mean >= 0) & (prob.mean <= 1)).all()
+    np.testing.assert_allclose(prob.mean, model.predict(table.smiles[:5]).mean, rtol=1e-6)

@@ -26,7 +26,7 @@ LABELS = {
     "mcc": "MCC (threshold 0.5)",
 }
 _HIGHER = {"r2", "spearman", "roc_auc", "pr_auc", "accuracy", "mcc"}
-_LOWER = {"rmse", "mae"}
+_LOWER = {"rmse", "mae", "loss"}   # "loss": a torch family early-stopping on its validation loss
 # A predicted probability at or above this is class 1 for accuracy and MCC.
 THRESHOLD = 0.5
 

@@ -134,6 +134,11 @@ def _claim_workdir(workdir: Path, identity: dict) -> None:
     _write_json(path, identity)
 
 
+def _rank(n: int, alpha: float) -> int:
+    """ceil((n+1)(1-alpha)), rounded first so that 10 * 0.9 is 9 and not 9.000000000000002."""
+    return math.ceil(round((n + 1) * (1 - alpha), 9))
+
+
 def conformal_widths(y: np.ndarray, pred: np.ndarray, tasks: list[str], alpha: float) -> dict:
     """Split-conformal half-widths per regression target from validation residuals.
 
@@ -153,13 +158,13 @@ def conformal_widths(y: np.ndarray, pred: np.ndarray, tasks: list[str], alpha: f
         residuals = np.abs(y[labelled, t] - pred[labelled, t])
         n = int(residuals.size)
         counts.append(n)
-        rank = math.ceil((n + 1) * (1 - alpha))
-        if n == 0 or rank > n:
+        if n == 0 or _rank(n, alpha) > n:
+            fewest = next(m for m in range(1, 10**6) if _rank(m, alpha) <= m)
             widths.append(None)
             notes[t] = (f"{n} labelled validation rows are too few for a {level}% interval "
-                        f"(at least {math.ceil((1 - alpha) / alpha)} are needed)")
+                        f"(at least {fewest} are needed)")
             continue
-        widths.append(float(np.sort(residuals)[rank - 1]))
+        widths.append(float(np.sort(residuals)[_rank(n, alpha) - 1]))
     regression_n = sorted({counts[t] for t, task in enumerate(tasks) if task == REGRESSION})
     method = (f"{level}% split-conformal interval calibrated on the validation set "
               f"(n={', '.join(map(str, regression_n))})") if regression_n else \
@@ -194,6 +199,18 @@ def _importances(members: list[Family]) -> list[dict] | None:
     return [{"feature": name, "importance": value, "method": method} for name, value in ranked]
 
 
+def _fit_summary(model: Family, seconds: float) -> dict:
+    """The member's training time, and what the epoch loop recorded about a torch member
+    (best epoch, why it stopped). A member resumed after a killed worker also counts the
+    epochs it took from the checkpoint, so the card's training time is the whole training."""
+    record = getattr(model, "fit_record", None)
+    if record is None:
+        return {"seconds": seconds}
+    earlier = sum(r.seconds for r in record.history if r.epoch <= record.resumed_from)
+    return {"seconds": seconds + earlier, "best_epoch": record.best_epoch, "stopped": record.stopped,
+            "epochs": len(record.history), "resumed_from": record.resumed_from}
+
+
 def _train_members(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, sets: dict,
                    callbacks: PipelineCallbacks, guard: _Guard, workdir: Path, done: list, progress: dict) -> None:
     train, val = table.subset(sets["train"]), table.subset(sets["val"])
@@ -217,7 +234,7 @@ def _train_members(table: Table, spec: RunSpec, cls: type[Family], hparams: dict
         fit_callbacks = FitCallbacks(on_epoch=guard.wrap(on_epoch), checkpoint_dir=checkpoint,
                                      on_checkpoint=guard.wrap(callbacks.on_checkpoint))
         model.fit(train.smiles, train.y, val.smiles, val.y, fit_callbacks)
-        info = {"seed": spec.seed + i, "seconds": time.monotonic() - progress["started"]}
+        info = {"seed": spec.seed + i, **_fit_summary(model, time.monotonic() - progress["started"])}
         if (member_dir / "model").exists():
             shutil.rmtree(member_dir / "model")   # a half-written one from a killed attempt
         model.save(member_dir / "model")
@@ -252,9 +269,12 @@ def _assemble(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, set
     card = {
         "family": cls.name, "label": cls.label, "method": cls.method, "hparams": hparams,
         "ensemble": len(models), "ensemble_requested": spec.ensemble, "seeds": [info["seed"] for _, info in members],
+        "members": [info for _, info in members],
+        "val_metric": getattr(models[0], "val_metric", None) or None,          # a metrics key, or "loss"
+        "val_metric_name": getattr(models[0], "val_metric_name", None) or None,
         "split": {"method": getattr(split, "method", ""), "sizes": list(getattr(split, "sizes", ()) or ()),
                   "seed": getattr(split, "seed", None), "column": getattr(split, "column", None),
-                  "fold": getattr(split, "fold", None),
+                  "fold": getattr(split, "fold", None), "folds": getattr(split, "folds", None),
                   "n_train": len(sets["train"]), "n_val": len(val), "n_test": len(sets["test"])},
         "metrics": metrics, "metrics_note": metrics_note, "targets": list(table.targets),
         "tasks": list(table.tasks), "libraries": library_versions(cls.name),
@@ -294,8 +314,8 @@ def train_model(table: Table, spec: RunSpec, callbacks: PipelineCallbacks | None
         # A stop the caller asked for: the member in progress has its best weights
         # back (the loop restores them) if it got through an epoch.
         if progress.get("epochs"):
-            done.append((progress["model"], {"seed": progress["model"].seed,
-                                             "seconds": time.monotonic() - progress["started"]}))
+            model = progress["model"]
+            done.append((model, {"seed": model.seed, **_fit_summary(model, time.monotonic() - progress["started"])}))
         if done:
             # The caller's own exception goes on unchanged (its cancellation still ends
             # the job) and carries the model so far.

@@ -9,6 +9,7 @@ forest sees only the rows labelled for that target. Forests are stored with
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -48,27 +49,43 @@ def descriptor_names() -> list[str]:
     return [name for name, _ in Descriptors._descList]
 
 
+@functools.lru_cache(maxsize=50_000)
+def _descriptors(smiles: str) -> np.ndarray:
+    """One molecule's descriptors. Cached: they are most of the featurising time, and an
+    ensemble's members and the pipeline's predictions featurise the same molecules again
+    (50,000 molecules are about 40 MB)."""
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+
+    mol = Chem.MolFromSmiles(smiles)
+    out = np.zeros(len(Descriptors._descList), dtype=np.float32)
+    for j, (_, fn) in enumerate(Descriptors._descList):
+        try:
+            value = float(fn(mol))
+        except Exception:  # RDKit raises assorted errors on odd molecules; the rule is 0
+            value = 0.0
+        if not math.isfinite(value) or abs(value) > _DESCRIPTOR_LIMIT:
+            value = 0.0
+        out[j] = value
+    out.flags.writeable = False
+    return out
+
+
 def featurise(smiles: list[str], radius: int, size: int, descriptors: bool) -> np.ndarray:
     """(n, size [+ len(_descList)]) float32: Morgan counts, then the descriptors."""
     from rdkit import Chem
-    from rdkit.Chem import Descriptors, rdFingerprintGenerator
+    from rdkit.Chem import rdFingerprintGenerator
 
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=size)
-    functions = [fn for _, fn in Descriptors._descList] if descriptors else []
-    out = np.zeros((len(smiles), size + len(functions)), dtype=np.float32)
+    n_descriptors = len(descriptor_names()) if descriptors else 0
+    out = np.zeros((len(smiles), size + n_descriptors), dtype=np.float32)
     for i, text in enumerate(smiles):
         mol = Chem.MolFromSmiles(text)
         if mol is None:
             raise ValueError(f"molecule {i + 1}: RDKit cannot parse {text!r}")
         out[i, :size] = generator.GetCountFingerprintAsNumPy(mol)
-        for j, fn in enumerate(functions):
-            try:
-                value = float(fn(mol))
-            except Exception:  # RDKit raises assorted errors on odd molecules; the rule is 0
-                value = 0.0
-            if not math.isfinite(value) or abs(value) > _DESCRIPTOR_LIMIT:
-                value = 0.0
-            out[i, size + j] = value
+        if descriptors:
+            out[i, size:] = _descriptors(text)
     return out
 
 
