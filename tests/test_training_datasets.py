@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts.models import Lab, Membership
 from tests.test_lab_sharing import token_client
+from tests.test_viewer_browser import logged_in  # noqa: F401  (a fixture: Chromium, signed in)
 from training import uploads
 from training.models import Dataset
 
@@ -84,7 +85,8 @@ def test_preview_shows_columns_rows_and_inferred_tasks(alice_client):
     assert columns["name"]["inferred"] is None
     assert columns["solubility"]["values"][:2] == ["-0.77", "-1.64"]
     html = page.content.decode()
-    assert "acetic acid" in html and 'name="task_2"' in html and "Solubility" not in html.split("<h1>")[0]
+    assert "acetic acid" in html and 'name="task_2"' in html and 'name="target_3"' in html
+    assert form["name"].initial == "solubility" and form["lab"].initial is not None
 
 
 def test_upload_keeps_good_rows_and_lists_the_bad_one_with_rdkits_reason(alice_client, user):
@@ -313,7 +315,10 @@ def test_api_upload_list_detail(api, user, other_user, lab):
     assert detail["stats"]["solubility"]["n"] == 4 and detail["duplicates"]["groups"][0]["rows"] == [1, 6]
     table = api.get(detail["table_url"])
     assert table.status_code == 200 and b"".join(table.streaming_content).startswith(b"smiles,row,")
-    assert token_client(other_user).get(reverse("api:training_dataset", args=[body["id"]])).status_code == 404
+    bob = token_client(other_user)
+    assert bob.get(reverse("api:training_dataset", args=[body["id"]])).status_code == 404
+    assert bob.get(detail["table_url"]).status_code == 404 and bob.get(reverse("api:training_datasets")).json() == []
+    assert api.get(reverse("api:training_datasets") + "?builtin=true").json() == []
 
 
 def test_api_names_the_bad_field(api, make_user):
@@ -335,3 +340,89 @@ def test_api_names_the_bad_field(api, make_user):
     response = api.post(url, {"name": "sol", "targets": ["solubility"]})
     assert response.status_code == 400 and response.json()["field"] == "file"
     assert Client().get(reverse("api:training_datasets")).status_code == 401
+
+
+def test_prune_files_keeps_datasets_and_drops_abandoned_uploads(alice_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.retention import prune_files
+
+    upload(alice_client)
+    step1(alice_client, GOOD_CSV, "abandoned.csv")
+    report = prune_files(grace_hours=1, now=timezone.now() + timedelta(hours=2))
+    [path] = report.files
+    assert path.startswith(f"{uploads.FOLDER}/") and path.endswith("abandoned.csv")
+    dataset = Dataset.objects.get()
+    with dataset.table.open("rb") as table, dataset.source.open("rb") as source:
+        assert table.read().startswith(b"smiles,row,") and source.read() == GOOD_CSV.encode()
+
+
+# ---------------------------------------------------------------- in a browser
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_browser_upload_preview_and_charts(logged_in, live_server, tmp_path):
+    """Chromium: the file, the preview's checkboxes and task menus, then the
+    dataset page with its row error and one Plotly chart per target drawn."""
+    page, _client, _user, errors = logged_in
+    csv_path = tmp_path / "solubility.csv"
+    csv_path.write_text(GOOD_CSV)
+    page.goto(live_server.url + reverse("training:index"))
+    page.click("text=Upload a dataset")
+    page.set_input_files("input[name=file]", str(csv_path))
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#preview")
+    assert page.input_value("select[name=smiles_column]") == "smiles"
+    assert page.input_value("select[name=task_2]") == "classification"
+    page.check("input[name=target_1]")
+    page.check("input[name=target_2]")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#row-errors")
+    assert "SMILES Parse Error" in page.inner_text("#row-errors")
+    page.wait_for_function("document.querySelectorAll('.plotly-chart .main-svg').length >= 2", timeout=20_000)
+    assert not errors, errors
+    assert Dataset.objects.get().targets[1] == {"name": "active", "task": "classification"}
+
+
+def test_listings_cost_the_same_for_more_datasets_and_skip_the_heavy_columns(alice_client, user, lab):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from training.models.datasets import parse_and_store
+
+    def add(n):
+        for i in range(n):
+            parse_and_store(owner=user, name=f"d{Dataset.objects.count()}", data=GOOD_CSV.encode(),
+                            filename="s.csv", smiles_column="smiles", targets={"solubility": None},
+                            lab=lab, shared=bool(i % 2))
+
+    api = token_client(user)
+    api.get(reverse("api:training_datasets"))  # a token's first use also records when it was used
+    counts = []
+    for n in (2, 4):
+        add(n)
+        with CaptureQueriesContext(connection) as page:
+            assert alice_client.get(reverse("training:dataset_list")).status_code == 200
+        with CaptureQueriesContext(connection) as listing:
+            assert len(api.get(reverse("api:training_datasets")).json()) == Dataset.objects.count()
+        counts.append((len(page), len(listing)))
+        for query in page.captured_queries + listing.captured_queries:
+            assert "row_errors" not in query["sql"] and '"stats"' not in query["sql"]
+    assert counts[0] == counts[1], counts
+
+
+def test_one_name_holds_one_content_once_even_for_concurrent_uploads(user):
+    from django.db import IntegrityError, transaction
+
+    from training.models.datasets import parse_and_store
+
+    first = parse_and_store(owner=user, name="sol", data=GOOD_CSV.encode(), filename="s.csv",
+                            smiles_column="smiles", targets={"solubility": None}).dataset
+    # What a second upload that passed the check at the same moment would insert.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Dataset.objects.create(owner=user, name="sol", version=2, content_hash=first.content_hash)
+    again = parse_and_store(owner=user, name="sol", data=GOOD_CSV.encode(), filename="other-name.csv",
+                            smiles_column="smiles", targets={"solubility": "regression"})
+    assert not again.created and again.dataset == first

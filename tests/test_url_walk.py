@@ -28,6 +28,7 @@ from django.urls.converters import IntConverter, PathConverter, SlugConverter, U
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from accounts.models import ApiToken, Membership
+from training.models.datasets import parse_and_store
 from workers.models import Job, JobFile, Status
 
 pytestmark = pytest.mark.django_db
@@ -98,8 +99,10 @@ def world(make_user, client) -> World:
         entry = ShortlistEntry.objects.create(owner=owner, smiles="CCO", name="ethanol", source_job=job)
         token, _ = ApiToken.issue(owner, "walk")
         membership = Membership.objects.filter(user=owner).first()
+        dataset = parse_and_store(owner=owner, name="walk", data=b"smiles,y\nCCO,1.5\nCCC,2.5\n",
+                                  filename="walk.csv", smiles_column="smiles", targets={"y": None}).dataset
         ints += [str(pk) for pk in (target.pk, campaign.pk, entry.pk, token.pk, membership.pk,
-                                    job.files.get().pk)]
+                                    job.files.get().pk, dataset.pk)]
     client.logout()
     uuids.append(str(uuid.uuid4()))
     return World(

@@ -8,8 +8,15 @@ CONTENT = ("uid", "content_hash", "source", "source_name", "table", "smiles_colu
            "n_rows", "n_source_rows", "row_errors", "duplicates", "stats", "version")
 
 
+class MadeElsewhere(admin.ModelAdmin):
+    """Uploads, jobs and registrations make these rows, with their files; the admin adds none."""
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(MadeElsewhere):
     list_display = ("name", "version", "owner", "lab", "shared", "builtin", "n_rows", "n_source_rows", "created_at")
     list_filter = ("builtin", "shared", "lab")
     search_fields = ("name", "owner__email", "content_hash")
@@ -17,7 +24,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(MadeElsewhere):
     list_display = ("job", "dataset", "family", "ensemble", "created_at")
     list_filter = ("family",)
     search_fields = ("dataset__name", "job__owner__email", "family")
@@ -27,7 +34,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(MadeElsewhere):
     list_display = ("display_name", "name", "version", "owner", "lab", "shared", "created_at")
     list_filter = ("shared", "lab")
     search_fields = ("name", "display_name", "owner__email", "bundle_sha256")

@@ -53,7 +53,11 @@ class Dataset(LabScoped):
     objects = DatasetQuerySet.as_manager()
 
     class Meta(LabScoped.Meta):
-        constraints = [models.UniqueConstraint(fields=["owner", "name", "version"], name="one_dataset_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name", "version"], name="one_dataset_version"),
+            # The same content twice under one name is one version, even for two uploads at once.
+            models.UniqueConstraint(fields=["owner", "name", "content_hash"], name="one_version_per_content"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -110,8 +114,10 @@ def store_dataset(*, owner, name: str, data: bytes, filename: str, table, smiles
                 dataset.save()
             return Stored(dataset, True)
         except IntegrityError:
-            # Another upload of the same name took this version number meanwhile.
-            continue
+            # Another upload of the same name took this version number, or stored this very content, meanwhile.
+            existing = Dataset.objects.filter(owner=owner, name=name, content_hash=digest).first()
+            if existing is not None:
+                return Stored(existing, False)
     raise IntegrityError(f"Could not number a new version of “{name}”; try again.")
 
 
