@@ -20,7 +20,7 @@ from workers.errors import ParamsError
 from workers.waiting import accepted
 
 from .forms import INFER
-from .models import Dataset, TrainingRun
+from .models import Dataset, ModelVersion, TrainingRun
 from .models.datasets import parse_and_store
 from .runs import KIND as RUN_KIND, submit_run
 
@@ -249,3 +249,74 @@ def training_run(request, job_id: UUID, since: int = Query(0, ge=0, description=
         "cancelled": bool(result.get("cancelled")),
         "job_api_url": request.build_absolute_uri(reverse("api:job_status", args=[job.pk])),
     }
+
+
+# ---------------------------------------------------------------- model registry
+
+
+class ModelSummaryOut(Schema):
+    id: int
+    name: str
+    version: int
+    display_name: str
+    owner: str
+    shared: bool
+    lab: LabOut | None
+    targets: list[TargetOut]
+    cancelled: bool
+    created_at: datetime
+    url: str
+    api_url: str
+
+
+class ModelOut(ModelSummaryOut):
+    bundle_sha256: str
+    bundle_url: str
+    dataset: dict[str, Any] | None = Field(None, description="The training data: id, name, version, content_hash, "
+                                                               "rows; url where you may still see it")
+    run_url: str | None = None
+    card: dict[str, Any] = Field(description="The model card: family, label, method, hparams, split, metrics "
+                                             "(per_target and mean), targets, tasks, libraries, training_seconds, ...")
+
+
+def model_out(request, model: ModelVersion, *, detail: bool = True) -> dict:
+    absolute = request.build_absolute_uri
+    out = {
+        "id": model.pk, "name": model.name, "version": model.version, "display_name": model.display_name,
+        "owner": model.owner.email, "shared": model.shared, "targets": model.targets,
+        "cancelled": bool((model.card or {}).get("cancelled")), "created_at": model.created_at,
+        "lab": model.lab and {"id": model.lab.pk, "slug": model.lab.slug, "name": model.lab.name},
+        "url": absolute(model.get_absolute_url()),
+        "api_url": absolute(reverse("api:training_model", args=[model.pk])),
+    }
+    if detail:
+        from .views.models import card_context
+
+        shown = card_context(model, request.user)
+        dataset = dict(shown["dataset_info"]) or None
+        if dataset is not None and shown["dataset"] is not None:
+            dataset["url"] = absolute(shown["dataset"].get_absolute_url())
+        out.update({
+            "bundle_sha256": model.bundle_sha256, "card": model.card, "dataset": dataset,
+            "bundle_url": absolute(reverse("training:model_bundle", args=[model.pk])),
+            "run_url": absolute(shown["run"].get_absolute_url()) if shown["run"] else None,
+        })
+    return out
+
+
+@router.get("/models", response=list[ModelSummaryOut], url_name="training_models")
+def list_models(request, name: str | None = None, limit: int = Query(100, ge=1, le=500),
+                offset: int = Query(0, ge=0, le=1_000_000)):
+    """Registered models you may see (yours and those shared with a lab of yours), by name, newest version first."""
+    models = ModelVersion.objects.visible_to(request.user).select_related("owner", "lab").order_by(
+        "name", "-version", "pk")
+    if name:
+        models = models.filter(name=name)
+    return [model_out(request, m, detail=False) for m in models[offset:offset + limit]]
+
+
+@router.get("/models/{model_id}", response={200: ModelOut, 404: ErrorOut}, url_name="training_model")
+def model_detail(request, model_id: int):
+    """A registered model and its card."""
+    model = get_visible_or_404(ModelVersion.objects.select_related("owner", "lab"), request.user, model_id, "model")
+    return model_out(request, model)

@@ -123,7 +123,6 @@ class DatasetForm(SharingForm):
         return data
 
 
-
 # ---------------------------------------------------------------- runs
 
 class RunForm(JobForm):
@@ -195,3 +194,23 @@ class RunForm(JobForm):
             "seed": data["seed"],
         }
         return data
+
+
+# ---------------------------------------------------------------- model registry
+
+class RegisterModelForm(SharingForm):
+    """Register a run's model under a name; the version is the next for that name."""
+
+    share_label = "Share the model with the lab below"
+    lab_help = "Its members can see the model, its card, and predict with it."
+
+    name = forms.CharField(max_length=200, help_text="Versions of one name are numbered v1, v2, …; "
+                                                     "the name is shown with the method and test metric.")
+
+    def clean_name(self):
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the model a name.")
+        if any(not ch.isprintable() for ch in name):
+            raise forms.ValidationError("The name must be printable text.")
+        return name

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # never touched.
 JOBS_FOLDER = "jobs"  # workers.models.job_file_path
 MANAGED_FOLDERS = (JOBS_FOLDER, "atomica_inputs", "design/targets", "training/datasets", "training/uploads",
-                   checkpoints.FOLDER)
+                   "training/models", checkpoints.FOLDER)
 
 
 @dataclass
@@ -162,6 +162,12 @@ def training_dataset_references() -> References:
     return refs
 
 
+def training_model_references() -> References:
+    """Registered models' bundles (a bundle whose ModelVersion was deleted goes)."""
+    ModelVersion = apps.get_model("training", "ModelVersion")
+    return References(paths=set(ModelVersion.objects.values_list("bundle", flat=True)))
+
+
 # Where rows refer to stored files. A new kind of stored file adds its folder
 # to MANAGED_FOLDERS and a function here.
 REFERENCE_SOURCES: list[Callable[[], References]] = [
@@ -170,6 +176,7 @@ REFERENCE_SOURCES: list[Callable[[], References]] = [
     stored_input_references,
     design_target_references,
     training_dataset_references,
+    training_model_references,
 ]
 
 
