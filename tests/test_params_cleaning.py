@@ -34,6 +34,15 @@ def design_objects(user):
     return target, site, campaign
 
 
+def registered_model(owner):
+    """A registry entry: cleaning only checks that it exists (the bundle is read by the worker)."""
+    from training.models import ModelVersion
+
+    model, _ = ModelVersion.objects.get_or_create(owner=owner, name="esol", version=1, defaults={
+        "bundle": "training/models/example/model.zip", "bundle_sha256": "0" * 64, "display_name": "esol v1"})
+    return model
+
+
 def training_dataset(owner):
     from tests.training_fixtures import esol_csv, make_dataset
     from training.models import Dataset
@@ -82,6 +91,11 @@ def examples(design_objects) -> dict[str, list[dict]]:
              "filters": {"mw_min": "", "mw_max": 500}, "docking": {"enabled": True, "max_dockings": "60"},
              "scatter": {"x": ""}},
             {"campaign_id": str(campaign.pk)},
+        ],
+        "training.predict": [
+            {"model_id": str(registered_model(target.owner).pk), "molecules": "id,smiles\na,CCO\nb,C1CC\n",
+             "format": "csv", "smiles_column": "smiles", "filename": "new.csv"},
+            {"model_id": registered_model(target.owner).pk, "smiles": ["CCO", " c1ccccc1 "]},
         ],
         "training.train": [
             {"dataset_id": str(dataset.pk)},

@@ -1,6 +1,7 @@
 """Experiment tracking (training/compute/tracking.py), offline: MLflow on a local
 file store and Weights & Biases in offline mode; the files each one wrote are
-read back and checked. No Django needed, no network used."""
+read back and checked; last, a real (tiny) D-MPNN run of the train_model command
+logs its epochs. No network used."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import socket
 import struct
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -247,3 +249,34 @@ def test_wandb_failed_run_exits_nonzero(wandb_env, tmp_path):
     (log,) = run_dir.glob("*.wandb")
     records = read_wandb_records(log)
     assert records[-1].exit.exit_code == 1
+
+
+# ---------------------------------------------------------------- a real run, through the train_model command
+
+def test_train_model_logs_a_dmpnn_run_to_mlflow(clean_env, tmp_path):
+    from django.core.management import call_command
+
+    from training.compute.bundle import load_model
+
+    esol = (Path(__file__).parent / "fixtures" / "training_pipeline" / "esol_200.csv").read_text().splitlines()
+    data = tmp_path / "esol_50.csv"
+    data.write_text("\n".join(esol[:51]) + "\n")
+    store = tmp_path / "mlruns"
+    clean_env.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    out = tmp_path / "dmpnn"
+    call_command("train_model", str(data), "--smiles-column", "smiles", "--target-column",
+                 "measured log solubility in mols per litre", "--family", "dmpnn", "--epochs", "2",
+                 "--hparam", "message_hidden_dim=100", "--hparam", "ffn_hidden_dim=100", "--hparam", "batch_size=16",
+                 "--out", str(out))
+    run = mlflow_run_dir(store)
+    assert (run / "params" / "family").read_text() == "dmpnn"
+    assert (run / "params" / "hparams.max_epochs").read_text() == "2"
+    steps = [int(line.split()[2]) for line in (run / "metrics" / "member_0" / "train_loss").read_text().split("\n")
+             if line]
+    assert steps == [1, 2]
+    assert (run / "metrics" / "test" / "mean" / "rmse").exists()
+    assert (run / "artifacts" / "model" / "model.json").exists() and "status: 3" in (run / "meta.yaml").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert float((run / "metrics" / "test" / "mean" / "rmse").read_text().split()[1]) == pytest.approx(
+        metrics["metrics"]["mean"]["rmse"])
+    assert load_model(out).predict(["CCO"]).mean.shape == (1, 1)

@@ -320,3 +320,10 @@ def model_detail(request, model_id: int):
     """A registered model and its card."""
     model = get_visible_or_404(ModelVersion.objects.select_related("owner", "lab"), request.user, model_id, "model")
     return model_out(request, model)
+
+
+# ---------------------------------------------------------------- predictions (training/predict/api.py)
+
+from .predict.api import router as predict_router  # noqa: E402 - a section of its own, as the others
+
+router.add_router("", predict_router)

@@ -10,8 +10,10 @@ class TrainingConfig(AppConfig):
         from workers import kinds
 
         from .kind import KIND
+        from .predict.kind import KIND as PREDICT_KIND
 
         kinds.register(KIND)
+        kinds.register(PREDICT_KIND)
         post_migrate.connect(load_builtins_after_migrate, sender=self)
 
 

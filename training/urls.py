@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .predict import urls as predict_urls
 from .views import models as model_pages
 from .views import run_pages
 
@@ -26,4 +27,6 @@ urlpatterns = [
     path("models/", model_pages.model_list, name="model_list"),
     path("models/<int:pk>/", model_pages.model_detail, name="model_detail"),
     path("models/<int:pk>/bundle.zip", model_pages.model_bundle, name="model_bundle"),
+    # ------------------------------------------------------------ predictions (training/predict/)
+    *predict_urls.urlpatterns,
 ]
