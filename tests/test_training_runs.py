@@ -154,6 +154,7 @@ def test_the_job_page_shows_the_trained_model(alice_client, esol, user, no_broke
     assert page.status_code == 200
     text = page.content.decode()
     assert "Random forest" in text and "esol-mini v1" in text and "rmse" in text and "model.zip" in text
+    assert f'href="/training/runs/{job.pk}/"' in text
 
 
 @pytest.mark.django_db(transaction=True)
@@ -199,7 +200,7 @@ def test_the_form_starts_a_run_and_puts_errors_on_their_fields(alice_client, eso
     assert not Job.objects.exists()
     page = alice_client.post(url, form)
     job = Job.objects.get()
-    assert page.status_code == 302 and page["Location"] == job.get_absolute_url()
+    assert page.status_code == 302 and page["Location"] == reverse("training:run_detail", args=[job.pk])
     assert job.params["split"] == {"method": "scaffold", "sizes": [0.8, 0.1, 0.1], "seed": 3, "column": None}
     assert job.params["targets"] == ["logS"] and job.params["ensemble"] == 2 and job.queue == "gpu"
     assert TrainingRun.objects.get(job=job).dataset_id == esol.pk
@@ -282,7 +283,7 @@ def dmpnn_params(dataset, **hparams) -> dict:
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user):
+def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user, alice_client):
     esol = make_dataset(user, esol_csv(), {"logS": "regression", "mw": "regression"}, keep=("set",))
     bbbp = make_dataset(user, bbbp_csv(), {"p_np": "classification"}, name="bbbp-mini")
     forest = submit_run(user, {"dataset_id": bbbp.pk, "hparams": FOREST, "split": {"method": "stratified"}})
@@ -302,6 +303,8 @@ def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user):
     phases = {p["name"] for p in Attempt.objects.get(job=dmpnn).phases}
     assert {"loading data", "training member 1/1", "testing", "saving"} <= phases
     assert not checkpoints.restore(dmpnn.pk, Path(settings.MEDIA_ROOT) / "gone")
+    for job in (forest, dmpnn):  # the run page reads what the runner wrote
+        assert alice_client.get(f"/training/runs/{job.pk}/").status_code == 200
 
 
 @pytest.mark.e2e
