@@ -362,3 +362,22 @@ def test_a_killed_worker_resumes_from_the_saved_epoch(on_worker, user):
     assert job.result["resumed"] and job.result["epochs"] == 14
     assert not checkpoints._stored(job.pk)  # deleted once the job ended
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checking_a_run_in_the_web_process_imports_no_torch(esol):
+    """clean_params asks the family registry for its schema; the family modules import
+    torch, chemprop and scikit-learn only when a model is built."""
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT, database_url
+
+    code = ("import django, sys; django.setup(); from workers import kinds; "
+            f"kinds.get('training.train').clean({{'dataset_id': {esol.pk}, 'family': 'dmpnn', 'hparams': {{'depth': 4}}}}); "
+            "kinds.get('training.train').clean({'dataset_id': %d, 'family': 'attentivefp'}); "
+            "print(sorted(m for m in ('torch', 'chemprop', 'torch_geometric', 'sklearn') if m in sys.modules))" % esol.pk)
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "biofm_site.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -183,6 +183,8 @@ def _train(ctx, p, table, splits, family, data, state: Path, log: EpochLog, phas
 
     def save_state(*_) -> None:
         if job is not None:
+            # Raises LostClaim if another attempt owns the job now: its state is not this one's to overwrite.
+            ctx.cancel_requested()
             checkpoints.save(job.pk, state)
 
     for fold, split in enumerate(splits):
