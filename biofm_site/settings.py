@@ -433,6 +433,9 @@ BIOFM_ESM_SYNC_WAIT_SECONDS = env_int("BIOFM_ESM_SYNC_WAIT_SECONDS", 45)
 # A run's time limits; the hard one stays below BIOFM_VISIBILITY_TIMEOUT (checked).
 BIOFM_TRAIN_SOFT_TIME_LIMIT = env_int("BIOFM_TRAIN_SOFT_TIME_LIMIT", 10 * 3600)
 BIOFM_TRAIN_TIME_LIMIT = env_int("BIOFM_TRAIN_TIME_LIMIT", 10 * 3600 + 600)
+# A job's saved state (workers/checkpoints.py: finished ensemble members and the
+# epoch loop's checkpoint) is restored only up to this many bytes unpacked.
+BIOFM_CHECKPOINT_MAX_BYTES = env_int("BIOFM_CHECKPOINT_MAX_BYTES", 8 * 1024**3)
 
 # --- ATOMICA interaction embeddings ------------------------------------------
 # An operator-configured checkpoint (config.json + weights .pt, either official

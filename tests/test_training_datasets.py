@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts.models import Lab, Membership
 from tests.test_lab_sharing import token_client
+from tests.test_viewer_browser import logged_in  # noqa: F401  (a fixture: Chromium, signed in)
 from training import uploads
 from training.models import Dataset
 
@@ -314,7 +315,10 @@ def test_api_upload_list_detail(api, user, other_user, lab):
     assert detail["stats"]["solubility"]["n"] == 4 and detail["duplicates"]["groups"][0]["rows"] == [1, 6]
     table = api.get(detail["table_url"])
     assert table.status_code == 200 and b"".join(table.streaming_content).startswith(b"smiles,row,")
-    assert token_client(other_user).get(reverse("api:training_dataset", args=[body["id"]])).status_code == 404
+    bob = token_client(other_user)
+    assert bob.get(reverse("api:training_dataset", args=[body["id"]])).status_code == 404
+    assert bob.get(detail["table_url"]).status_code == 404 and bob.get(reverse("api:training_datasets")).json() == []
+    assert api.get(reverse("api:training_datasets") + "?builtin=true").json() == []
 
 
 def test_api_names_the_bad_field(api, make_user):
@@ -359,39 +363,25 @@ def test_prune_files_keeps_datasets_and_drops_abandoned_uploads(alice_client):
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_browser_upload_preview_and_charts(live_server, monkeypatch, make_user, tmp_path):
+def test_browser_upload_preview_and_charts(logged_in, live_server, tmp_path):
     """Chromium: the file, the preview's checkboxes and task menus, then the
     dataset page with its row error and one Plotly chart per target drawn."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_viewer_browser import CHROMIUM_ARGS
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    client = client_for(make_user("chemist@example.org"))
+    page, _client, _user, errors = logged_in
     csv_path = tmp_path / "solubility.csv"
     csv_path.write_text(GOOD_CSV)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                              "url": live_server.url}])
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(live_server.url + reverse("training:index"))
-        page.click("text=Upload a dataset")
-        page.set_input_files("input[name=file]", str(csv_path))
-        page.click("main button[type=submit]")
-        page.wait_for_selector("#preview")
-        assert page.input_value("select[name=smiles_column]") == "smiles"
-        assert page.input_value("select[name=task_2]") == "classification"
-        page.check("input[name=target_1]")
-        page.check("input[name=target_2]")
-        page.click("main button[type=submit]")
-        page.wait_for_selector("#row-errors")
-        assert "SMILES Parse Error" in page.inner_text("#row-errors")
-        page.wait_for_function("document.querySelectorAll('.plotly-chart .main-svg').length >= 2", timeout=20_000)
-        browser.close()
+    page.goto(live_server.url + reverse("training:index"))
+    page.click("text=Upload a dataset")
+    page.set_input_files("input[name=file]", str(csv_path))
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#preview")
+    assert page.input_value("select[name=smiles_column]") == "smiles"
+    assert page.input_value("select[name=task_2]") == "classification"
+    page.check("input[name=target_1]")
+    page.check("input[name=target_2]")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#row-errors")
+    assert "SMILES Parse Error" in page.inner_text("#row-errors")
+    page.wait_for_function("document.querySelectorAll('.plotly-chart .main-svg').length >= 2", timeout=20_000)
     assert not errors, errors
     assert Dataset.objects.get().targets[1] == {"name": "active", "task": "classification"}
 

@@ -111,7 +111,7 @@ def read_csv(job, name) -> list[dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_forest_run_in_process_writes_its_results(esol, user):
+def test_forest_run_in_process_writes_its_results(esol, user, no_broker):
     job = submit_run(user, train_params(esol, split={"method": "column", "column": "set"}, ensemble=2))
     assert TrainingRun.objects.get(job=job).family == "fingerprint_rf"  # listed before a worker starts it
     assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
@@ -146,6 +146,37 @@ def test_forest_run_in_process_writes_its_results(esol, user):
     assert not checkpoints.restore(job.pk, Path(settings.MEDIA_ROOT) / "none")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_job_page_shows_the_trained_model(alice_client, esol, user, no_broker):
+    job = submit_run(user, train_params(esol))
+    run_job_now(job)
+    page = alice_client.get(Job.objects.get(pk=job.pk).get_absolute_url())
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Random forest" in text and "esol-mini v1" in text and "rmse" in text and "model.zip" in text
+    assert f'href="/training/runs/{job.pk}/"' in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cross_validation_trains_one_model_per_fold(esol, user, no_broker):
+    # Submitted as POST /api/v1/jobs or a rerun does: the runner files the run under its dataset.
+    job = lifecycle.submit(user, "training.train", train_params(esol, folds=3, targets=["logS"]))
+    assert not TrainingRun.objects.filter(job=job).exists()
+    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
+    job.refresh_from_db()
+    result = job.result
+    assert len(result["fold_metrics"]) == 3 and result["metrics"]["folds"] == 3
+    rmses = [m["per_target"]["logS"]["rmse"] for m in result["fold_metrics"]]
+    assert result["metrics"]["per_target"]["logS"]["rmse"] == pytest.approx(sum(rmses) / 3)
+    assert result["metrics"]["sd"]["rmse"] > 0 and "3-fold cross-validation" in result["method"]
+    split = read_csv(job, "split.csv")
+    tested = sorted(int(s["row"]) for s in split if s["set"] == "test")
+    assert tested == sorted(int(s["row"]) for s in split if s["fold"] == "1")  # every row tested once
+    predictions = read_csv(job, "predictions.csv")
+    assert {p["fold"] for p in predictions} == {"1", "2", "3"} and len(predictions) == 3 * esol.n_rows
+    assert job.training_run.split["folds"] == 3 and len(job.training_run.split["sets"]) == 3
+
+
 # ---------------------------------------------------------------- form and API
 
 @pytest.mark.django_db
@@ -169,7 +200,7 @@ def test_the_form_starts_a_run_and_puts_errors_on_their_fields(alice_client, eso
     assert not Job.objects.exists()
     page = alice_client.post(url, form)
     job = Job.objects.get()
-    assert page.status_code == 302 and page["Location"] == job.get_absolute_url()
+    assert page.status_code == 302 and page["Location"] == reverse("training:run_detail", args=[job.pk])
     assert job.params["split"] == {"method": "scaffold", "sizes": [0.8, 0.1, 0.1], "seed": 3, "column": None}
     assert job.params["targets"] == ["logS"] and job.params["ensemble"] == 2 and job.queue == "gpu"
     assert TrainingRun.objects.get(job=job).dataset_id == esol.pk
@@ -252,7 +283,7 @@ def dmpnn_params(dataset, **hparams) -> dict:
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user):
+def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user, alice_client):
     esol = make_dataset(user, esol_csv(), {"logS": "regression", "mw": "regression"}, keep=("set",))
     bbbp = make_dataset(user, bbbp_csv(), {"p_np": "classification"}, name="bbbp-mini")
     forest = submit_run(user, {"dataset_id": bbbp.pk, "hparams": FOREST, "split": {"method": "stratified"}})
@@ -272,6 +303,8 @@ def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user):
     phases = {p["name"] for p in Attempt.objects.get(job=dmpnn).phases}
     assert {"loading data", "training member 1/1", "testing", "saving"} <= phases
     assert not checkpoints.restore(dmpnn.pk, Path(settings.MEDIA_ROOT) / "gone")
+    for job in (forest, dmpnn):  # the run page reads what the runner wrote
+        assert alice_client.get(f"/training/runs/{job.pk}/").status_code == 200
 
 
 @pytest.mark.e2e
@@ -330,29 +363,21 @@ def test_a_killed_worker_resumes_from_the_saved_epoch(on_worker, user):
     assert not checkpoints._stored(job.pk)  # deleted once the job ended
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_job_page_shows_the_trained_model(alice_client, esol, user):
-    job = submit_run(user, train_params(esol))
-    run_job_now(job)
-    page = alice_client.get(Job.objects.get(pk=job.pk).get_absolute_url())
-    assert page.status_code == 200
-    text = page.content.decode()
-    assert "Random forest" in text and "esol-mini v1" in text and "rmse" in text and "model.zip" in text
-
 
 @pytest.mark.django_db(transaction=True)
-def test_cross_validation_trains_one_model_per_fold(esol, user):
-    job = submit_run(user, train_params(esol, folds=3, targets=["logS"]))
-    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
-    job.refresh_from_db()
-    result = job.result
-    assert len(result["fold_metrics"]) == 3 and result["metrics"]["folds"] == 3
-    rmses = [m["per_target"]["logS"]["rmse"] for m in result["fold_metrics"]]
-    assert result["metrics"]["per_target"]["logS"]["rmse"] == pytest.approx(sum(rmses) / 3)
-    assert result["metrics"]["sd"]["rmse"] > 0 and "3-fold cross-validation" in result["method"]
-    split = read_csv(job, "split.csv")
-    tested = sorted(int(s["row"]) for s in split if s["set"] == "test")
-    assert tested == sorted(int(s["row"]) for s in split if s["fold"] == "1")  # every row tested once
-    predictions = read_csv(job, "predictions.csv")
-    assert {p["fold"] for p in predictions} == {"1", "2", "3"} and len(predictions) == 3 * esol.n_rows
-    assert job.training_run.split["folds"] == 3 and len(job.training_run.split["sets"]) == 3
+def test_checking_a_run_in_the_web_process_imports_no_torch(esol):
+    """clean_params asks the family registry for its schema; the family modules import
+    torch, chemprop and scikit-learn only when a model is built."""
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT, database_url
+
+    code = ("import django, sys; django.setup(); from workers import kinds; "
+            f"kinds.get('training.train').clean({{'dataset_id': {esol.pk}, 'family': 'dmpnn', 'hparams': {{'depth': 4}}}}); "
+            "kinds.get('training.train').clean({'dataset_id': %d, 'family': 'attentivefp'}); "
+            "print(sorted(m for m in ('torch', 'chemprop', 'torch_geometric', 'sklearn') if m in sys.modules))" % esol.pk)
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "biofm_site.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -30,11 +30,13 @@ router = Router(tags=["training"])
 
 
 class DatasetUploadIn(Schema):
-    name: str
-    smiles_column: str | None = None
-    targets: list[str]
-    tasks: list[str] = []
-    keep_columns: list[str] = []
+    name: str = Field(..., description="The dataset's name; uploading again under it makes the next version")
+    smiles_column: str | None = Field(None, description="The CSV's SMILES column (an SDF: omit to take each "
+                                                        "record's molecule, or name a SMILES property)")
+    targets: list[str] = Field(..., description="One field per target column (SD property for an SDF)")
+    tasks: list[str] = Field(default_factory=list, description="regression, classification or infer, one per "
+                                                               "target in the same order; none: infer them all")
+    keep_columns: list[str] = Field(default_factory=list, description="Other columns to keep, e.g. to split by")
     description: str = ""
     shared: bool = False
     lab: int | str | None = LAB_FIELD

@@ -92,10 +92,10 @@ class EpochLog:
     attempt holds the job's claim. An epoch a killed attempt reported but did
     not checkpoint is trained again by the next one and replaces its entry."""
 
-    def __init__(self, ctx: JobContext, run):
+    def __init__(self, ctx: JobContext, run, keep: bool):
         self.ctx = ctx
         self.run = run
-        self.entries: list[dict] = list(run.epochs) if run is not None else []
+        self.entries: list[dict] = list(run.epochs) if run is not None and keep else []
 
     @staticmethod
     def key(entry: dict) -> tuple:
@@ -141,17 +141,19 @@ def run_training(ctx: JobContext) -> dict:
         splits = make_splits(table, p)
         from .runs import run_of
 
+        state = ctx.workdir / "state"
+        resumed = job is not None and checkpoints.restore(job.pk, state)
         run = run_of(job) if job is not None else None
-        log = EpochLog(ctx, run)
+        # Starting over (nothing was saved), the epochs an earlier attempt reported are trained again.
+        log = EpochLog(ctx, run, keep=resumed)
         data = {"id": dataset.pk, "name": dataset.name, "version": dataset.version, "hash": dataset.content_hash}
-        log.save(split={**p["split"], "folds": p["folds"], **(splits[0].counts() if len(splits) == 1 else {}),
+        log.save(epochs=log.entries,
+                 split={**p["split"], "folds": p["folds"], **(splits[0].counts() if len(splits) == 1 else {}),
                         "sets": [{"fold": s.fold, **s.counts()} for s in splits]})
         ctx.set_hardware(_hardware(family))
         tracker.start(job.title if job is not None else "training run",
                       {k: p[k] for k in ("family", "hparams", "split", "folds", "ensemble", "seed")}
                       | {"dataset": data}, run_key=str(job.pk) if job is not None else None)
-        state = ctx.workdir / "state"
-        resumed = job is not None and checkpoints.restore(job.pk, state)
         if resumed:
             ctx.progress(2, f"Resuming from the state saved by attempt {job.attempts - 1}")
         models = _train(ctx, p, table, splits, family, data, state, log, phases, tracker)
@@ -183,6 +185,8 @@ def _train(ctx, p, table, splits, family, data, state: Path, log: EpochLog, phas
 
     def save_state(*_) -> None:
         if job is not None:
+            # Raises LostClaim if another attempt owns the job now: its state is not this one's to overwrite.
+            ctx.cancel_requested()
             checkpoints.save(job.pk, state)
 
     for fold, split in enumerate(splits):

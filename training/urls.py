@@ -1,9 +1,9 @@
 from django.urls import path
 
 from . import views
+from .predict import urls as predict_urls
 from .views import models as model_pages
 from .views import run_pages
-from .predict import urls as predict_urls
 
 app_name = "training"
 urlpatterns = [

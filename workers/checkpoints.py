@@ -92,7 +92,7 @@ def restore(job_id, directory: Path) -> bool:
 
 def _extract(zf: zipfile.ZipFile, directory: Path) -> None:
     """Our own zips hold plain relative paths; anything else is refused."""
-    cap = settings.BIOFM_MAX_DECOMPRESSED_BYTES
+    cap = settings.BIOFM_CHECKPOINT_MAX_BYTES
     members = zf.infolist()
     if sum(m.file_size for m in members) > cap:
         raise ValueError(f"the checkpoint unpacks to more than {cap} bytes")

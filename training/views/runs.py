@@ -50,7 +50,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         job = submit_form(form, KIND, rerun_of=source, submit=submit_run)
         if job is not None:
-            return redirect(job)
+            return redirect(job.training_run)  # the run page: its curves grow as the epochs finish
     return render(request, "training/train/form.html", {
         "form": form, "source": source, "families": form.families, "split_methods": form.split_methods,
     }, status=400 if form.errors else 200)
