@@ -522,3 +522,24 @@ def test_a_registered_bundle_is_kept_by_retention_and_a_deleted_models_goes(alic
     report = retention.prune_files(grace_hours=0)
     assert path in report.files and not default_storage.exists(path)
     assert kept.bundle.name not in report.files and default_storage.exists(kept.bundle.name)
+
+
+def test_the_history_and_the_registry_cost_the_same_queries_for_more_rows(alice_client, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    dataset = _dataset(user)
+
+    def counted(url):
+        with CaptureQueriesContext(connection) as queries:
+            assert alice_client.get(url).status_code == 200
+        return len(queries)
+
+    history, registry = reverse("training:dataset_runs", args=[dataset.pk]), reverse("training:model_list")
+    run = _finished(user, dataset)
+    alice_client.post(reverse("training:run_register", args=[run.job_id]), {"name": "m0"})
+    before = counted(history), counted(registry)
+    for i in range(4):
+        run = _finished(user, dataset)
+        alice_client.post(reverse("training:run_register", args=[run.job_id]), {"name": f"m{i + 1}"})
+    assert (counted(history), counted(registry)) == before
