@@ -397,8 +397,9 @@ def test_models_shared_with_a_lab_are_seen_by_its_members_only(client, user, oth
     card = client.get(shared.get_absolute_url())
     assert card.status_code == 200 and "Shared with Solubility group" in card.content.decode()
     assert client.get(private.get_absolute_url()).status_code == 404
-    # Bob sees the shared run but registering its model is Alice's call.
-    assert client.get(run.get_absolute_url()).status_code == 200
+    # Bob sees the shared run (not its unshared dataset) but registering its model is Alice's call.
+    page = client.get(run.get_absolute_url()).content.decode()
+    assert "(not shared with you)" in page and dataset.get_absolute_url() not in page
     assert "Only the run's owner" in client.get(run.get_absolute_url()).content.decode()
     assert client.post(reverse("training:run_register", args=[run.job_id]), {"name": "x"}).status_code == 404
     assert [m["name"] for m in client.get(reverse("api:training_models")).json()] == ["shared-esol"]

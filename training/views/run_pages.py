@@ -98,6 +98,8 @@ def _render_detail(request, run: TrainingRun, form, status: int = 200) -> HttpRe
     context = live_context(run, tasks)
     context.update({
         "dataset": run.dataset, "targets": targets, "files": job.files.all(),
+        # A lab member may see a shared run of a dataset that is not shared: no link to its 404.
+        "dataset_visible": Dataset.objects.visible_to(request.user).filter(pk=run.dataset_id).exists(),
         "can_control": can_control(request.user, job),
         "models": run.models.visible_to(request.user).order_by("-version"),
     })
