@@ -143,6 +143,7 @@ def test_the_run_page_draws_the_curves_again_after_a_reload(alice_client, user):
     assert curves["metric"]["layout"]["yaxis"]["title"]["text"] == "Validation RMSE"
     body = page.content.decode()
     assert 'id="loss-chart"' in body and 'id="metric-chart"' in body and "training_runs.js" in body
+    assert f'{reverse("training:run_new")}?from={run.job_id}' in body
     assert "Register this model" not in body  # not while it runs
 
 
