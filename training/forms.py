@@ -53,6 +53,13 @@ class DatasetFileForm(forms.Form):
         return upload
 
 
+class DatasetSharingForm(SharingForm):
+    """Sharing an existing version (or no longer): its content never changes, who sees it may."""
+
+    share_label = "Shared with the lab below"
+    lab_help = "Its members can see this dataset and train models on it."
+
+
 class DatasetForm(SharingForm):
     """Step 2: what the file's columns are. One checkbox and one task per
     column of the preview (fields `target_<i>` / `task_<i>`, by position,
