@@ -545,3 +545,19 @@ def test_the_history_and_the_registry_cost_the_same_queries_for_more_rows(alice_
         run = _finished(user, dataset)
         alice_client.post(reverse("training:run_register", args=[run.job_id]), {"name": f"m{i + 1}"})
     assert (counted(history), counted(registry)) == before
+
+
+def test_queued_failed_and_forest_runs_say_where_they_stand(alice_client, user):
+    dataset = _dataset(user)
+    queued = _run(user, dataset, status="queued", started_ago=0)
+    Job.objects.filter(pk=queued.job_id).update(started_at=None)
+    body = alice_client.get(queued.get_absolute_url()).content.decode()
+    assert "Waiting for a worker." in body and 'id="metrics-table"' not in body
+    failed = _run(user, dataset, status="failed", epochs=_epochs(1, 2))
+    body = alice_client.get(failed.get_absolute_url()).content.decode()
+    assert "Failed while training member 1 (of 2), at epoch 2:" in body and 'id="register"' not in body
+    assert len(_json_script(body.encode(), "run-curves-data")["metric"]["data"]) == 2  # its curve and best star
+    forest = _run(user, dataset, status="succeeded", family="fingerprint_rf", ensemble=1,
+                  metrics=CARD["metrics"], result={"describe": "Random forest", "importances": []})
+    body = alice_client.get(forest.get_absolute_url()).content.decode()
+    assert "a random forest trains in one step" in body and 'id="metrics-table"' in body
