@@ -124,11 +124,16 @@ def test_resumed_run_equals_uninterrupted(name, tmp_path):
 
     checkpoints = tmp_path / "checkpoint"
     seen = []
+    killed = get_family(name)({**TINY[name], "max_epochs": 4, **extra}, ["regression"], seed=3)
     with pytest.raises(Killed):
-        train(name, ["regression"], HEAVY_ATOMS, epochs=4, seed=3,
-              callbacks=FitCallbacks(on_epoch=kill_at(3), checkpoint_dir=checkpoints,
-                                     on_checkpoint=seen.append), **extra)
+        killed.fit(*split(HEAVY_ATOMS), FitCallbacks(on_epoch=kill_at(3), checkpoint_dir=checkpoints,
+                                                     on_checkpoint=seen.append))
     assert seen == [checkpoints, checkpoints]
+    # what a cancelled job keeps: the best model so far, saved like a finished one
+    assert killed.fit_record.stopped == "interrupted" and len(killed.fit_record.history) == 3
+    killed.save(tmp_path / "cancelled")
+    np.testing.assert_array_equal(get_family(name).load(tmp_path / "cancelled").predict(SMILES),
+                                  killed.predict(SMILES))
     assert json.loads((checkpoints / "latest.json").read_text())["epoch"] == 2
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-0002", "latest.json"]
     assert_no_pickle(checkpoints)

@@ -6,7 +6,14 @@ class TrainingConfig(AppConfig):
     # Model training and federated rounds register their job kinds here.
     name = "training"
 
-    def ready(self):
+    def ready(self) -> None:
+        from workers import kinds
+
+        from .kind import KIND
+        from .predict.kind import KIND as PREDICT_KIND
+
+        kinds.register(KIND)
+        kinds.register(PREDICT_KIND)
         post_migrate.connect(load_builtins_after_migrate, sender=self)
 
 
