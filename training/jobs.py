@@ -26,6 +26,7 @@ from workers.context import JobContext, hardware_of_device
 from workers.errors import JobCancelled, JobInputError
 
 from . import outputs as out
+from .runs import run_of
 
 
 def _dataset(ctx: JobContext):
@@ -139,8 +140,6 @@ def run_training(ctx: JobContext) -> dict:
         family = get_family(p["family"])
         table, n_unlabelled = load_table(dataset, p["targets"])
         splits = make_splits(table, p)
-        from .runs import run_of
-
         state = ctx.workdir / "state"
         resumed = job is not None and checkpoints.restore(job.pk, state)
         run = run_of(job) if job is not None else None
@@ -161,9 +160,9 @@ def run_training(ctx: JobContext) -> dict:
         tracker.log_final(result.get("metrics") or {}, ctx.workdir / "model")
         if tracker.problems:  # tracking never fails a run; what went wrong is said with its result
             result["tracking_problems"] = list(tracker.problems)
-        status = "cancelled" if result["cancelled"] else "succeeded"
         if result["cancelled"]:
             raise JobCancelled("Cancelled", result=result)
+        status = "succeeded"
         return result
     except JobCancelled:
         status = "cancelled"
