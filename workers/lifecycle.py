@@ -67,12 +67,15 @@ def submit(user, kind_name: str, params: dict, *, lab=None, shared: bool = False
             raise ParamsError("lab", "You are not a member of that lab.")
         lab = membership.lab
         check_quota(lab, kind.queue)
-    job = Job.objects.create(
-        kind=kind.name, owner=user, lab=lab, shared=shared, params=clean.params,
-        input_facts=clean.facts, queue=kind.queue,
-        title=title[:200] or kind.summarize_params(clean.params, clean.facts)[:200],
-        rerun_of=rerun_of,
-    )
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind=kind.name, owner=user, lab=lab, shared=shared, params=clean.params,
+            input_facts=clean.facts, queue=kind.queue,
+            title=title[:200] or kind.summarize_params(clean.params, clean.facts)[:200],
+            rerun_of=rerun_of,
+        )
+        if kind.on_submit is not None:
+            kind.on_submit(job)
     transaction.on_commit(lambda: _dispatch_after_submit(job))
     return job
 
