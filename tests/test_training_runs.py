@@ -179,6 +179,25 @@ def test_cross_validation_trains_one_model_per_fold(esol, user, no_broker):
     assert rerun.training_run.dataset_id == esol.pk and rerun.training_run.epochs == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_forest_ensemble_cancelled_between_members_keeps_the_members_done(esol, user, no_broker, monkeypatch):
+    from workers.runtime import DbJobContext
+
+    job = submit_run(user, train_params(esol, ensemble=3))
+    calls = []
+
+    def cancel_once_a_member_is_done(self):
+        calls.append(1)
+        return len(calls) > 2  # loading, saving member 1's state; then its progress report sees the cancel
+
+    monkeypatch.setattr(DbJobContext, "cancel_requested", cancel_once_a_member_is_done)
+    assert run_job_now(job) == Status.CANCELLED
+    job.refresh_from_db()
+    assert job.result["cancelled"] and job.result["card"]["ensemble"] == 1 and job.result["ensemble"] == 3
+    assert job.files.named("model.zip") is not None and job.files.count() == 5
+    assert job.training_run.metrics["mean"]["rmse"] > 0
+
+
 # ---------------------------------------------------------------- form and API
 
 @pytest.mark.django_db

@@ -160,7 +160,8 @@ def run_training(ctx: JobContext) -> dict:
         tracker.log_final(result.get("metrics") or {}, ctx.workdir / "model")
         if tracker.problems:  # tracking never fails a run; what went wrong is said with its result
             result["tracking_problems"] = list(tracker.problems)
-        if result["cancelled"]:
+        # A cancel asked for after the last epoch still keeps the model it finished.
+        if result["cancelled"] or ctx.cancel_requested():
             raise JobCancelled("Cancelled", result=result)
         status = "succeeded"
         return result
@@ -295,6 +296,4 @@ def _publish(ctx, p, table, splits, models, family, data, log: EpochLog, phases:
                   per_fold=[m.split_predictions for m in models if m.split_predictions is not None],
                   epochs=log.entries, result=result, bundle=pack(model_dir))
     log.save(metrics=metrics)
-    if not cancelled:
-        ctx.progress(100, f"Done: {result['describe']}")
     return result
