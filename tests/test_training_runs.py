@@ -318,6 +318,7 @@ def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user, alice
     assert [(e["member"], e["epoch"]) for e in epochs] == [(0, 1), (0, 2), (0, 3)]
     assert all(e["train_loss"] > 0 and e["val_metric"] is not None and e["attempt"] == 1 for e in epochs)
     assert "D-MPNN" in dmpnn.result["describe"] and dmpnn.result["metrics"]["per_target"]["logS"]["rmse"] > 0
+    assert dmpnn.result["val_metric_name"] == "rmse" and "RMSE" in dmpnn.result["val_metric_sentence"]
     assert len(read_csv(dmpnn, "epochs.csv")) == 3
     from workers.models import Attempt
 

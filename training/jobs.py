@@ -198,7 +198,8 @@ def _train(ctx, p, table, splits, family, data, state: Path, log: EpochLog, phas
             if len(splits) > 1:
                 entry["fold"] = fold
             log.add(entry)
-            tracker.log_epoch(member, report)
+            # One series per model trained: folds would otherwise log the same member's steps twice.
+            tracker.log_epoch(fold * p["ensemble"] + member, report)
             done = fold * p["ensemble"] + member + min(report.epoch / max_epochs, 1)
             where = f"fold {fold + 1}/{len(splits)}, " if len(splits) > 1 else ""
             val = f", validation {report.val_metric:.4g}" if report.val_metric is not None else ""
@@ -284,7 +285,9 @@ def _publish(ctx, p, table, splits, models, family, data, log: EpochLog, phases:
         "conformal": (model.conformal or {}).get("method"),
         "test_predictions": out.test_points(model.split_predictions) if model.split_predictions else {},
         "importances": (model.card or {}).get("feature_importances"),
-        "val_metric_name": getattr(member, "val_metric_name", None) or PRIMARY[table.tasks[0]],
+        # The early-stopping metric's key ("rmse", "roc_auc" or "loss"; the forest has none) and in words.
+        "val_metric_name": getattr(member, "val_metric", None) or PRIMARY[table.tasks[0]],
+        "val_metric_sentence": getattr(member, "val_metric_name", None) or "",
         "cancelled": cancelled,
         "folds_trained": len(models) if p["folds"] else None,
         "resumed": resumed,
