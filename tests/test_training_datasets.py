@@ -426,3 +426,50 @@ def test_one_name_holds_one_content_once_even_for_concurrent_uploads(user):
     again = parse_and_store(owner=user, name="sol", data=GOOD_CSV.encode(), filename="other-name.csv",
                             smiles_column="smiles", targets={"solubility": "regression"})
     assert not again.created and again.dataset == first
+
+
+def test_the_owner_shares_a_version_later_and_only_the_owner(user, lab, other_user):
+    alice = client_for(user)
+    upload(alice)
+    dataset = Dataset.objects.get()
+    carol = client_for(lab.colleague)
+    assert carol.get(dataset.get_absolute_url()).status_code == 404
+    sharing = reverse("training:dataset_sharing", args=[dataset.pk])
+    page = alice.get(dataset.get_absolute_url())
+    assert page.context["sharing"] is not None and 'id="sharing"' in page.content.decode()
+
+    response = alice.post(sharing, {"shared": "on", "lab": str(lab.pk)}, follow=True)
+    assert "now shared with Solubility group" in response.content.decode()
+    dataset.refresh_from_db()
+    assert dataset.shared and dataset.lab == lab
+    page = carol.get(dataset.get_absolute_url())
+    assert page.status_code == 200 and page.context["sharing"] is None
+    assert carol.post(sharing, {"lab": str(lab.pk)}).status_code == 404
+    assert client_for(other_user).post(sharing, {"lab": str(lab.pk)}).status_code == 404
+    dataset.refresh_from_db()
+    assert dataset.shared
+
+    alice.post(sharing, {"lab": str(lab.pk)})
+    assert carol.get(dataset.get_absolute_url()).status_code == 404
+
+
+def test_admin_shows_datasets_read_only_and_adds_none(alice_client, make_user):
+    upload(alice_client)
+    dataset = Dataset.objects.get()
+    ops = client_for(make_user("ops@example.org", is_staff=True, is_superuser=True))
+    assert dataset.name in ops.get(reverse("admin:training_dataset_changelist")).content.decode()
+    page = ops.get(reverse("admin:training_dataset_change", args=[dataset.pk]))
+    assert page.status_code == 200 and dataset.content_hash in page.content.decode()
+    assert 'name="name"' not in page.content.decode() and 'name="shared"' in page.content.decode()
+    for model in ("dataset", "trainingrun", "modelversion"):
+        assert ops.get(reverse(f"admin:training_{model}_add")).status_code == 403
+
+
+def test_a_file_wider_than_the_columns_form_is_refused_at_step_one(alice_client):
+    from training.models.datasets import MAX_UPLOAD_COLUMNS
+
+    header = ",".join(["smiles"] + [f"d{i}" for i in range(MAX_UPLOAD_COLUMNS)])
+    rows = "\n".join("C" * n + "," + ",".join(["1"] * MAX_UPLOAD_COLUMNS) for n in (1, 2))
+    response = step1(alice_client, f"{header}\n{rows}\n", "wide.csv")
+    assert response.status_code == 400
+    assert f"over the limit of {MAX_UPLOAD_COLUMNS}" in " ".join(response.context["form"].errors["file"])

@@ -53,8 +53,10 @@ def _bundle(card=CARD) -> bytes:
     """A packed model as training.compute.bundle lays it out: model.json (config + card) and members."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("model.json", json.dumps({"format": 1, "family": card["family"], "card": card}))
-        zf.writestr("members/0/model.safetensors", b"\x00" * 16)
+        # A fixed time stamp, so two packings of the same card are the same bytes.
+        zf.writestr(zipfile.ZipInfo("model.json", (2026, 1, 1, 0, 0, 0)),
+                    json.dumps({"format": 1, "family": card["family"], "card": card}))
+        zf.writestr(zipfile.ZipInfo("members/0/model.safetensors", (2026, 1, 1, 0, 0, 0)), b"\x00" * 16)
     return out.getvalue()
 
 
@@ -141,6 +143,7 @@ def test_the_run_page_draws_the_curves_again_after_a_reload(alice_client, user):
     assert curves["metric"]["layout"]["yaxis"]["title"]["text"] == "Validation RMSE"
     body = page.content.decode()
     assert 'id="loss-chart"' in body and 'id="metric-chart"' in body and "training_runs.js" in body
+    assert f'{reverse("training:run_new")}?from={run.job_id}' in body
     assert "Register this model" not in body  # not while it runs
 
 
@@ -351,6 +354,7 @@ def test_the_model_card_shows_data_split_hyperparameters_metrics_time_and_librar
     assert "2 min 5 s of training" in body
     assert "chemprop 2.2.4" in body and "rdkit 2026.09.1" in body
     assert "ensemble of 2 (seeds 0, 1)" in body and "directed message passing" in body
+    assert f'{reverse("training:predict_new")}?model={model.pk}' in body  # predict with it
     download = alice_client.get(reverse("training:model_bundle", args=[model.pk]))
     assert download.status_code == 200 and b"".join(download.streaming_content) == _bundle()
     assert 'filename="esol-v1.zip"' in download["Content-Disposition"]
@@ -367,7 +371,8 @@ def test_another_users_ids_are_404_everywhere(client, user, other_user):
                 reverse("training:dataset_runs", args=[theirs.dataset.pk]),
                 reverse("training:model_detail", args=[model.pk]),
                 reverse("training:model_bundle", args=[model.pk]),
-                reverse("api:training_model", args=[model.pk])):
+                reverse("api:training_model", args=[model.pk]),
+                reverse("api:training_model_bundle", args=[model.pk])):
         assert client.get(url).status_code == 404, url
     assert client.post(reverse("training:run_register", args=[theirs.job_id]), {"name": "mine"}).status_code == 404
     assert "bob's" not in client.get(reverse("training:model_list")).content.decode()
@@ -393,8 +398,9 @@ def test_models_shared_with_a_lab_are_seen_by_its_members_only(client, user, oth
     card = client.get(shared.get_absolute_url())
     assert card.status_code == 200 and "Shared with Solubility group" in card.content.decode()
     assert client.get(private.get_absolute_url()).status_code == 404
-    # Bob sees the shared run but registering its model is Alice's call.
-    assert client.get(run.get_absolute_url()).status_code == 200
+    # Bob sees the shared run (not its unshared dataset) but registering its model is Alice's call.
+    page = client.get(run.get_absolute_url()).content.decode()
+    assert "(not shared with you)" in page and dataset.get_absolute_url() not in page
     assert "Only the run's owner" in client.get(run.get_absolute_url()).content.decode()
     assert client.post(reverse("training:run_register", args=[run.job_id]), {"name": "x"}).status_code == 404
     assert [m["name"] for m in client.get(reverse("api:training_models")).json()] == ["shared-esol"]
@@ -404,22 +410,38 @@ def test_models_shared_with_a_lab_are_seen_by_its_members_only(client, user, oth
     assert "shared-esol" not in client.get(reverse("training:model_list")).content.decode()
 
 
-def test_the_api_lists_models_and_gives_a_card(api, user):
+def test_the_api_registers_lists_models_and_gives_a_card_and_bundle(api, user, other_user):
     run = _finished(user, _dataset(user))
-    api.force_login(user)
-    api.post(reverse("training:run_register", args=[run.job_id]), {"name": "esol"})
-    api.logout()
+    register = reverse("api:training_run_register", args=[run.job_id])
+    created = api.post(register, {"name": " esol "}, content_type="application/json")
+    assert created.status_code == 201, created.content
     model = ModelVersion.objects.get()
+    assert created.json()["display_name"] == f"esol v1 ({DESCRIBE})" and created.json()["version"] == 1
+    assert api.post(register, {"name": "esol"}, content_type="application/json").json()["version"] == 2
+    bad = api.post(register, {"name": "\x07"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["field"] == "name"
+    running = _run(user, run.dataset)
+    refused = api.post(reverse("api:training_run_register", args=[running.job_id]), {"name": "x"},
+                       content_type="application/json")
+    assert refused.status_code == 400 and "once it has ended" in refused.json()["error"]
+    theirs = _finished(other_user, _dataset(other_user))
+    assert api.post(reverse("api:training_run_register", args=[theirs.job_id]), {"name": "x"},
+                    content_type="application/json").status_code == 404
+
     listing = api.get(reverse("api:training_models"))
     assert listing.status_code == 200
-    item = listing.json()[0]
+    item = listing.json()[-1]
     assert item["id"] == model.pk and item["display_name"] == f"esol v1 ({DESCRIBE})" and item["version"] == 1
     assert item["targets"] == [{"name": "logS", "task": "regression"}]
+    assert [m["version"] for m in api.get(reverse("api:training_models"), {"name": "esol"}).json()] == [2, 1]
     detail = api.get(reverse("api:training_model", args=[model.pk])).json()
-    assert detail["card"]["dataset"]["content_hash"] == "ab" * 32
+    assert detail["card"]["dataset"]["content_hash"] == "ab" * 32 and detail["dataset"]["url"].endswith(
+        run.dataset.get_absolute_url())
     assert detail["card"]["metrics"]["mean"]["rmse"] == 0.712
-    assert detail["bundle_sha256"] == model.bundle_sha256 and detail["bundle_url"].endswith("/bundle.zip")
-    assert api.get(reverse("api:training_model", args=[model.pk + 1])).status_code == 404
+    assert detail["bundle_sha256"] == model.bundle_sha256
+    bundle = api.get(detail["bundle_url"])
+    assert bundle.status_code == 200 and b"".join(bundle.streaming_content) == _bundle()
+    assert api.get(reverse("api:training_model", args=[model.pk + 99])).status_code == 404
 
 
 def test_the_curves_name_the_metric_the_run_stopped_on():
@@ -502,3 +524,40 @@ def test_a_registered_bundle_is_kept_by_retention_and_a_deleted_models_goes(alic
     report = retention.prune_files(grace_hours=0)
     assert path in report.files and not default_storage.exists(path)
     assert kept.bundle.name not in report.files and default_storage.exists(kept.bundle.name)
+
+
+def test_the_history_and_the_registry_cost_the_same_queries_for_more_rows(alice_client, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    dataset = _dataset(user)
+
+    def counted(url):
+        with CaptureQueriesContext(connection) as queries:
+            assert alice_client.get(url).status_code == 200
+        return len(queries)
+
+    history, registry = reverse("training:dataset_runs", args=[dataset.pk]), reverse("training:model_list")
+    run = _finished(user, dataset)
+    alice_client.post(reverse("training:run_register", args=[run.job_id]), {"name": "m0"})
+    before = counted(history), counted(registry)
+    for i in range(4):
+        run = _finished(user, dataset)
+        alice_client.post(reverse("training:run_register", args=[run.job_id]), {"name": f"m{i + 1}"})
+    assert (counted(history), counted(registry)) == before
+
+
+def test_queued_failed_and_forest_runs_say_where_they_stand(alice_client, user):
+    dataset = _dataset(user)
+    queued = _run(user, dataset, status="queued", started_ago=0)
+    Job.objects.filter(pk=queued.job_id).update(started_at=None)
+    body = alice_client.get(queued.get_absolute_url()).content.decode()
+    assert "Waiting for a worker." in body and 'id="metrics-table"' not in body
+    failed = _run(user, dataset, status="failed", epochs=_epochs(1, 2))
+    body = alice_client.get(failed.get_absolute_url()).content.decode()
+    assert "Failed while training member 1 (of 2), at epoch 2:" in body and 'id="register"' not in body
+    assert len(_json_script(body.encode(), "run-curves-data")["metric"]["data"]) == 2  # its curve and best star
+    forest = _run(user, dataset, status="succeeded", family="fingerprint_rf", ensemble=1,
+                  metrics=CARD["metrics"], result={"describe": "Random forest", "importances": []})
+    body = alice_client.get(forest.get_absolute_url()).content.decode()
+    assert "a random forest trains in one step" in body and 'id="metrics-table"' in body

@@ -232,7 +232,8 @@ def test_the_job_predicts_as_the_command_line_does(registered, model_dir, alice_
     page = alice_client.get(job.get_absolute_url()).content.decode()
     # Every number is named with the model, its method, training data and test metric.
     for text in (registered.display_name, "esol_60.csv", "split-conformal", "Tanimoto", f"{AD_THRESHOLD}",
-                 "Invalid rows", "SMILES Parse Error", "sd of the 2 members"):
+                 "Invalid rows", "SMILES Parse Error", "sd of the 2 members",
+                 reverse("training:predict_new") + f"?model={registered.pk}"):
         assert text in page, text
 
 

@@ -280,3 +280,28 @@ def test_train_model_logs_a_dmpnn_run_to_mlflow(clean_env, tmp_path):
     assert float((run / "metrics" / "test" / "mean" / "rmse").read_text().split()[1]) == pytest.approx(
         metrics["metrics"]["mean"]["rmse"])
     assert load_model(out).predict(["CCO"]).mean.shape == (1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_training_job_logs_its_run_to_mlflow(clean_env, tmp_path, user):
+    from tests.conftest import run_job_now
+    from tests.training_fixtures import TINY_DMPNN, esol_csv, make_dataset
+    from training.runs import submit_run
+    from workers.models import Job, Status
+
+    store = tmp_path / "mlruns"
+    clean_env.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    dataset = make_dataset(user, esol_csv(40), {"logS": "regression"})
+    job = submit_run(user, {"dataset_id": dataset.pk, "family": "dmpnn", "hparams": {**TINY_DMPNN, "max_epochs": 2}})
+    assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
+    job.refresh_from_db()
+    assert "tracking_problems" not in job.result
+    run = mlflow_run_dir(store)
+    assert (run / "tags" / "biofm.run_key").read_text() == str(job.pk)
+    assert (run / "params" / "family").read_text() == "dmpnn"
+    assert (run / "params" / "dataset.hash").read_text() == dataset.content_hash
+    epochs = [line.split() for line in (run / "metrics" / "member_0" / "val_loss").read_text().split("\n") if line]
+    assert [int(step) for _, _, step in epochs] == [e["epoch"] for e in job.training_run.epochs]
+    assert float((run / "metrics" / "test" / "mean" / "rmse").read_text().split()[1]) == pytest.approx(
+        job.result["metrics"]["mean"]["rmse"])
+    assert (run / "artifacts" / "model" / "model.json").exists() and "status: 3" in (run / "meta.yaml").read_text()

@@ -20,7 +20,7 @@ class DatasetAdmin(MadeElsewhere):
     list_display = ("name", "version", "owner", "lab", "shared", "builtin", "n_rows", "n_source_rows", "created_at")
     list_filter = ("builtin", "shared", "lab")
     search_fields = ("name", "owner__email", "content_hash")
-    readonly_fields = CONTENT + ("builtin",)
+    readonly_fields = CONTENT + ("name", "builtin")
 
 
 @admin.register(TrainingRun)

@@ -298,7 +298,7 @@ def model_out(request, model: ModelVersion, *, detail: bool = True) -> dict:
             dataset["url"] = absolute(shown["dataset"].get_absolute_url())
         out.update({
             "bundle_sha256": model.bundle_sha256, "card": model.card, "dataset": dataset,
-            "bundle_url": absolute(reverse("training:model_bundle", args=[model.pk])),
+            "bundle_url": absolute(reverse("api:training_model_bundle", args=[model.pk])),
             "run_url": absolute(shown["run"].get_absolute_url()) if shown["run"] else None,
         })
     return out
@@ -320,6 +320,44 @@ def model_detail(request, model_id: int):
     """A registered model and its card."""
     model = get_visible_or_404(ModelVersion.objects.select_related("owner", "lab"), request.user, model_id, "model")
     return model_out(request, model)
+
+
+@router.get("/models/{model_id}/bundle.zip", response={200: None, 404: ErrorOut}, url_name="training_model_bundle")
+def model_bundle(request, model_id: int):
+    """The model's bundle (zip: safetensors / skops and JSON), as `python manage.py predict DIR` reads it unzipped."""
+    model = get_visible_or_404(ModelVersion, request.user, model_id, "model")
+    return FileResponse(model.bundle.open("rb"), as_attachment=True, content_type="application/zip",
+                        filename=f"{model.name}-v{model.version}.zip".replace("/", "_"))
+
+
+class RegisterIn(Schema):
+    name: str = Field(description="Versions of one name are numbered 1, 2, ... per owner")
+    shared: bool = False
+    lab: int | str | None = LAB_FIELD
+
+
+@router.post("/runs/{job_id}/register", response={201: ModelOut, 400: ErrorOut, 404: ErrorOut},
+             url_name="training_run_register")
+def register_run_model(request, job_id: UUID, payload: RegisterIn):
+    """Register a finished run's model (yours; a cancelled run's if it kept one) as the next version of `name`."""
+    from accounts.sharing import lab_from_api, offered_lab, remember_lab
+
+    from . import registry
+
+    run = TrainingRun.objects.filter(job=get_visible_job(request.user, job_id)).select_related("job", "dataset").first()
+    if run is None or run.job.owner_id != request.user.pk:
+        raise Http404("No such training run.")
+    try:
+        name = registry.clean_name(payload.name)
+    except registry.RegistrationError as exc:
+        raise ParamsError("name", str(exc)) from None
+    lab = lab_from_api(request.user, payload.lab) or offered_lab(request.user)
+    try:
+        model = registry.register_run(run, request.user, name, lab=lab, shared=payload.shared)
+    except registry.RegistrationError as exc:
+        raise ParamsError(None, str(exc)) from None
+    remember_lab(request.user, lab)
+    return Reply(201, model_out(request, model))
 
 
 # ---------------------------------------------------------------- predictions (training/predict/api.py)

@@ -53,6 +53,13 @@ class DatasetFileForm(forms.Form):
         return upload
 
 
+class DatasetSharingForm(SharingForm):
+    """Sharing an existing version (or no longer): its content never changes, who sees it may."""
+
+    share_label = "Shared with the lab below"
+    lab_help = "Its members can see this dataset and train models on it."
+
+
 class DatasetForm(SharingForm):
     """Step 2: what the file's columns are. One checkbox and one task per
     column of the preview (fields `target_<i>` / `task_<i>`, by position,
@@ -208,9 +215,9 @@ class RegisterModelForm(SharingForm):
                                                      "the name is shown with the method and test metric.")
 
     def clean_name(self):
-        name = " ".join(self.cleaned_data["name"].split())
-        if not name:
-            raise forms.ValidationError("Give the model a name.")
-        if any(not ch.isprintable() for ch in name):
-            raise forms.ValidationError("The name must be printable text.")
-        return name
+        from .registry import RegistrationError, clean_name
+
+        try:
+            return clean_name(self.cleaned_data["name"])
+        except RegistrationError as exc:
+            raise forms.ValidationError(str(exc)) from None

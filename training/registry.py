@@ -17,12 +17,25 @@ from .models import ModelVersion, TrainingRun
 
 BUNDLE_FILE = "model.zip"        # the run's packed model (training/outputs.py)
 CARD_FILE = "model.json"         # inside the bundle: the config and the card (training/compute/bundle.py)
+NAME_MAX = 200   # ModelVersion.name
 # Registration reads a card this large from a bundle at most; anything bigger is no card of ours.
 MAX_CARD_BYTES = 2 * 1024 * 1024
 
 
 class RegistrationError(Exception):
     """Why a run's model cannot be registered, said to the user."""
+
+
+def clean_name(name: str) -> str:
+    """A model's name as stored: spaces collapsed; RegistrationError when it is empty or not printable."""
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise RegistrationError("Give the model a name.")
+    if len(name) > NAME_MAX:
+        raise RegistrationError(f"A model's name has at most {NAME_MAX} characters.")
+    if any(not ch.isprintable() for ch in name):
+        raise RegistrationError("The name must be printable text.")
+    return name
 
 
 def next_version(owner, name: str) -> int:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("datasets/new/", views.dataset_new, name="dataset_new"),
     path("datasets/new/<slug:token>/", views.dataset_columns, name="dataset_columns"),
     path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/sharing/", views.datasets.dataset_sharing, name="dataset_sharing"),
     path("datasets/<int:pk>/table.csv", views.dataset_table, name="dataset_table"),
     path("datasets/<int:pk>/source", views.dataset_source, name="dataset_source"),
     # ------------------------------------------------------------ runs (start one)

@@ -8,6 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
@@ -133,18 +134,27 @@ def source_row_count(table) -> int:
 def safe_filename(filename: str) -> str:
     """The upload's own name without any folder (a client's path is never a storage path)."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
-    return get_valid_filename(name) if name else "upload"
+    try:
+        return get_valid_filename(name)
+    except SuspiciousFileOperation:  # nothing of the name is left ("@@@")
+        return "upload"
 
 
 def dataset_limits():
-    """The caps on one dataset file, from the site's settings (an upload's, and a built-in's)."""
+    """The caps on an uploaded dataset file, from the site's settings."""
     from django.conf import settings
 
     from training.compute.datasets import DatasetLimits
 
-    return DatasetLimits(max_bytes=settings.BIOFM_UPLOAD_MAX_BYTES,
+    return DatasetLimits(max_bytes=settings.BIOFM_UPLOAD_MAX_BYTES, max_columns=MAX_UPLOAD_COLUMNS,
                          max_smiles_chars=settings.BIOFM_MOLECULE_MAX_SMILES_CHARS,
                          max_heavy_atoms=settings.BIOFM_MOLECULE_MAX_HEAVY_ATOMS)
+
+
+# The columns form posts up to three fields per column (task menu, target and keep
+# boxes), and Django refuses a form of more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+# (1000) fields: an upload's columns are kept below that.
+MAX_UPLOAD_COLUMNS = 300
 
 
 def parse_and_store(*, owner, name: str, data: bytes, filename: str, smiles_column: str | None,

@@ -7,15 +7,15 @@ from pathlib import PurePath
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.scoping import get_visible_or_404
 from training.compute.datasets import DatasetError, read_preview
 
 from .. import uploads
-from ..forms import DatasetFileForm, DatasetForm
+from ..forms import DatasetFileForm, DatasetForm, DatasetSharingForm
 from ..models import Dataset
 from ..models.datasets import dataset_limits, parse_and_store
 
@@ -56,7 +56,12 @@ def dataset_columns(request: HttpRequest, token: str) -> HttpResponse:
                                 f"{uploads.MAX_PENDING}); upload the file again.")
         return redirect("training:dataset_new")
     data, filename = pending
-    preview = read_preview(data, filename, limits=dataset_limits())
+    try:
+        preview = read_preview(data, filename, limits=dataset_limits())
+    except DatasetError as exc:  # the caps changed since step 1
+        uploads.discard(request.session, token)
+        messages.error(request, f"“{filename}”: {exc}")
+        return redirect("training:dataset_new")
     form = DatasetForm(request.POST or None, preview=preview, user=request.user,
                        initial={"name": PurePath(filename).stem[:200]})
     if request.method == "POST" and form.is_valid():
@@ -91,12 +96,33 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     versions = (Dataset.objects.visible_to(request.user).filter(owner=dataset.owner, name=dataset.name)
                 .only("pk", "name", "version", "created_at", "n_rows", "content_hash").order_by("-version"))
     groups = dataset.duplicates.get("groups", [])
+    is_owner = dataset.owner_id == request.user.pk and not dataset.builtin
+    sharing = DatasetSharingForm(user=request.user, initial={"shared": dataset.shared, "lab": dataset.lab}) \
+        if is_owner else None
     return render(request, "training/datasets/detail.html", {
         "dataset": dataset, "versions": versions, "figures": target_figures(dataset),
         "errors": dataset.row_errors[:SHOWN], "duplicates": groups[:SHOWN],
         "merged_rows": dataset.n_source_rows - dataset.n_rows - len(dataset.row_errors),
-        "shown": SHOWN, "is_owner": dataset.owner_id == request.user.pk,
+        "shown": SHOWN, "is_owner": is_owner, "sharing": sharing,
     })
+
+
+@login_required
+@require_POST
+def dataset_sharing(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_visible_or_404(Dataset, request.user, pk, "dataset")
+    if dataset.owner_id != request.user.pk or dataset.builtin:
+        # A colleague who sees a shared dataset cannot change who else does.
+        raise Http404("No such dataset.")
+    form = DatasetSharingForm(request.POST, user=request.user)
+    if form.is_valid():
+        dataset.lab, dataset.shared = form.chosen_lab(), form.cleaned_data["shared"]
+        dataset.save(update_fields=["lab", "shared"])
+        messages.success(request, f"“{dataset}” is now shared with {dataset.lab.name}." if dataset.shared
+                         else f"“{dataset}” is no longer shared.")
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect(dataset)
 
 
 @login_required

@@ -20,8 +20,8 @@ from ..compute.metrics import higher_is_better
 from ..forms import RegisterModelForm
 from ..models import Dataset, TrainingRun
 
-# The loss each family minimises, named on the loss chart (the torch families
-# train on standardised regression targets, as Chemprop does).
+# The loss chart's axis, and the caption that names what it is: the torch
+# families (torch_base) train on standardised regression targets, as Chemprop does.
 LOSS_LABEL = "Loss"
 LOSS_METHOD = ("The loss the family minimises: mean squared error on standardised targets for regression, "
                "binary cross-entropy for classification (missing labels masked); solid: training set, "
@@ -98,6 +98,8 @@ def _render_detail(request, run: TrainingRun, form, status: int = 200) -> HttpRe
     context = live_context(run, tasks)
     context.update({
         "dataset": run.dataset, "targets": targets, "files": job.files.all(),
+        # A lab member may see a shared run of a dataset that is not shared: no link to its 404.
+        "dataset_visible": Dataset.objects.visible_to(request.user).filter(pk=run.dataset_id).exists(),
         "can_control": can_control(request.user, job),
         "models": run.models.visible_to(request.user).order_by("-version"),
     })
@@ -127,15 +129,18 @@ def _results(run: TrainingRun, targets: list[dict]) -> dict:
         if not points:
             continue
         values = per_target.get(target["name"]) or {}
+        y, pred = points.get("y", []), points.get("pred", [])
         if target.get("task") == "classification":
-            caption = f"ROC curve on {where}, ROC-AUC {_number(values.get('roc_auc'))}"
-            figure = charts.roc_figure(target["name"], points.get("y", []), points.get("pred", []), caption)
+            kind = "ROC curve"
+            figure = charts.roc_figure(target["name"], y, pred,
+                                       f"ROC curve on {where}, ROC-AUC {_number(values.get('roc_auc'))}")
         else:
-            caption = f"{where[0].upper()}{where[1:]}: RMSE {_number(values.get('rmse'))}, R² {_number(values.get('r2'))}"
-            figure = charts.parity_figure(target["name"], points.get("y", []), points.get("pred", []), caption)
+            kind = "parity plot"
+            figure = charts.parity_figure(target["name"], y, pred, f"{where[0].upper()}{where[1:]}: RMSE "
+                                          f"{_number(values.get('rmse'))}, R² {_number(values.get('r2'))}")
         if figure["data"]:
             plots.append({"id": f"result-plot-{i}", "data_id": f"result-plot-{i}-data", "target": target["name"],
-                          "figure": figure, "kind": "ROC curve" if target.get("task") == "classification" else "parity plot"})
+                          "figure": figure, "kind": kind})
     importances = result.get("importances") or []
     return {"metric_table": table, "plots": plots, "importances": importances[:20],
             "importances_figure": charts.importances_figure(importances) if importances else None,
