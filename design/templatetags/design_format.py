@@ -23,3 +23,10 @@ def score(value, places: int = 3):
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+@register.filter
+def label_of(labels, key):
+    """The readable name of a property key (a registered model's display name
+    and target); the key itself where a result has no labels (older runs)."""
+    return (labels or {}).get(key, key) if isinstance(labels, dict) else key
