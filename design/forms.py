@@ -259,11 +259,11 @@ class PropertiesForm(DesignJobForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        offered = model_properties.choices(self.user)
-        if offered:
-            self.fields["model_properties"].choices = offered
-        else:
-            del self.fields["model_properties"]
+        # Kept without choices too, so a posted model the user cannot see is refused, not ignored.
+        field = self.fields["model_properties"]
+        field.choices = model_properties.choices(self.user)
+        if not field.choices:
+            field.help_text = "None yet: a model registered from a finished training run appears here."
 
     def clean_molecules_file(self):
         upload = self.cleaned_data.get("molecules_file")

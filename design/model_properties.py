@@ -74,7 +74,8 @@ def training_data(model) -> str:
     if run is not None and getattr(run, "dataset", None) is not None:
         ds = run.dataset
         return f"{ds.name} v{ds.version} (sha256 {ds.content_hash[:12]})"
-    data = (model.card or {}).get("dataset")
+    card = model.card or {}
+    data = card.get("dataset") or card.get("data")
     if isinstance(data, dict):
         name = " ".join(str(data[k]) if k != "version" else f"v{data[k]}" for k in ("name", "version") if data.get(k))
         digest = data.get("hash") or data.get("content_hash")
