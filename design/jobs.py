@@ -129,7 +129,7 @@ def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict]) -> tu
 
     with ctx.phase("loading models"):
         loaded = mp.load(keys, _owner(ctx), ctx.workdir)
-    threshold = mp.ad_threshold()
+    threshold, domain_method = mp.domain()
     scored = [r for r in rows if r["properties"] is not None and not r["error"]]
     smiles = [r["smiles"] for r in scored]
     wanted: dict[int, list[str]] = {}
@@ -149,7 +149,7 @@ def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict]) -> tu
             for i, row in enumerate(scored):
                 row["properties"].update({key: values["value"][i], f"{key}:std": values["std"][i],
                                           f"{key}:in_domain": values["in_domain"][i]})
-            columns += mp.columns(model.record, target, key, threshold)
+            columns += mp.columns(model.record, target, key, domain_method)
         for i, message in result["errors"].items():
             row = scored[i]
             row["error"] = f"row {row['row']}" + (f" ({row['name']})" if row["name"] else "") + f": {message}"
@@ -410,9 +410,9 @@ def run_campaign(ctx: JobContext) -> dict:
     if by_model:
         from . import model_properties as mp
 
-        threshold = mp.ad_threshold()
+        _, domain_method = mp.domain()
         for key, mo in by_model.items():
-            for column in mp.columns(mo.loaded.record, mo.target, key, threshold):
+            for column in mp.columns(mo.loaded.record, mo.target, key, domain_method):
                 methods[column["key"]], labels[column["key"]] = column["method"], column["label"]
     if docking is not None:
         methods["docking_score"] = DOCKING_METHOD.format(**_versions()) + (
@@ -428,7 +428,9 @@ def run_campaign(ctx: JobContext) -> dict:
         "seconds": round(result.seconds, 2),
         "seeds_used": list(seeds),
         "default_seeds": not p["seeds"],
-        "objectives": [{**o, "method": methods[o["property"]], "label": labels[o["property"]]}
+        "objectives": [{**o, "method": methods[o["property"]], "label": labels[o["property"]],
+                        **({"domain_key": f"{o['property']}:in_domain",
+                            "domain_method": methods[f"{o['property']}:in_domain"]} if o["property"] in by_model else {})}
                        for o in p["objectives"]] + (
             [{"property": "docking_score", "direction": "min", "weight": p["docking"]["weight"],
               "method": methods["docking_score"], "label": "Vina score"}] if docking else []),

@@ -91,14 +91,14 @@ def method(model, target: str) -> str:
             f"applicability domain = largest Tanimoto similarity to the training set")
 
 
-def ad_threshold() -> float:
-    """The bundle's applicability-domain threshold (worker side: imports the bundle)."""
-    from training.compute.bundle import AD_THRESHOLD
+def domain() -> tuple[float, str]:
+    """The bundle's applicability-domain threshold and its method (worker side: imports the bundle)."""
+    from training.compute.bundle import AD_METHOD, AD_THRESHOLD
 
-    return float(AD_THRESHOLD)
+    return float(AD_THRESHOLD), AD_METHOD
 
 
-def columns(model, target: str, key: str, threshold: float) -> list[dict]:
+def columns(model, target: str, key: str, domain_method: str) -> list[dict]:
     """The three result columns of one model property: value, std, in domain."""
     name, value_unit = label(model, target), unit(model, target)
     return [
@@ -106,8 +106,7 @@ def columns(model, target: str, key: str, threshold: float) -> list[dict]:
         {"key": f"{key}:std", "label": f"{name} (std)", "unit": value_unit,
          "method": f"{name}: standard deviation over the ensemble's members (blank for a single model)"},
         {"key": f"{key}:in_domain", "label": f"{name} (in domain)", "unit": "bool",
-         "method": f"{name}: in the applicability domain when the largest Tanimoto similarity (Morgan "
-                   f"fingerprints) to the model's training set is at least {threshold:g}"},
+         "method": f"{name}: applicability domain by the {domain_method}"},
     ]
 
 

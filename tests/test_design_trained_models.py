@@ -249,6 +249,8 @@ def test_a_registered_model_is_a_campaign_objective(alice_client, user, model, t
     assert objective["label"] == f"{model.display_name} · {TARGET}" and "esol-40 v1" in objective["method"]
     page = alice_client.get(reverse("design:run_detail", args=[job.pk])).content.decode()
     assert page.count(model.display_name) >= 3
+    outside = sum(1 for m in population if m["properties"][f"{k}:in_domain"] is False)
+    assert page.count("out-of-domain") == outside and (not outside or "Tanimoto" in page)
     history = alice_client.get(campaign.get_absolute_url()).content.decode()
     assert model.display_name in history
     table = list(csv.reader(io.StringIO(download(alice_client, job, "population.csv"))))
