@@ -13,9 +13,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from training.compute.families import FitCallbacks
-from training.compute.families.attentivefp import AttentiveFPFamily
-from training.compute.families.dmpnn import DMPNN
+from training.compute.families import FitCallbacks, get_family
 from training.compute.loop import FitResult, NoamSchedule, fit_torch
 
 # 48 small molecules: a carbon chain of 1-8 atoms with one of six end groups.
@@ -30,11 +28,6 @@ TINY = {
     "attentivefp": {"hidden_channels": 32, "batch_size": 8, "lr": 3e-3},
 }
 FAMILIES = sorted(TINY)
-CLASSES = {"dmpnn": DMPNN, "attentivefp": AttentiveFPFamily}
-
-
-def get_family(name):
-    return CLASSES[name]
 
 
 def split(y):
@@ -62,7 +55,7 @@ def test_regression_learns_an_easy_target(name):
     history = family.fit_record.history
     assert [r.epoch for r in history] == [1, 2, 3, 4]
     assert history[-1].train_loss < history[0].train_loss
-    assert family.val_metric_name.startswith("validation RMSE")
+    assert family.val_metric == "rmse" and family.val_metric_name.startswith("validation RMSE")
     pred = family.predict(SMILES)
     assert pred.shape == (len(SMILES), 1) and np.isfinite(pred).all()
     # predictions come back in the target's units, not standardised ones
@@ -76,7 +69,7 @@ def test_multitask_classification_with_missing_labels(name):
     prob = family.predict(SMILES)
     assert prob.shape == (len(SMILES), 2)
     assert ((prob > 0) & (prob < 1)).all()
-    assert family.val_metric_name.startswith("validation ROC-AUC")
+    assert family.val_metric == "roc_auc" and family.val_metric_name.startswith("validation ROC-AUC")
     assert all(0 <= r.val_metric <= 1 for r in family.fit_record.history)
     assert all(np.isfinite(r.train_loss) for r in family.fit_record.history)
 
@@ -85,6 +78,7 @@ def test_mixed_tasks_and_no_validation_set():
     y = np.column_stack([HEAVY_ATOMS[:, 0], classification_labels()[:, 1]])
     family = get_family("dmpnn")({**TINY["dmpnn"], "max_epochs": 2}, ["regression", "classification"])
     family.fit(SMILES, y, [], np.empty((0, 2)), FitCallbacks())
+    assert family.val_metric == "loss"
     # with nothing to validate on, the last epoch is the one kept
     assert family.fit_record.best_epoch == 2
     pred = family.predict(SMILES[:4])

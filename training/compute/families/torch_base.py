@@ -47,7 +47,8 @@ class TorchFamily(Family):
         self.mean: list[float | None] = []
         self.sd: list[float | None] = []
         self.fit_record = None
-        self.val_metric_name = ""
+        self.val_metric = ""           # metrics key of the early-stopping metric: "rmse", "roc_auc" or "loss"
+        self.val_metric_name = ""      # the same, as a sentence for the run page
         self.device = "cpu"
 
     # -- what a family provides ----------------------------------------------------------------
@@ -176,17 +177,24 @@ class TorchFamily(Family):
         return (per * mask).sum() / mask.sum().clamp(min=1)
 
     def _val_metric_kind(self, val_y: np.ndarray):
-        """The early-stopping metric: mean validation RMSE (regression) or ROC-AUC (classification)
-        over the targets it can be computed for; mixed task types stop on the validation loss."""
+        """The early-stopping metric: `metrics.PRIMARY` of the task (validation RMSE for regression,
+        ROC-AUC for classification), mean over the targets it can be computed for; mixed task types,
+        or classification without both classes in the validation set, stop on the validation loss.
+        Returns (metric function of (y, pred) or None, higher is better)."""
+        from ..metrics import PRIMARY, higher_is_better, score
+
         tasks = set(self.task_types)
-        if tasks == {REGRESSION}:
-            self.val_metric_name = "validation RMSE (mean over targets)"
-            return _mean_rmse, False
-        if tasks == {CLASSIFICATION} and any(len(np.unique(c[~np.isnan(c)])) == 2 for c in val_y.T):
-            self.val_metric_name = "validation ROC-AUC (mean over targets with both classes)"
-            return _mean_roc_auc, True
-        self.val_metric_name = "validation loss (masked MSE on standardised targets / BCE)"
-        return None, False
+        key = PRIMARY[next(iter(tasks))] if len(tasks) == 1 else None
+        if tasks == {CLASSIFICATION} and not any(len(np.unique(c[~np.isnan(c)])) == 2 for c in val_y.T):
+            key = None
+        if key is None:
+            self.val_metric = "loss"
+            self.val_metric_name = "validation loss (masked MSE on standardised targets / BCE)"
+            return None, False
+        self.val_metric = key
+        self.val_metric_name = f"validation {'RMSE' if key == 'rmse' else 'ROC-AUC'} (mean over targets)"
+        names = [f"target {t + 1}" for t in range(len(self.task_types))]
+        return (lambda y, pred: score(y, pred, self.task_types, names)["mean"].get(key)), higher_is_better(key)
 
     # -- predict -------------------------------------------------------------------------------
     def predict(self, smiles: list[str]) -> np.ndarray:
@@ -215,7 +223,7 @@ class TorchFamily(Family):
             "format": SAVE_FORMAT, "family": self.name, "hparams": self.hparams, "tasks": self.task_types,
             "seed": self.seed, "scaler": {"mean": self.mean, "sd": self.sd}, "featurizer": self.featurizer_name,
             "training": {
-                "val_metric": self.val_metric_name,
+                "val_metric": self.val_metric, "val_metric_name": self.val_metric_name,
                 "best_epoch": record.best_epoch if record else None,
                 "stopped": record.stopped if record else None,
                 "history": [vars(r) for r in record.history] if record else [],
@@ -238,7 +246,8 @@ class TorchFamily(Family):
         self = cls(config["hparams"], config["tasks"], config["seed"])
         self.mean, self.sd = config["scaler"]["mean"], config["scaler"]["sd"]
         training = config.get("training", {})
-        self.val_metric_name = training.get("val_metric", "")
+        self.val_metric = training.get("val_metric", "")
+        self.val_metric_name = training.get("val_metric_name", "")
         self.fit_record = FitResult(history=[EpochReport(**r) for r in training.get("history", [])],
                                     best_epoch=training.get("best_epoch") or 0, stopped=training.get("stopped") or "")
         self.device = pick_device()
@@ -268,26 +277,6 @@ def _digest(smiles: list[str], y: np.ndarray) -> str:
     h = hashlib.sha256("\n".join(smiles).encode())
     h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
     return h.hexdigest()
-
-
-def _mean_rmse(y: np.ndarray, pred: np.ndarray) -> float | None:
-    values = []
-    for t in range(y.shape[1]):
-        mask = ~np.isnan(y[:, t])
-        if mask.any():
-            values.append(float(np.sqrt(np.mean((pred[mask, t] - y[mask, t]) ** 2))))
-    return float(np.mean(values)) if values else None
-
-
-def _mean_roc_auc(y: np.ndarray, prob: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    values = []
-    for t in range(y.shape[1]):
-        mask = ~np.isnan(y[:, t])
-        if len(np.unique(y[mask, t])) == 2:
-            values.append(float(roc_auc_score(y[mask, t], prob[mask, t])))
-    return float(np.mean(values)) if values else None
 
 
 def featurize_error(row: int, smiles: Any) -> ValueError:
