@@ -59,6 +59,9 @@ api = NinjaAPI(
 
 def _field_of(error: dict) -> str:
     loc = [str(part) for part in error.get("loc", []) if part not in ("body", "payload", "query", "path")]
+    if len(loc) > 1 and loc[0] in ("file", "form"):
+        # A multipart parameter's location starts with its source: ("form", "name").
+        loc = loc[1:]
     return ".".join(loc) or "body"
 
 
@@ -124,6 +127,9 @@ def _register_routers() -> None:
     from analysis.atomica.api import router as atomica_router
 
     api.add_router("/atomica", atomica_router)
+    from training.api import router as training_router
+
+    api.add_router("/training", training_router)
 
 
 _register_routers()

@@ -445,6 +445,12 @@ BIOFM_ATOMICA_SYNC_WAIT_SECONDS = env_int("BIOFM_ATOMICA_SYNC_WAIT_SECONDS", 45)
 # Per-block importance costs one extra forward pass per block: capped.
 BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS = env_int("BIOFM_ATOMICA_IMPORTANCE_MAX_BLOCKS", 400)
 
+# --- Training (training/) ---------------------------------------------------
+# `migrate` creates the built-in public datasets (ESOL, FreeSolv, Lipophilicity,
+# BBBP, Tox21: ~15k molecules, some seconds the first time; unchanged ones cost
+# nothing). The test suite turns this off and loads them where a test needs them.
+BIOFM_LOAD_BUILTIN_DATASETS = env_bool("BIOFM_LOAD_BUILTIN_DATASETS", default=True)
+
 # --- Fetching user-supplied URLs (biofm_site/safe_fetch.py) -----------------
 BIOFM_FETCH_MAX_BYTES = env_int("BIOFM_FETCH_MAX_BYTES", 50 * 1024 * 1024)
 BIOFM_FETCH_TIMEOUT = env_int("BIOFM_FETCH_TIMEOUT", 30)

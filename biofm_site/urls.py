@@ -9,6 +9,7 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("analysis/", include("analysis.urls")),
     path("design/", include("design.urls")),
+    path("training/", include("training.urls")),
     path("api/v1/", api.urls),
     path("", include("workers.urls")),
 ]

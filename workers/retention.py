@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # The storage folders whose files belong to rows of ours. Files elsewhere are
 # never touched.
 JOBS_FOLDER = "jobs"  # workers.models.job_file_path
-MANAGED_FOLDERS = (JOBS_FOLDER, "atomica_inputs", "design/targets")
+MANAGED_FOLDERS = (JOBS_FOLDER, "atomica_inputs", "design/targets", "training/datasets", "training/uploads")
 
 
 @dataclass
@@ -143,12 +143,23 @@ def design_target_references() -> References:
     return References(set(Target.objects.values_list("structure", flat=True)))
 
 
+def training_dataset_references() -> References:
+    """Datasets' files. A pending upload (training/uploads) has no row: it is
+    kept by the grace period, long enough for its second step."""
+    Dataset = apps.get_model("training", "Dataset")
+    refs = References()
+    for source, table in Dataset.objects.values_list("source", "table"):
+        refs.paths.update((source, table))
+    return refs
+
+
 # Where rows refer to stored files. A new kind of stored file adds its folder
 # to MANAGED_FOLDERS and a function here.
 REFERENCE_SOURCES: list[Callable[[], References]] = [
     job_file_references,
     stored_input_references,
     design_target_references,
+    training_dataset_references,
 ]
 
 
