@@ -287,3 +287,45 @@ def test_a_batch_objective_scores_each_generation_in_one_call():
     assert [c.smiles for c in fallback.population] == [c.smiles for c in plain.population]
     assert not any(math.isnan(c.values["logp"]) for c in fallback.population)
     assert np.isfinite([c.score for c in fallback.population]).all()
+
+
+@pytest.fixture(scope="module")
+def trained_dmpnn(tmp_path_factory):
+    """A one-member D-MPNN (two epochs) on 40 BBBP molecules: a classifier with no ensemble std."""
+    from training.compute.builtin import get_builtin
+    from training.compute.bundle import pack
+    from training.compute.pipeline import RunSpec, train_model
+    from training.compute.splits import make_split
+
+    table = get_builtin("bbbp").load()
+    table = table.subset(list(range(20)) + list(range(len(table) - 20, len(table))))
+    spec = RunSpec("dmpnn", {"max_epochs": 2, "message_hidden_dim": 100, "ffn_hidden_dim": 100, "batch_size": 16},
+                   split=make_split(table, "random", (0.7, 0.15, 0.15), seed=0), data={"name": "bbbp-40"})
+    root = tmp_path_factory.mktemp("dmpnn")
+    model = train_model(table, spec, None, root / "work")
+    model.save(root / "model")
+    return pack(root / "model"), model
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_torch_classifier_is_a_property_without_an_ensemble_std(alice_client, user, trained_dmpnn):
+    data, trained = trained_dmpnn
+    record = register(user, trained_dmpnn, name="bbbp-dmpnn")
+    target = trained.targets[0]
+    k = key(record, target)
+    response = alice_client.post(reverse("design:properties_new"), {"molecules": "\n".join(MOLECULES),
+                                                                    "model_properties": [k]})
+    assert response.status_code == 302, response.context["form"].errors
+    job = Job.objects.get()
+    run_job_now(job)
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, job.error_message
+    expected = trained.predict(canonical(MOLECULES))
+    assert expected.std is None
+    values = {row["smiles"]: row["values"] for row in job.result["rows"]}
+    for i, smiles in enumerate(canonical(MOLECULES)):
+        assert values[smiles][k] == pytest.approx(float(expected.mean[i][0]), rel=1e-5)
+        assert 0 <= values[smiles][k] <= 1 and values[smiles][f"{k}:std"] is None
+    column = next(c for c in job.result["columns"] if c["key"] == k)
+    assert column["unit"] == "probability" and "classification" in column["method"]
+    assert "D-MPNN" in column["label"]
