@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from accounts.scoping import find_visible, require_visible_ids
-from workers.errors import JobInputError, ParamsError
+from workers.errors import JobInputError, JobSystemError, ParamsError
 
 KEY_PATTERN = re.compile(r"^model:(\d+):(.+)$")
 # Molecules per predict call in the worker: large enough to batch the model's
@@ -181,12 +182,18 @@ def load(keys, owner, workdir: Path) -> dict[int, LoadedModel]:
                   else find_visible(model_cls.objects.select_related("run__dataset"), owner, pk))
         if record is None:
             raise JobInputError(f"The model (id {pk}) does not exist or is not yours to use.")
-        with record.bundle.open("rb") as handle:
-            data = handle.read()
+        try:
+            with record.bundle.open("rb") as handle:
+                data = handle.read()
+        except (OSError, ValueError) as exc:  # ValueError: the record has no file
+            raise JobSystemError(f"Model {record.display_name}: its stored bundle could not be read.",
+                                 detail=f"{record.bundle.name}: {exc}") from None
         if record.bundle_sha256 and hashlib.sha256(data).hexdigest() != record.bundle_sha256:
             raise JobInputError(f"Model {record.display_name}: its stored bundle does not match its recorded "
                                 f"sha256, so it is not used.")
+        # A retried attempt gets the same workdir: start from an empty folder, not a half-written one.
         directory = Path(workdir) / "models" / str(pk)
+        shutil.rmtree(directory, ignore_errors=True)
         try:
             unpack(data, directory)
             trained = load_model(directory)
@@ -206,10 +213,10 @@ def _number(value) -> float | None:
 
 
 def predict(loaded: LoadedModel, smiles: list[str], targets: list[str], progress=None) -> dict:
-    """{target: {"value", "std", "in_domain"}: lists per molecule} plus "threshold",
-    from one predict call per chunk of PREDICT_CHUNK molecules. A chunk the
-    model refuses as a whole is retried molecule by molecule, so one bad
-    molecule is an error of its own row ("error": {position: message})."""
+    """{"targets": {target: {"value", "std", "in_domain"}: one entry per molecule},
+    "errors": {position: message}}, from one predict call per chunk of
+    PREDICT_CHUNK molecules. A chunk the model refuses as a whole is retried
+    molecule by molecule, so one bad molecule is an error of its own row only."""
     out = {t: {"value": [None] * len(smiles), "std": [None] * len(smiles), "in_domain": [None] * len(smiles)}
            for t in targets}
     errors: dict[int, str] = {}
