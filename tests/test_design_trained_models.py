@@ -329,3 +329,25 @@ def test_a_single_torch_classifier_is_a_property_without_an_ensemble_std(alice_c
     column = next(c for c in job.result["columns"] if c["key"] == k)
     assert column["unit"] == "probability" and "classification" in column["method"]
     assert "D-MPNN" in column["label"]
+
+
+@pytest.mark.django_db
+def test_a_model_shared_with_a_lab_is_a_property_for_its_members(client, user, other_user, trained, no_broker):
+    from accounts.models import Lab, Membership
+    from training.registry import register_bundle
+
+    lab = Lab.objects.create(name="Solubility group", slug="solubility-group")
+    Membership.objects.create(lab=lab, user=user, role=Membership.Role.OWNER)
+    Membership.objects.create(lab=lab, user=other_user)
+    data, model = trained
+    shared = register_bundle(user, "shared-esol", data, model.card, model.describe(), lab=lab, shared=True)
+    private = register_bundle(user, "private-esol", data, model.card, model.describe(), lab=lab, shared=False)
+    client.force_login(other_user)
+    page = client.get(reverse("design:properties_new")).content.decode()
+    assert key(shared) in page and key(private) not in page
+    response = client.post("/api/v1/design/properties", {"smiles": ["CCO"], "model_properties": [key(shared)]},
+                           content_type="application/json")
+    assert response.status_code == 202
+    response = client.post("/api/v1/design/properties", {"smiles": ["CCO"], "model_properties": [key(private)]},
+                           content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"] == f"No model with id {private.pk}."
