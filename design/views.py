@@ -205,6 +205,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         raise Http404("Choose two runs to compare.")
     runs = [_visible_run(request.user, a), _visible_run(request.user, b)]
     differences = param_differences(runs[0].job.params, runs[1].job.params, ignore={"campaign_id"})
+    # A model objective reads as its display name, not its key.
+    labels = model_properties.labels_for([v for _, a, b in differences for v in (a, b)])
+    differences = [(k, labels.get(a, a), labels.get(b, b)) for k, a, b in differences]
     sets = [{m["smiles"] for m in (r.job.result or {}).get("population", [])} for r in runs]
     return render(request, "design/compare.html", {
         "runs": [_run_summary(r) for r in runs],

@@ -15,7 +15,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from design.models import Campaign, Target
+from design.models import Campaign, CampaignRun, Target
 from tests.conftest import run_job_now
 from workers.models import Job, Status
 
@@ -252,6 +252,13 @@ def test_a_registered_model_is_a_campaign_objective(alice_client, user, model, t
     assert model.display_name in history
     table = list(csv.reader(io.StringIO(download(alice_client, job, "population.csv"))))
     assert k in table[0] and f"{k}:std" in table[0]
+    # Compared with a run on QED alone, the differing objective is named by the model.
+    other = Job.objects.create(kind="design.campaign_run", owner=user, status=Status.SUCCEEDED, result={},
+                               params={**job.params, "objectives": [{"property": "qed", "direction": "max",
+                                                                     "weight": 1.0}]})
+    CampaignRun.objects.create(campaign=campaign, job=other)
+    page = alice_client.get(reverse("design:compare"), {"a": job.pk, "b": other.pk}).content.decode()
+    assert f"{model.display_name} · {TARGET}" in page and k not in page.split("differs", 1)[1].split("</tr>")[0]
 
 
 def test_a_batch_objective_scores_each_generation_in_one_call():
