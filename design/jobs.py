@@ -99,7 +99,7 @@ def run_properties(ctx: JobContext) -> dict:
     columns = property_columns()
     models = []
     if model_keys:
-        model_cols, models = _model_predictions(ctx, model_keys, rows)
+        model_cols, models = _model_predictions(ctx, model_keys, rows, deadline)
         columns += model_cols
     keys = [c["key"] for c in columns]
     out.write_properties(ctx, records, rows, keys)
@@ -121,7 +121,8 @@ def run_properties(ctx: JobContext) -> dict:
     })
 
 
-def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict]) -> tuple[list[dict], list[dict]]:
+def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict],
+                       deadline: float) -> tuple[list[dict], list[dict]]:
     """Each registered model the keys name, loaded once, predicts every scored
     row in batches; its value, std and domain flag join the row's properties.
     A molecule the model refuses becomes that row's error."""
@@ -142,7 +143,8 @@ def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict]) -> tu
         name = model.record.display_name
         ctx.progress(80 + 18 * n / len(wanted), f"Predicting {len(smiles)} molecules with {name}")
         result = mp.predict(model, smiles, targets, progress=lambda done, total, n=n: ctx.progress(
-            80 + 18 * (n + done / max(total, 1)) / len(wanted), f"{name}: {done} of {total} molecules predicted"))
+            80 + 18 * (n + done / max(total, 1)) / len(wanted), f"{name}: {done} of {total} molecules predicted"),
+            deadline=deadline)
         for target in targets:
             key = mp.model_key(pk, target)
             values = result["targets"][target]
@@ -152,7 +154,9 @@ def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict]) -> tu
             columns += mp.columns(model.record, target, key, domain_method)
         for i, message in result["errors"].items():
             row = scored[i]
-            row["error"] = f"row {row['row']}" + (f" ({row['name']})" if row["name"] else "") + f": {message}"
+            # A second model's refusal is added to the first's, not written over it.
+            row["error"] = (f"{row['error']}; {message}" if row["error"] else
+                            f"row {row['row']}" + (f" ({row['name']})" if row["name"] else "") + f": {message}")
         models.append({"id": pk, "display_name": name, "targets": targets,
                        "training_data": mp.training_data(model.record), "ad_threshold": threshold})
     return columns, models

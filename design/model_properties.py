@@ -16,6 +16,7 @@ import hashlib
 import math
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,11 +213,14 @@ def _number(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def predict(loaded: LoadedModel, smiles: list[str], targets: list[str], progress=None) -> dict:
+def predict(loaded: LoadedModel, smiles: list[str], targets: list[str], progress=None,
+            deadline: float | None = None) -> dict:
     """{"targets": {target: {"value", "std", "in_domain"}: one entry per molecule},
     "errors": {position: message}}, from one predict call per chunk of
     PREDICT_CHUNK molecules. A chunk the model refuses as a whole is retried
-    molecule by molecule, so one bad molecule is an error of its own row only."""
+    molecule by molecule, so one bad molecule is an error of its own row only.
+    Chunks left when time.monotonic() passes `deadline` are row errors too, as
+    in the property scoring before them."""
     out = {t: {"value": [None] * len(smiles), "std": [None] * len(smiles), "in_domain": [None] * len(smiles)}
            for t in targets}
     errors: dict[int, str] = {}
@@ -232,6 +236,10 @@ def predict(loaded: LoadedModel, smiles: list[str], targets: list[str], progress
 
     for start in range(0, len(smiles), PREDICT_CHUNK):
         chunk = smiles[start:start + PREDICT_CHUNK]
+        if deadline is not None and time.monotonic() > deadline:
+            for i in range(len(chunk)):
+                errors[start + i] = f"not predicted by {loaded.record.display_name}: the job's time budget ran out"
+            continue
         try:
             fill(start, chunk)
         except Exception:  # the model refused the batch: find the molecule(s) it refuses

@@ -358,3 +358,23 @@ def test_a_model_shared_with_a_lab_is_a_property_for_its_members(client, user, o
     response = client.post("/api/v1/design/properties", {"smiles": ["CCO"], "model_properties": [key(private)]},
                            content_type="application/json")
     assert response.status_code == 400 and response.json()["error"] == f"No model with id {private.pk}."
+
+
+def test_model_predictions_come_in_chunks_and_stop_at_the_deadline(trained, monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    from design import model_properties as mp
+
+    model = trained[1]
+    loaded = mp.LoadedModel(SimpleNamespace(display_name="solubility-esol v2"), model, list(model.targets))
+    monkeypatch.setattr(mp, "PREDICT_CHUNK", 2)
+    seen = []
+    result = mp.predict(loaded, canonical(MOLECULES), [TARGET], progress=lambda done, total: seen.append(done))
+    assert seen == [2, 4, 5] and not result["errors"]
+    expected = model.predict(canonical(MOLECULES))
+    assert result["targets"][TARGET]["value"] == pytest.approx([float(v) for v in expected.mean[:, 0]])
+    late = mp.predict(loaded, canonical(MOLECULES), [TARGET], deadline=time.monotonic() - 1)
+    assert sorted(late["errors"]) == [0, 1, 2, 3, 4]
+    assert late["errors"][0] == "not predicted by solubility-esol v2: the job's time budget ran out"
+    assert late["targets"][TARGET]["value"] == [None] * 5
