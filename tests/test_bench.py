@@ -22,7 +22,8 @@ def load(name):
 
 
 def test_every_bench_is_checked():
-    assert BENCHES == ["atomica_throughput", "design_benchmark", "esm_throughput", "platform_benchmark"]
+    assert BENCHES == ["atomica_throughput", "design_benchmark", "esm_throughput", "platform_benchmark",
+                       "training_benchmark"]
 
 
 @pytest.mark.parametrize("name", BENCHES)

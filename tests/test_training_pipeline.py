@@ -126,17 +126,41 @@ class Untrusted:
     pass
 
 
-def test_forest_trains_one_forest_per_target_skipping_missing_labels(tox):
+def test_forest_trains_one_forest_per_target_skipping_missing_labels(tox, monkeypatch):
     cls = get_family("fingerprint_rf")
     model = cls(FAST_RF, tox.tasks, seed=0)
-    assert np.isnan(tox.y).any()
+    seen = []
+    make_forest = cls._forest
+
+    def recording_forest(self, task):
+        forest = make_forest(self, task)
+        fit = forest.fit
+        forest.fit = lambda x, y: (seen.append((len(x), sorted(set(y.tolist())))), fit(x, y))[1]
+        return forest
+
+    monkeypatch.setattr(cls, "_forest", recording_forest)
     model.fit(tox.smiles[:120], tox.y[:120], [], np.zeros((0, 3)), FitCallbacks())
+    labelled = (~np.isnan(tox.y[:120])).sum(axis=0).tolist()
+    assert min(labelled) < 120                     # the fixture has missing labels in every target
+    assert seen == [(n, [0, 1]) for n in labelled]
     assert len(model.forests) == 3
     assert [f.n_features_in_ for f in model.forests] == [2048] * 3
     prob = model.predict(tox.smiles[120:])
     assert prob.shape == (len(tox) - 120, 3) and ((prob >= 0) & (prob <= 1)).all()
     with pytest.raises(ValueError, match="fp_size must be between"):
         cls({"fp_size": 10}, tox.tasks)
+
+
+def test_the_forest_takes_its_worker_count_from_the_environment(monkeypatch):
+    from training.compute.families import fingerprint_rf
+
+    cls = get_family("fingerprint_rf")
+    assert cls(FAST_RF, ["regression"])._forest("regression").n_jobs == 1
+    monkeypatch.setenv(fingerprint_rf.N_JOBS_ENV, "2")
+    assert cls(FAST_RF, ["regression"])._forest("classification").n_jobs == 2
+    monkeypatch.setenv(fingerprint_rf.N_JOBS_ENV, "many")
+    with pytest.raises(ValueError, match="BIOFM_TRAINING_N_JOBS must be a whole number"):
+        cls(FAST_RF, ["regression"])._forest("regression")
 
 
 # --- the pipeline and the bundle ----------------------------------------------------------------
@@ -172,12 +196,16 @@ def test_an_ensemble_trains_saves_loads_and_predicts_the_same(esol, esol_split, 
     saved = model.save(tmp_path / "saved")
     assert sorted(p.name for p in saved.iterdir()) == ["members", "model.json", "train_fps.safetensors"]
     assert json.loads((saved / "model.json").read_text())["card"]["seeds"] == [5, 6, 7]
+    # Nothing that runs code on load: JSON, skops (loaded with a trusted-type list) and safetensors.
+    assert {p.suffix for p in saved.rglob("*") if p.is_file()} == {".json", ".skops", ".safetensors"}
     unpacked = bundle.unpack(bundle.pack(saved), tmp_path / "unpacked")
     after = bundle.load_model(unpacked).predict(smiles)
     np.testing.assert_array_equal(after.mean, before.mean)
     np.testing.assert_array_equal(after.std, before.std)
     np.testing.assert_array_equal(after.max_similarity, before.max_similarity)
     assert after.interval == before.interval
+    nothing = model.predict([])
+    assert nothing.mean.shape == (0, 1) and nothing.std.shape == (0, 1) and nothing.in_domain.shape == (0,)
 
 
 def test_conformal_half_width_is_the_stated_quantile_and_covers_new_rows():
@@ -247,9 +275,11 @@ def test_multitask_classification_scores_every_target(tox, tmp_path):
     split = make_split(tox, "random", (0.6, 0.2, 0.2), seed=1)
     model = train_model(tox, RunSpec("fingerprint_rf", FAST_RF, split=split), None, tmp_path)
     assert set(model.metrics["per_target"]) == set(TOX_TARGETS)
-    assert "roc_auc" in model.metrics["mean"] or all(
-        m["roc_auc"] is None for m in model.metrics["per_target"].values())
-    assert "ROC-AUC" in model.describe() or "no test metric" in model.describe()
+    # SR-MMP has one class only among its labelled test rows: no ROC-AUC, and out of the mean.
+    assert model.metrics["per_target"]["SR-MMP"]["roc_auc"] is None
+    assert model.metrics["mean"]["n_targets"] == {"roc_auc": 2, "pr_auc": 2, "accuracy": 3, "mcc": 2}
+    assert model.describe() == ("Random forest on Morgan counts + RDKit 2D, random test ROC-AUC "
+                                f"{model.metrics['mean']['roc_auc']:.2f} (mean of 2 of 3 targets)")
     assert model.card["conformal"] == "no conformal interval: no regression target"
 
 
@@ -286,6 +316,12 @@ def test_unpack_refuses_an_unsafe_archive(tmp_path, entries, link, message):
     with pytest.raises(ValueError, match=message):
         bundle.unpack(_zip(entries, link), tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_bundle_of_an_unknown_family_is_refused(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"format": bundle.FORMAT, "family": "gpt", "members": 1}))
+    with pytest.raises(ValueError, match="unknown model family 'gpt'"):
+        bundle.load_model(tmp_path)
 
 
 def test_unpack_refuses_garbage_and_oversized_archives(tmp_path, monkeypatch):
@@ -346,6 +382,9 @@ def test_a_cancelled_dmpnn_member_keeps_its_best_epoch_and_a_rerun_resumes_it(es
     resumed = train_model(table, spec, PipelineCallbacks(on_epoch=lambda m, r: resumed_epochs.append(r.epoch)),
                           tmp_path / "work")
     assert resumed_epochs == [3]                   # epochs 1-2 came from the checkpoint
+    member = resumed.card["members"][0]
+    assert member["resumed_from"] == 2 and member["epochs"] == 3
+    assert member["seconds"] >= sum(r.seconds for r in resumed.members[0].fit_record.history)
     straight = train_model(table, spec, None, tmp_path / "straight")
     np.testing.assert_array_equal(resumed.predict(table.smiles[:6]).mean, straight.predict(table.smiles[:6]).mean)
 

@@ -220,6 +220,14 @@ def test_cancellation_restores_the_best_weights_and_reraises(tmp_path):
         assert torch.equal(f.get_tensor("model.weight"), snapshots[3]["weight"])
 
 
+def test_divergence_is_an_error_naming_the_epoch():
+    model = torch.nn.Linear(3, 1)
+    x = torch.randn(8, 3)
+    with pytest.raises(FloatingPointError, match="epoch 1: training diverged"):
+        fit_torch(model, lambda epoch: [x], lambda m, b: m(b).mean() * float("nan"), lambda m: (None, None),
+                  max_epochs=3, patience=3, lr=0.1, seed=0, callbacks=FitCallbacks())
+
+
 def test_noam_schedule_warms_up_then_decays_to_final_lr():
     s = NoamSchedule(warmup_epochs=2, init_lr=1e-4, max_lr=1e-3, final_lr=1e-4)
     assert s.lr(0, 10, 5) == pytest.approx(1e-4)
@@ -243,6 +251,17 @@ def test_unparsable_smiles_names_the_row(name):
     family = train(name, ["regression"], HEAVY_ATOMS, epochs=1)
     with pytest.raises(ValueError, match="row 2"):
         family.predict(["CCO", "C1CC", "CCN"])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_molecules_without_bonds(name):
+    """Single atoms and salts have no bonds to pass messages along; they still train and predict."""
+    smiles = SMILES + ["C", "[Na+].[Cl-]", "O"]
+    y = np.vstack([HEAVY_ATOMS, [[1.0], [2.0], [1.0]]])
+    family = get_family(name)({**TINY[name], "max_epochs": 1}, ["regression"])
+    family.fit(smiles, y, ["N", "[K+].[Br-]"], np.array([[1.0], [2.0]]), FitCallbacks())
+    pred = family.predict(["C", "[Na+].[Cl-]", "[Xe]"])
+    assert pred.shape == (3, 1) and np.isfinite(pred).all()
 
 
 def test_classification_labels_must_be_binary():

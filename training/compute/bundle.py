@@ -104,7 +104,11 @@ class TrainedModel:
 
     def predict(self, smiles: list[str]) -> Predictions:
         """Predictions for canonical SMILES; the caller has already turned bad rows into row errors."""
-        values = np.stack([member.predict(smiles) for member in self.members])
+        if not smiles:
+            # Families' predict need at least one molecule (scikit-learn refuses 0 rows).
+            values = np.zeros((len(self.members), 0, len(self.targets)))
+        else:
+            values = np.stack([member.predict(smiles) for member in self.members])
         std = values.std(axis=0) if len(self.members) > 1 else None
         widths = self.conformal.get("half_widths")
         similarity = max_tanimoto(morgan_bits(smiles), self.train_fps)
@@ -121,10 +125,15 @@ class TrainedModel:
             text += f" ×{len(self.members)}"
         split = self.card.get("split", {}).get("method", "")
         metric = PRIMARY[self.tasks[0]]
-        value = (self.card.get("metrics") or {}).get("mean", {}).get(metric)
+        mean = (self.card.get("metrics") or {}).get("mean", {})
+        value = mean.get(metric)
         if value is None:
             return f"{text}, no test metric ({split} split)" if split else f"{text}, no test metric"
-        over = f" (mean of {len(self.targets)} targets)" if len(self.targets) > 1 else ""
+        # A target without the metric on its test rows (one class only) is left out of the mean.
+        covered = mean.get("n_targets", {}).get(metric, len(self.targets))
+        over = "" if len(self.targets) == 1 else (
+            f" (mean of {covered} targets)" if covered == len(self.targets) else
+            f" (mean of {covered} of {len(self.targets)} targets)")
         where = f"{split} test" if split else "test"
         return f"{text}, {where} {LABELS[metric]} {value:.2f}{over}"
 
@@ -160,7 +169,10 @@ def load_model(directory: Path) -> TrainedModel:
         raise ValueError(f"{directory} holds no model (model.json is missing)") from None
     if config.get("format") != FORMAT:
         raise ValueError(f"model format {config.get('format')!r} is not {FORMAT}")
-    cls = get_family(config["family"])
+    try:
+        cls = get_family(config["family"])
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
     members = [cls.load(directory / "members" / str(i)) for i in range(int(config["members"]))]
     packed = load_file(str(directory / "train_fps.safetensors"))["bits"]
     fps = np.unpackbits(packed, axis=1, count=AD_BITS).astype(bool)

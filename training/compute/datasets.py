@@ -14,6 +14,7 @@ column, so the upload form can run it in the web process.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 from dataclasses import dataclass, field
@@ -24,14 +25,15 @@ from .table import CLASSIFICATION, REGRESSION, TASKS, RowError, Table
 
 __all__ = [
     "DatasetError", "DatasetLimits", "Preview", "DUPLICATE_RULE", "MISSING_VALUES",
-    "read_preview", "parse_dataset", "table_to_csv", "table_from_csv", "target_stats",
+    "read_preview", "parse_dataset", "table_to_csv", "table_from_csv", "table_hash", "target_stats", "counts",
 ]
 
 DUPLICATE_RULE = (
     "Rows with the same canonical SMILES are merged into one molecule at the first row's place: "
     "per target, regression labels are averaged (flagged when they spread by more than one standard "
     "deviation of that target), classification labels are kept when they agree and dropped (left "
-    "missing) when they contradict; a merged molecule with no label left is a row error."
+    "missing) when they contradict; a merged molecule with no label left is a row error. The other "
+    "columns kept (names, a split column) are the first row's."
 )
 
 # Cells that mean "not measured", as spreadsheets and pandas write them.
@@ -39,7 +41,8 @@ MISSING_VALUES = frozenset({"", "na", "nan", "n/a", "null", "none"})
 _TRUE, _FALSE = frozenset({"true", "yes"}), frozenset({"false", "no"})
 
 SDF_MOLECULE = "(molecule)"   # the preview column holding an SDF record's molecule
-PREVIEW_SCAN_ROWS = 1000      # rows a preview reads to tell numeric columns and tasks
+PREVIEW_SCAN_ROWS = 1000      # CSV rows a preview reads to tell numeric columns and tasks
+PREVIEW_SCAN_RECORDS = 200    # SDF records: each is an RDKit parse in the web process
 MIN_ROWS = 2
 HISTOGRAM_BINS = 20
 _SMILES_NAMES = ("smiles", "canonical_smiles", "smi", "isosmiles", "canonical smiles")
@@ -88,10 +91,15 @@ def _decode(data: bytes, limits: DatasetLimits) -> str:
     if limits.max_bytes is not None and len(data) > limits.max_bytes:
         raise DatasetError(f"The file is {len(data):,} bytes, over the limit of {limits.max_bytes:,}.")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
                            f"{exc.start:,}); save it as UTF-8 CSV.") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        # PostgreSQL text cannot hold a NUL, and no SMILES or label has one.
+        raise DatasetError(f"The file contains a NUL character (0x00) at character {nul:,}: not a text table.")
+    return text
 
 
 def _delimiter(text: str) -> str:
@@ -104,31 +112,42 @@ def _delimiter(text: str) -> str:
     except csv.Error:
         pass
     # The sniffer gives up on one-column files and ragged samples; the header decides then.
-    counts = {d: header.count(d) for d in ",;\t|"}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+    seen = {d: header.count(d) for d in ",;\t|"}
+    best = max(seen, key=seen.get)
+    return best if seen[best] else ","
 
 
 def _csv_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
     """(delimiter, header, iterator of (row number, fields)); blank lines skipped."""
     delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DatasetError(f"The header cannot be read as CSV: {exc}.") from None
     if not header or not any(h.strip() for h in header):
         raise DatasetError("The file has no header row: the first line must name the columns.")
-    header = [h.strip() for h in header]
     if limits.max_columns is not None and len(header) > limits.max_columns:
         raise DatasetError(f"The file has {len(header):,} columns, over the limit of {limits.max_columns:,}.")
-    blank = [i + 1 for i, h in enumerate(header) if not h]
-    if blank:
-        raise DatasetError(f"Column {blank[0]} of the header has no name.")
+    numbers = [h for h in header if _is_number(h)]
+    if numbers:
+        raise DatasetError(f"The file has no header row: the first line holds the number {_short(numbers[0].strip())!r}; "
+                           f"it must name the columns.")
+    # pandas writes its index column with an empty name; it still gets one.
+    header = [h.strip() or f"column {i + 1}" for i, h in enumerate(header)]
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise DatasetError(f"The header names column {repeated[0]!r} twice.")
 
     def rows():
         n = 0
-        for fields in reader:
+        while True:
+            try:
+                fields = next(reader, None)
+            except csv.Error as exc:  # a field over the csv module's size limit
+                raise DatasetError(f"Row {n + 1} cannot be read as CSV: {exc}.") from None
+            if fields is None:
+                return
             if not any(f.strip() for f in fields):
                 continue
             n += 1
@@ -145,12 +164,15 @@ def _sdf_records(text: str, limits: DatasetLimits, max_rows: int | None = None):
 
     if max_rows is not None:
         text = _first_records(text, max_rows)
+    elif limits.max_rows is not None:
+        # Counted before RDKit sees any record; a last record without "$$$$" is one more.
+        n = text.count("$$$$") + (0 if text.rstrip().endswith("$$$$") else 1)
+        if n > limits.max_rows:
+            raise DatasetError(f"The file has {n:,} records, over the limit of {limits.max_rows:,}.")
     records = read_sdf(text, limits=MoleculeLimits(max_heavy_atoms=limits.max_heavy_atoms,
                                                    max_smiles_chars=limits.max_smiles_chars))
     if not records:
         raise DatasetError("The SDF has no records.")
-    if limits.max_rows is not None and len(records) > limits.max_rows:
-        raise DatasetError(f"The file has {len(records):,} records, over the limit of {limits.max_rows:,}.")
     return records
 
 
@@ -176,10 +198,20 @@ def _value(text: str | None) -> float | None:
         return 1.0
     if low in _FALSE:
         return 0.0
+    if "_" in cell:  # float() reads "1_000"; a spreadsheet never means that
+        raise ValueError(cell)
     number = float(cell)  # ValueError for text
     if not math.isfinite(number):
         raise ValueError(cell)
     return number
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _infer_task(cells) -> str | None:
@@ -212,7 +244,7 @@ def read_preview(data: bytes, filename: str, max_rows: int = 10, limits: "Datase
     limits = limits or DatasetLimits()
     text = _decode(data, limits)
     if _format(data, filename) == "sdf":
-        records = _sdf_records(text, limits, max_rows=max(max_rows, PREVIEW_SCAN_ROWS))
+        records = _sdf_records(text, limits, max_rows=max(max_rows, PREVIEW_SCAN_RECORDS))
         names = list(dict.fromkeys(k for r in records for k in r.data))
         columns = [SDF_MOLECULE] + names
         rows = [[r.smiles or f"error: {r.error}"] + [r.data.get(k, "") for k in names] for r in records[:max_rows]]
@@ -236,31 +268,20 @@ def _guess_smiles(header: list[str], rows: list[list[str]]) -> str | None:
             return h
     if not rows:
         return None
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        best, best_count = None, 0
-        for i, h in enumerate(header):
-            count = 0
-            for r in rows:
-                cell = r[i].strip()
-                # Plain numbers parse as SMILES of nothing useful ("1" fails, "C" is methane).
-                if cell and not _is_number(cell) and Chem.MolFromSmiles(cell) is not None:
-                    count += 1
-            if count > best_count:
-                best, best_count = h, count
-        return best if best_count * 2 > len(rows) else None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
+    _quiet = BlockLogs()  # noqa: F841 - a failed guess is no error; logging comes back when released
+    best, best_count = None, 0
+    for i, h in enumerate(header):
+        count = 0
+        for r in rows:
+            cell = r[i].strip()
+            if cell and Chem.MolFromSmiles(cell) is not None:
+                count += 1
+        if count > best_count:
+            best, best_count = h, count
+    return best if best_count * 2 > len(rows) else None
 
 
 # --- parsing ------------------------------------------------------------------
@@ -278,7 +299,8 @@ def parse_dataset(data: bytes, filename: str, smiles_column: str | None, targets
                   keep_columns=(), limits: DatasetLimits = DatasetLimits()) -> Table:
     """The validated table of an upload. `targets` maps a target column to its
     task (None = infer); `keep_columns` are other columns carried along (names,
-    a split column). For an SDF, `smiles_column` None or SDF_MOLECULE takes the
+    a split column). A CSV's `smiles_column` None is guessed as the preview
+    guesses it. For an SDF, `smiles_column` None or SDF_MOLECULE takes the
     record's molecule and target columns are SD properties."""
     text = _decode(data, limits)
     if not targets:
@@ -303,7 +325,7 @@ def _molecule_limits(limits: DatasetLimits):
     return MoleculeLimits(max_heavy_atoms=limits.max_heavy_atoms, max_smiles_chars=limits.max_smiles_chars)
 
 
-def _canonical(text: str, row: int, mol_limits) -> tuple[str | None, RowError | None]:
+def _canonical(text: str, row: int, column: str, mol_limits) -> tuple[str | None, RowError | None]:
     from rdkit import Chem
 
     from design.compute.molecules import parse_smiles
@@ -311,14 +333,18 @@ def _canonical(text: str, row: int, mol_limits) -> tuple[str | None, RowError | 
     try:
         mol = parse_smiles(text, f"row {row}", mol_limits)
     except ValueError as exc:
-        return None, RowError(row, "smiles", str(exc))
+        return None, RowError(row, column, str(exc))
     return Chem.MolToSmiles(mol), None
 
 
 def _csv_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
     _, header, records = _csv_records(text, limits)
     if smiles_column is None:
-        raise DatasetError(f"Choose the SMILES column (columns: {', '.join(header)}).")
+        # The preview's guess, so an API upload without the column name reads as the form would.
+        records = list(records)
+        smiles_column = _guess_smiles(header, [f for _, f in records[:10] if len(f) == len(header)])
+        if smiles_column is None:
+            raise DatasetError(f"No SMILES column found: name it (columns: {', '.join(header)}).")
     wanted = [smiles_column] + names + keep
     missing = [c for c in wanted if c not in header]
     if missing:
@@ -335,9 +361,7 @@ def _csv_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
             rows.append(_Row(number, None, RowError(number, "row", f"row {number}: {len(fields)} fields where "
                                                                    f"the header has {len(header)}"), [], []))
             continue
-        smiles, error = _canonical(fields[s_index], number, mol_limits)
-        if error is not None:
-            error = RowError(number, smiles_column, error.message)
+        smiles, error = _canonical(fields[s_index], number, smiles_column, mol_limits)
         rows.append(_Row(number, smiles, error, [fields[i] for i in t_index], [fields[i] for i in k_index]))
     return rows
 
@@ -358,7 +382,7 @@ def _sdf_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
     rows = []
     for r in records:
         if from_property:
-            smiles, error = _canonical(r.data.get(smiles_column, ""), r.row, mol_limits)
+            smiles, error = _canonical(r.data.get(smiles_column, ""), r.row, smiles_column, mol_limits)
         elif r.mol is None:
             smiles, error = None, RowError(r.row, "molecule", r.error)
         else:
@@ -369,7 +393,6 @@ def _sdf_rows(text, smiles_column, names, keep, limits) -> list[_Row]:
 
 
 def _build(rows: list[_Row], names: list[str], requested: dict, keep: list[str]) -> Table:
-    n_targets = len(names)
     # Tasks come from every row whose cells are there, so that a bad SMILES
     # does not change what a column is.
     tasks = []
@@ -377,7 +400,7 @@ def _build(rows: list[_Row], names: list[str], requested: dict, keep: list[str])
         task = requested[name] or _infer_task(r.cells[j] for r in rows if r.cells)
         if task is None:
             sample = next((r.cells[j] for r in rows if r.cells and r.cells[j].strip()), "")
-            raise DatasetError(f"No numeric target: column {name!r} holds no numbers"
+            raise DatasetError(f"No numeric target: column {name!r} is not numeric"
                                + (f" (first value {_short(sample)!r})." if sample else " (every cell is empty)."))
         tasks.append(task)
 
@@ -440,7 +463,8 @@ def _merge(good, names, tasks, keep, errors) -> Table:
         else:
             merged, record = _merge_group(smi, [good[i][0].row for i in members], block, names, tasks, spread)
             duplicates.append(record)
-            if np.all(np.isnan(merged)):
+            record["kept"] = not np.all(np.isnan(merged))
+            if not record["kept"]:
                 for i in members:
                     errors.append(RowError(good[i][0].row, ", ".join(names),
                                            f"row {good[i][0].row}: duplicate of rows "
@@ -542,7 +566,24 @@ def table_from_csv(text: str) -> Table:
                  targets=targets, tasks=tasks, rows=rows, columns=columns)
 
 
+def table_hash(table: Table) -> str:
+    """sha256 of the stored table: two uploads that validate to the same
+    molecules, labels and kept columns have the same hash whatever their
+    delimiter, column order or duplicates."""
+    return hashlib.sha256(table_to_csv(table).encode("utf-8")).hexdigest()
+
+
 # --- statistics ----------------------------------------------------------------
+
+def counts(table: Table) -> dict:
+    """What became of the file's rows: every row read is a molecule, merged
+    into one (a duplicate) or a row error."""
+    merged = sum(len(d["rows"]) - 1 for d in table.duplicates if d.get("kept", True))
+    errors = len({e.row for e in table.errors})
+    return {"rows_read": len(table) + merged + errors, "molecules": len(table), "row_errors": errors,
+            "duplicate_molecules": sum(1 for d in table.duplicates if d.get("kept", True)),
+            "rows_merged": merged, "flagged_duplicates": sum(1 for d in table.duplicates if d["flagged"])}
+
 
 def target_stats(table: Table) -> dict:
     """Per target: how many rows are labelled, and the distribution the dataset

@@ -9,6 +9,9 @@ in the model when the loop returns. Every epoch: `callbacks.on_epoch(report)`, t
 checkpoint in `callbacks.checkpoint_dir` (safetensors + JSON, written atomically), then
 `callbacks.on_checkpoint(checkpoint_dir)`.
 
+Divergence: a training loss that is not finite ends the fit with FloatingPointError (the model
+keeps its best weights, as below), rather than early-stopping on NaN metrics.
+
 Interruption: any exception escaping an epoch (on_epoch raising because the job was
 cancelled, a soft time limit) restores the best weights so far into the model and then
 propagates unchanged, so the caller can save the best model and mark it cancelled. The
@@ -173,6 +176,10 @@ def fit_torch(
                     optimizer.step()
                     step += 1
                     losses.append(float(loss.detach()))
+                train_loss = float(np.mean(losses)) if losses else math.nan
+                if losses and not math.isfinite(train_loss):
+                    raise FloatingPointError(f"The training loss became {train_loss} in epoch {epoch}: training "
+                                             "diverged. Try a lower learning rate.")
                 model.eval()
                 with torch.no_grad():
                     val_loss, val_metric = val_fn(model)
@@ -180,7 +187,7 @@ def fit_torch(
                 if result.best_epoch == 0 or value is None or better(value, result.best_value):
                     result.best_epoch, result.best_value = epoch, value
                     best_state = _copy_state(model)
-                report = EpochReport(epoch=epoch, train_loss=float(np.mean(losses)) if losses else math.nan,
+                report = EpochReport(epoch=epoch, train_loss=train_loss,
                                      val_loss=val_loss, val_metric=val_metric,
                                      seconds=time.perf_counter() - began, best_epoch=result.best_epoch)
                 result.history.append(report)

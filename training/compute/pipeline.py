@@ -199,12 +199,16 @@ def _importances(members: list[Family]) -> list[dict] | None:
     return [{"feature": name, "importance": value, "method": method} for name, value in ranked]
 
 
-def _fit_summary(model: Family) -> dict:
-    """What the epoch loop recorded about a torch member (best epoch, why it stopped)."""
+def _fit_summary(model: Family, seconds: float) -> dict:
+    """The member's training time, and what the epoch loop recorded about a torch member
+    (best epoch, why it stopped). A member resumed after a killed worker also counts the
+    epochs it took from the checkpoint, so the card's training time is the whole training."""
     record = getattr(model, "fit_record", None)
     if record is None:
-        return {}
-    return {"best_epoch": record.best_epoch, "stopped": record.stopped, "epochs": len(record.history)}
+        return {"seconds": seconds}
+    earlier = sum(r.seconds for r in record.history if r.epoch <= record.resumed_from)
+    return {"seconds": seconds + earlier, "best_epoch": record.best_epoch, "stopped": record.stopped,
+            "epochs": len(record.history), "resumed_from": record.resumed_from}
 
 
 def _train_members(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, sets: dict,
@@ -230,7 +234,7 @@ def _train_members(table: Table, spec: RunSpec, cls: type[Family], hparams: dict
         fit_callbacks = FitCallbacks(on_epoch=guard.wrap(on_epoch), checkpoint_dir=checkpoint,
                                      on_checkpoint=guard.wrap(callbacks.on_checkpoint))
         model.fit(train.smiles, train.y, val.smiles, val.y, fit_callbacks)
-        info = {"seed": spec.seed + i, "seconds": time.monotonic() - progress["started"], **_fit_summary(model)}
+        info = {"seed": spec.seed + i, **_fit_summary(model, time.monotonic() - progress["started"])}
         if (member_dir / "model").exists():
             shutil.rmtree(member_dir / "model")   # a half-written one from a killed attempt
         model.save(member_dir / "model")
@@ -311,8 +315,7 @@ def train_model(table: Table, spec: RunSpec, callbacks: PipelineCallbacks | None
         # back (the loop restores them) if it got through an epoch.
         if progress.get("epochs"):
             model = progress["model"]
-            done.append((model, {"seed": model.seed, "seconds": time.monotonic() - progress["started"],
-                                 **_fit_summary(model)}))
+            done.append((model, {"seed": model.seed, **_fit_summary(model, time.monotonic() - progress["started"])}))
         if done:
             # The caller's own exception goes on unchanged (its cancellation still ends
             # the job) and carries the model so far.

@@ -138,8 +138,9 @@ def kfold(table: Table, k: int = 5, seed: int = 0, method: str = "random") -> li
 
 
 def scaffold_groups(smiles: list[str]) -> list[list[int]]:
-    """Positions grouped by Bemis–Murcko scaffold (generic atoms kept, chirality
-    ignored), in order of first appearance; acyclic molecules share the empty scaffold."""
+    """Positions grouped by Bemis–Murcko scaffold (ring systems and the linkers
+    between them, atom types kept, chirality ignored, as Chemprop does), in order of
+    first appearance; acyclic molecules share the empty scaffold."""
     from rdkit import Chem
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
