@@ -429,6 +429,11 @@ BIOFM_ESM_SYNC_MAX_LENGTH = env_int("BIOFM_ESM_SYNC_MAX_LENGTH", 1024)
 # How long such a request waits for the worker; below BIOFM_WEB_TIMEOUT (checked).
 BIOFM_ESM_SYNC_WAIT_SECONDS = env_int("BIOFM_ESM_SYNC_WAIT_SECONDS", 45)
 
+# --- Training runs (training/kind.py, training/jobs.py) -----------------------
+# A run's time limits; the hard one stays below BIOFM_VISIBILITY_TIMEOUT (checked).
+BIOFM_TRAIN_SOFT_TIME_LIMIT = env_int("BIOFM_TRAIN_SOFT_TIME_LIMIT", 10 * 3600)
+BIOFM_TRAIN_TIME_LIMIT = env_int("BIOFM_TRAIN_TIME_LIMIT", 10 * 3600 + 600)
+
 # --- ATOMICA interaction embeddings ------------------------------------------
 # An operator-configured checkpoint (config.json + weights .pt, either official
 # layout), or the released one from the Hugging Face hub (ada-f/ATOMICA), kept

@@ -357,3 +357,70 @@ def test_migration_charges_jobs_that_ran_before_to_their_queue_as_before(user):
     assert Attempt.objects.get(token="t-old").hardware == "gpu"
     assert Job.objects.get(pk=waiting.pk).hardware == ""  # charged to what it will run on
     assert labs_usage([user.profile.default_lab])[lab_id]["gpu"].used_hours == pytest.approx(60 / 3600)
+
+
+# --- Keeping what a cancelled job had; saved state for the next attempt ----------
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_cancelled_job_publishes_its_files_only_when_its_runner_kept_a_result(user, monkeypatch, keep):
+    from workers.runtime import DbJobContext
+
+    params = {"seconds": 0, "steps": 5, **({"keep_on_cancel": True} if keep else {})}
+    job = lifecycle.submit(user, "test.sleep", params)
+    seen = []
+
+    def cancel_after_two(self):
+        seen.append(1)
+        return len(seen) > 2
+
+    monkeypatch.setattr(DbJobContext, "cancel_requested", cancel_after_two)
+    assert run_job_now(job) == Status.CANCELLED
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED
+    if keep:
+        assert job.result == {"steps_done": 3} and "kept" in job.error_message
+        assert job.files.get().file.read() == b"3 of 5 steps\n"
+    else:
+        assert job.result == {} and job.files.count() == 0
+
+
+def test_checkpoints_keep_the_newest_state_and_go_when_the_job_ends(user, tmp_path, settings,
+                                                                     django_capture_on_commit_callbacks):
+    import zipfile
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from workers import checkpoints
+
+    job = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    work = tmp_path / "work"
+    (work / "members" / "0").mkdir(parents=True)
+    (work / "members" / "0" / "weights.bin").write_bytes(b"epoch 1")
+    assert not checkpoints.restore(job.pk, tmp_path / "nothing")
+    checkpoints.save(job.pk, work)
+    (work / "members" / "0" / "weights.bin").write_bytes(b"epoch 2")
+    (work / "done.json").write_text("{}")
+    checkpoints.save(job.pk, work)
+    # The older state went once the newer one was stored.
+    assert len(default_storage.listdir(checkpoints.folder_of(job.pk))[1]) == 1
+    back = tmp_path / "back"
+    assert checkpoints.restore(job.pk, back)
+    assert (back / "members" / "0" / "weights.bin").read_bytes() == b"epoch 2"
+    assert (back / "done.json").read_text() == "{}"
+
+    # A zip that would write outside the folder is not restored.
+    other = lifecycle.submit(user, "test.sleep", {"seconds": 0})
+    buffer = tmp_path / "evil.zip"
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("../escape.txt", "x")
+    default_storage.save(f"{checkpoints.folder_of(other.pk)}/state-5.zip", ContentFile(buffer.read_bytes()))
+    assert not checkpoints.restore(other.pk, tmp_path / "evil")
+    assert not (tmp_path / "escape.txt").exists()
+
+    # However a job ends, its saved state goes with it.
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.cancel(job)
+    assert not default_storage.exists(checkpoints.folder_of(job.pk))
+    assert not checkpoints.restore(job.pk, tmp_path / "again")

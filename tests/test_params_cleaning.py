@@ -34,10 +34,19 @@ def design_objects(user):
     return target, site, campaign
 
 
+def training_dataset(owner):
+    from tests.training_fixtures import esol_csv, make_dataset
+    from training.models import Dataset
+
+    return (Dataset.objects.filter(owner=owner, name="esol-mini").first()
+            or make_dataset(owner, esol_csv(30), {"logS": None, "mw": None}, keep=("set",)))
+
+
 def examples(design_objects) -> dict[str, list[dict]]:
     """Submitted parameters per kind, as a form or an API client sends them:
     defaults left out, bad records mixed in, strings for numbers."""
     target, site, campaign = design_objects
+    dataset = training_dataset(target.owner)
     stored = {"source": "stored", "input_id": "00000000-0000-4000-8000-000000000000", "name": "a.jsonl.gz"}
     return {
         "analysis.protparam": [
@@ -73,6 +82,13 @@ def examples(design_objects) -> dict[str, list[dict]]:
              "filters": {"mw_min": "", "mw_max": 500}, "docking": {"enabled": True, "max_dockings": "60"},
              "scatter": {"x": ""}},
             {"campaign_id": str(campaign.pk)},
+        ],
+        "training.train": [
+            {"dataset_id": str(dataset.pk)},
+            {"dataset_id": dataset.pk, "targets": "mw", "family": "dmpnn", "hparams": {"max_epochs": "3"},
+             "split": {"method": "scaffold", "sizes": "0.6 0.2 0.2", "seed": "7"}, "ensemble": "2", "seed": 3},
+            {"dataset_id": dataset.pk, "family": "attentivefp", "folds": "3", "split": {"method": "random"}},
+            {"dataset_id": dataset.pk, "split": {"method": "column", "column": "set", "sizes": None}},
         ],
         "test.sleep": [{"seconds": "0.5"}, {"seconds": 0, "steps": 1, "marker": "/tmp/m"}],
         "test.sleep_gpu": [{"seconds": "0.5"}],

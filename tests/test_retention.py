@@ -164,6 +164,8 @@ def storage_tree(user):
             stored(f"atomica_inputs/{uuid.uuid4().hex}.jsonl.gz", age_hours=1),
             # not a folder the portal manages
             stored("elsewhere/notes.txt"),
+            # a running job's saved state, for its next attempt (workers/checkpoints.py)
+            stored(f"checkpoints/{running.pk}/state-1.zip"),
         ],
         "orphans": [
             stored(f"jobs/{uuid.uuid4()}/tok/result.txt"),  # the job row was deleted
@@ -171,6 +173,7 @@ def storage_tree(user):
             stored(f"atomica_inputs/{uuid.uuid4().hex}.jsonl.gz"),  # its submission was refused
             input_of_pruned,
             stored(f"design/targets/{uuid.uuid4()}/gone.pdb"),  # its target was deleted
+            stored(f"checkpoints/{final.pk}/state-1.zip"),  # its job ended without deleting it
         ],
     }
     return tree, atomica

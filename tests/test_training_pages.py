@@ -119,7 +119,7 @@ def test_the_partial_returns_the_epochs_so_far_and_an_upper_bound_of_the_time_le
     assert [t["name"] for t in metric_traces] == ["member 1", "member 2"]
     assert metric_traces[1]["x"] == [1, 2]
     assert len(curves["loss"]["data"]) == 4  # train and validation loss per member
-    assert 'id="run-member">2<' in body and 'id="run-epoch">2<' in body
+    assert 'id="run-model">member 2<' in body and 'id="run-epoch">2<' in body
     # At most 3 epochs left (member 2 stops at 5), 2 s each: an upper bound, said as one.
     assert "at most 6 s left" in body and "early stopping may end it sooner" in body
     assert "running for 1 min" in body
@@ -154,8 +154,14 @@ def test_an_ended_run_stops_polling_and_has_the_page_reload(alice_client, user):
 
 def test_progress_bound_counts_the_members_not_started():
     state = charts.progress(_epochs(1, 2, seconds=3.0), ensemble=3, max_epochs=10, running=True)
-    assert (state.member, state.epoch, state.epochs_left_at_most) == (1, 2, 8 + 2 * 10)
+    assert (state.model, state.epoch, state.epochs_left_at_most) == ("member 1", 2, 8 + 2 * 10)
     assert state.seconds_left_at_most == pytest.approx(3.0 * 28)
+    # 3-fold cross-validation of 2 members: fold 2's first member at epoch 4; 1 + 2 models to come.
+    folded = [e | {"fold": f} for f in (0, 1) for e in _epochs(2 if f == 0 else 1, 4 if f else 10)]
+    state = charts.progress(folded, ensemble=2, max_epochs=10, running=True, folds=3)
+    assert (state.model, state.epoch, state.epochs_left_at_most) == ("fold 2 member 1", 4, 6 + 3 * 10)
+    names = [t["name"] for t in charts.metric_figure(folded, "rmse")["data"] if t["mode"] == "lines+markers"]
+    assert names == ["fold 1 member 1", "fold 1 member 2", "fold 2 member 1"]
     assert charts.progress([], ensemble=1, max_epochs=10, running=True).time_left == ""
     assert charts.progress(_epochs(1, 2), 1, 10, running=False).seconds_left_at_most is None
 
@@ -237,6 +243,7 @@ def test_the_history_lists_every_run_and_sorts_by_column(alice_client, user):
     assert body.count('name="runs"') == 3
     # The header of the current column flips it.
     assert 'href="?sort=-metric"' in alice_client.get(url, {"sort": "metric"}).content.decode()
+    assert url in alice_client.get(dataset.get_absolute_url()).content.decode()  # linked from the dataset
 
 
 def test_compare_overlays_the_runs_of_one_dataset(alice_client, user, other_user):
@@ -431,3 +438,34 @@ def test_in_the_browser_the_curves_grow_then_the_model_is_registered(live_server
     page.wait_for_url("**/training/models/*/")
     assert page.inner_text("#model-name") == f"esol-browser v1 ({DESCRIBE})"
     assert not errors, errors
+
+
+def test_a_real_dmpnn_run_shows_its_curves_results_and_registers(alice_client, user):
+    """The runner's own records (h5's training.train, run in this process) drive the pages."""
+    from tests.conftest import run_job_now
+    from tests.training_fixtures import TINY_DMPNN, esol_csv, make_dataset
+    from training.registry import card_from_bundle
+    from training.runs import submit_run
+
+    dataset = make_dataset(user, esol_csv(40), {"logS": "regression"})
+    job = submit_run(user, {"dataset_id": dataset.pk, "family": "dmpnn", "hparams": {**TINY_DMPNN, "max_epochs": 2}})
+    assert run_job_now(job) == "succeeded", Job.objects.get(pk=job.pk).error_detail
+    job.refresh_from_db()
+    page = alice_client.get(reverse("training:run_detail", args=[job.pk]))
+    curves = _json_script(page.content, "run-curves-data")
+    assert [t["x"] for t in curves["metric"]["data"] if t["mode"] == "lines+markers"] == [[1, 2]]
+    assert curves["metric"]["layout"]["yaxis"]["title"]["text"] == "Validation RMSE"
+    body = page.content.decode()
+    rmse = job.result["metrics"]["per_target"]["logS"]["rmse"]
+    assert f"{rmse:.3f}" in body.split('id="metrics-table"')[1].split("</table>")[0]
+    parity = _json_script(page.content, "result-plot-0-data")
+    assert len(parity["data"][0]["x"]) == job.result["card"]["split"]["n_test"]
+    for name in ("model.zip", "predictions.csv", "split.csv", "metrics.json", "epochs.csv"):
+        assert reverse("job_download", args=[job.pk, name]) in body
+    # The card inside the packed bundle is the one the result carries (registration falls back to it).
+    assert card_from_bundle(job.files.get(name="model.zip").file.read()) == job.result["card"]
+    alice_client.post(reverse("training:run_register", args=[job.pk]), {"name": "esol-dmpnn"})
+    model = ModelVersion.objects.get()
+    assert model.display_name == f"esol-dmpnn v1 ({job.result['describe']})"
+    card = alice_client.get(model.get_absolute_url()).content.decode()
+    assert "chemprop" in card and "torch" in card and dataset.content_hash in card

@@ -6,7 +6,12 @@ class TrainingConfig(AppConfig):
     # Model training and federated rounds register their job kinds here.
     name = "training"
 
-    def ready(self):
+    def ready(self) -> None:
+        from workers import kinds
+
+        from .kind import KIND
+
+        kinds.register(KIND)
         post_migrate.connect(load_builtins_after_migrate, sender=self)
 
 

@@ -10,16 +10,10 @@ import math
 import numbers
 from dataclasses import dataclass
 
-REGRESSION_METRICS = ("rmse", "mae", "r2", "spearman")
-CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "accuracy", "mcc")
-METRIC_LABELS = {
-    "rmse": "RMSE", "mae": "MAE", "r2": "R²", "spearman": "Spearman ρ",
-    "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "accuracy": "accuracy", "mcc": "MCC",
-    "loss": "loss",
-}
-# The early-stopping metric per task, as the pipeline uses it (metrics.PRIMARY).
-PRIMARY = {"regression": "rmse", "classification": "roc_auc"}
-HIGHER_IS_BETTER = {"r2", "spearman", "roc_auc", "pr_auc", "accuracy", "mcc"}
+from .compute.metrics import CLASSIFICATION_METRICS, LABELS, PRIMARY, REGRESSION_METRICS
+
+# The metric labels name their method ("accuracy (threshold 0.5)"); the validation loss is a torch family's.
+METRIC_LABELS = {**LABELS, "loss": "loss"}
 
 # One colour per ensemble member (or per run on the comparison chart).
 PALETTE = ("#2456c7", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d",
@@ -53,10 +47,13 @@ def test_metric(tasks: list[str]) -> str:
 
 
 def validation_metric(epochs: list[dict], result: dict, tasks: list[str]) -> str:
-    """The early-stopping metric the curves show: as the run recorded it (each
-    epoch's "metric", or the result's "val_metric_name"), else as the family
-    chooses it from the tasks."""
-    for candidate in ([e.get("metric") for e in epochs[:1]] + [(result or {}).get("val_metric_name")]):
+    """The early-stopping metric the curves show: as the run recorded it (an
+    epoch's "metric", the card's "val_metric" key), else as the family chooses
+    it from the tasks."""
+    result = result or {}
+    recorded = [e.get("metric") for e in epochs[:1]] + [(result.get("card") or {}).get("val_metric"),
+                                                        result.get("val_metric_name")]
+    for candidate in recorded:
         if candidate in METRIC_LABELS:
             return candidate
     return primary_metric(tasks)
@@ -66,13 +63,18 @@ def _colour(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def _by_member(epochs: list[dict]) -> dict[int, list[dict]]:
-    members: dict[int, list[dict]] = {}
+def _by_model(epochs: list[dict]) -> list[tuple[int, str, list[dict]]]:
+    """The epochs per trained model, in training order: (index, name, entries).
+    A model is an ensemble member, or with k-fold cross-validation a member of one fold."""
+    models: dict[tuple[int, int], list[dict]] = {}
     for entry in epochs:
-        members.setdefault(int(entry.get("member", 0)), []).append(entry)
-    for entries in members.values():
+        models.setdefault((int(entry.get("fold") or 0), int(entry.get("member", 0))), []).append(entry)
+    folded = any("fold" in e for e in epochs)
+    out = []
+    for i, ((fold, member), entries) in enumerate(sorted(models.items())):
         entries.sort(key=lambda e: e.get("epoch", 0))
-    return dict(sorted(members.items()))
+        out.append((i, f"fold {fold + 1} member {member + 1}" if folded else f"member {member + 1}", entries))
+    return out
 
 
 def _series(entries: list[dict], key: str) -> tuple[list, list]:
@@ -87,13 +89,13 @@ def _finite(value) -> bool:
 def loss_figure(epochs: list[dict], loss_label: str) -> dict:
     """Training loss (solid) and validation loss (dashed) per epoch, one colour per member."""
     data = []
-    for member, entries in _by_member(epochs).items():
+    for i, name, entries in _by_model(epochs):
         for key, dash, what in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
             x, y = _series(entries, key)
             if x:
-                data.append({"x": x, "y": y, "name": f"member {member + 1} {what} loss", "mode": "lines+markers",
-                             "type": "scatter", "line": {"color": _colour(member), "dash": dash},
-                             "legendgroup": f"m{member}"})
+                data.append({"x": x, "y": y, "name": f"{name} {what} loss", "mode": "lines+markers",
+                             "type": "scatter", "line": {"color": _colour(i), "dash": dash},
+                             "legendgroup": f"m{i}"})
     return {"data": data, "layout": {"xaxis": {"title": {"text": "Epoch"}, "rangemode": "tozero"},
                                      "yaxis": {"title": {"text": loss_label}}, "margin": _MARGIN}}
 
@@ -101,18 +103,18 @@ def loss_figure(epochs: list[dict], loss_label: str) -> dict:
 def metric_figure(epochs: list[dict], metric: str) -> dict:
     """The validation metric per epoch, one trace per member, its best epoch starred."""
     data = []
-    for member, entries in _by_member(epochs).items():
+    for i, name, entries in _by_model(epochs):
         x, y = _series(entries, "val_metric")
         if not x:
             continue
-        data.append({"x": x, "y": y, "name": f"member {member + 1}", "mode": "lines+markers", "type": "scatter",
-                     "line": {"color": _colour(member)}, "legendgroup": f"m{member}"})
+        data.append({"x": x, "y": y, "name": name, "mode": "lines+markers", "type": "scatter",
+                     "line": {"color": _colour(i)}, "legendgroup": f"m{i}"})
         best = entries[-1].get("best_epoch")
         at = [(e, v) for e, v in zip(x, y) if e == best]
         if at:
-            data.append({"x": [at[0][0]], "y": [at[0][1]], "name": f"member {member + 1} best epoch",
-                         "mode": "markers", "type": "scatter", "showlegend": False, "legendgroup": f"m{member}",
-                         "marker": {"symbol": "star", "size": 14, "color": _colour(member)}})
+            data.append({"x": [at[0][0]], "y": [at[0][1]], "name": f"{name} best epoch",
+                         "mode": "markers", "type": "scatter", "showlegend": False, "legendgroup": f"m{i}",
+                         "marker": {"symbol": "star", "size": 14, "color": _colour(i)}})
     return {"data": data, "layout": {"xaxis": {"title": {"text": "Epoch"}, "rangemode": "tozero"},
                                      "yaxis": {"title": {"text": f"Validation {metric_label(metric)}"}},
                                      "margin": _MARGIN}}
@@ -123,12 +125,12 @@ def compare_figure(runs: list[tuple[str, list[dict]]], metric: str) -> dict:
     dashes = ("solid", "dot", "dash", "dashdot", "longdash")
     data = []
     for i, (label, epochs) in enumerate(runs):
-        for member, entries in _by_member(epochs).items():
+        for j, name, entries in _by_model(epochs):
             x, y = _series(entries, "val_metric")
             if x:
-                data.append({"x": x, "y": y, "name": f"{label} · member {member + 1}", "mode": "lines+markers",
+                data.append({"x": x, "y": y, "name": f"{label} · {name}", "mode": "lines+markers",
                              "type": "scatter", "legendgroup": f"r{i}",
-                             "line": {"color": _colour(i), "dash": dashes[member % len(dashes)]}})
+                             "line": {"color": _colour(i), "dash": dashes[j % len(dashes)]}})
     return {"data": data, "layout": {"xaxis": {"title": {"text": "Epoch"}, "rangemode": "tozero"},
                                      "yaxis": {"title": {"text": f"Validation {metric_label(metric)}"}},
                                      "margin": _MARGIN}}
@@ -138,9 +140,9 @@ def compare_figure(runs: list[tuple[str, list[dict]]], metric: str) -> dict:
 class Progress:
     """Where a run stands, from its epochs so far."""
 
-    member: int | None          # 1-based, the member training now (or last trained)
-    epoch: int | None           # that member's latest epoch
-    epochs_done: int            # over all members
+    model: str | None           # the model training now (or last trained): "member 2", "fold 3 member 1"
+    epoch: int | None           # its latest epoch
+    epochs_done: int            # over all models
     mean_epoch_seconds: float | None
     epochs_left_at_most: int | None
     seconds_left_at_most: float | None
@@ -155,21 +157,24 @@ class Progress:
                 "early stopping may end it sooner)")
 
 
-def progress(epochs: list[dict], ensemble: int, max_epochs: int, running: bool) -> Progress:
-    """Members train one after the other, each for at most `max_epochs`: the time
-    left is bounded by the mean epoch time × the epochs that could still come."""
-    members = _by_member(epochs)
-    if not members:
+def progress(epochs: list[dict], ensemble: int, max_epochs: int, running: bool, folds: int = 0) -> Progress:
+    """The models (the ensemble's members, for each fold with cross-validation)
+    train one after the other, each for at most `max_epochs`: the time left is
+    bounded by the mean epoch time × the epochs that could still come."""
+    trained = _by_model(epochs)
+    if not trained:
         return Progress(None, None, 0, None, None, None)
-    current = max(members)
-    latest = members[current][-1]["epoch"]
-    seconds = [e["seconds"] for entries in members.values() for e in entries if _finite(e.get("seconds"))]
+    _, name, entries = trained[-1]
+    last = entries[-1]
+    seconds = [e["seconds"] for e in epochs if _finite(e.get("seconds"))]
     mean = sum(seconds) / len(seconds) if seconds else None
     left = None
     if running:
-        left = max(0, max_epochs - latest) + max(0, ensemble - current - 1) * max_epochs
-    return Progress(member=current + 1, epoch=latest, epochs_done=sum(len(v) for v in members.values()),
-                    mean_epoch_seconds=mean, epochs_left_at_most=left,
+        # Models train in order (fold by fold, member by member): those before the latest are done.
+        position = int(last.get("fold") or 0) * ensemble + int(last.get("member", 0))
+        left = max(0, max_epochs - last["epoch"]) + max(0, ensemble * max(folds, 1) - position - 1) * max_epochs
+    return Progress(model=name, epoch=last["epoch"], epochs_done=len(epochs), mean_epoch_seconds=mean,
+                    epochs_left_at_most=left,
                     seconds_left_at_most=mean * left if (mean is not None and left is not None) else None)
 
 
@@ -266,10 +271,16 @@ def metric_table(metrics: dict, targets: list[dict]) -> dict:
         rows.append({"target": name, "task": task, "values": [_cell(values, m) for m in columns],
                      "n": values.get("n")})
     mean = (metrics or {}).get("mean") or {}
+    # k-fold cross-validation: the values are means over the folds, with the sd of the mean over targets.
+    sd = (metrics or {}).get("sd") or {}
     return {"columns": [{"key": m, "label": metric_label(m)} for m in columns], "rows": rows,
-            "mean": [_cell(mean, m) for m in columns] if mean and len(rows) > 1 else None}
+            "mean": [_cell(mean, m) for m in columns] if mean and len(rows) > 1 else None,
+            "folds": (metrics or {}).get("folds"), "sd": [_cell(sd, m) for m in columns] if sd else None}
 
 
-def _cell(values: dict, metric: str):
+def _cell(values: dict, metric: str) -> dict:
+    """A metric's value, or None with the reason it could not be computed (one class in the test set)."""
     value = values.get(metric)
-    return value if _finite(value) else None
+    if _finite(value):
+        return {"value": value, "reason": ""}
+    return {"value": None, "reason": (values.get("reasons") or {}).get(metric, "")}

@@ -4,12 +4,17 @@ parameters (runs, in their section below)."""
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.conf import settings
 
 from accounts.sharing import SharingForm
+from workers.forms import JobForm
 from training.compute.datasets import SDF_MOLECULE, DatasetError, read_preview
 from training.compute.table import TASKS
+
+from .models import Dataset
 
 # ---------------------------------------------------------------- datasets
 
@@ -117,3 +122,95 @@ class DatasetForm(SharingForm):
         data["targets"] = targets
         return data
 
+
+# ---------------------------------------------------------------- runs
+
+class RunForm(JobForm):
+    """A training run: a thin adapter to training.train's parameters, which
+    its clean_params checks (against the dataset and the family's schema)."""
+
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), empty_label=None)
+    targets = forms.CharField(required=False, help_text="Target columns to learn, comma-separated; "
+                                                        "blank: every target of the dataset.")
+    family = forms.ChoiceField(choices=())
+    hparams = forms.CharField(label="Hyperparameters", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                              help_text='JSON, e.g. {"max_epochs": 30, "depth": 4}; the family\'s defaults '
+                                        "for the rest (listed below).")
+    split_method = forms.ChoiceField(label="Split", choices=())
+    train_size = forms.FloatField(initial=0.8)
+    val_size = forms.FloatField(label="Validation size", initial=0.1,
+                                help_text="The torch families stop early and keep their best epoch on it.")
+    test_size = forms.FloatField(initial=0.1, help_text="0: no test set, so no test metrics.")
+    split_seed = forms.IntegerField(initial=0)
+    split_column = forms.CharField(required=False, help_text="For the split by column: the kept column "
+                                                             "naming each row's set (train, val, test).")
+    folds = forms.IntegerField(initial=0, help_text="k-fold cross-validation (3 to 10 folds); 0: one split.")
+    ensemble = forms.IntegerField(initial=1, help_text="Members trained with seeds seed, seed+1, …: the "
+                                                       "prediction is their mean, the uncertainty their sd.")
+    seed = forms.IntegerField(initial=0)
+
+    param_fields = {"dataset_id": "dataset", "split.method": "split_method", "split.sizes": "train_size",
+                    "split.seed": "split_seed", "split.column": "split_column"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .compute.families import all_families
+        from .compute.splits import SPLIT_METHODS
+
+        self.fields["dataset"].queryset = Dataset.objects.visible_to(self.user).order_by("name", "-version")
+        # Dicts, not the classes: a template would call a class.
+        self.families = [{"name": f.name, "label": f.label, "method": f.method,
+                          "hyperparameters": [h.as_dict() for h in f.hyperparameters]} for f in all_families()]
+        self.fields["family"].choices = [(f["name"], f["label"]) for f in self.families]
+        self.fields["split_method"].choices = [(name, text.split(":")[0]) for name, text in SPLIT_METHODS.items()]
+        self.split_methods = SPLIT_METHODS
+
+    def clean_hparams(self):
+        text = self.cleaned_data["hparams"].strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Give an object of name: value, e.g. {"max_epochs": 30}.')
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        data["params"] = {
+            "dataset_id": data["dataset"].pk,
+            "targets": data["targets"],
+            "family": data["family"],
+            "hparams": data["hparams"],
+            "split": {"method": data["split_method"], "seed": data["split_seed"],
+                      "sizes": [data["train_size"], data["val_size"], data["test_size"]],
+                      "column": data["split_column"] or None},
+            "folds": data["folds"],
+            "ensemble": data["ensemble"],
+            "seed": data["seed"],
+        }
+        return data
+
+
+# ---------------------------------------------------------------- model registry
+
+class RegisterModelForm(SharingForm):
+    """Register a run's model under a name; the version is the next for that name."""
+
+    share_label = "Share the model with the lab below"
+    lab_help = "Its members can see the model, its card, and predict with it."
+
+    name = forms.CharField(max_length=200, help_text="Versions of one name are numbered v1, v2, …; "
+                                                     "the name is shown with the method and test metric.")
+
+    def clean_name(self):
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the model a name.")
+        if any(not ch.isprintable() for ch in name):
+            raise forms.ValidationError("The name must be printable text.")
+        return name

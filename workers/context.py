@@ -110,7 +110,8 @@ class JobContext:
             raise JobCancelled("Cancelled")
 
     def add_file(self, name: str, content: bytes | str | Path, content_type: str) -> Path:
-        """Register a result file. Files are published only if the job succeeds."""
+        """Register a result file. Files are published only if the job succeeds,
+        or ends cancelled with what it had so far (errors.JobCancelled's result)."""
         if "/" in name or name.startswith("."):
             raise ValueError(f"bad result file name {name!r}")
         path = self.workdir / name

@@ -9,7 +9,15 @@ class JobInputError(Exception):
 
 
 class JobCancelled(Exception):
-    """The user asked to stop; raised at the next progress report."""
+    """The user asked to stop; raised at the next progress report.
+
+    A runner that can keep what it had when it stopped (a training run's best
+    model so far) catches it, registers its files and raises it again with
+    `result`: the job still ends cancelled, with that result and those files."""
+
+    def __init__(self, message: str = "Cancelled", result: dict | None = None):
+        super().__init__(message)
+        self.result = result
 
 
 class TransientJobError(Exception):

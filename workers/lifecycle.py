@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Profile
 
-from . import kinds
+from . import checkpoints, kinds
 from .errors import ParamsError
 from .models import FINAL_STATUSES, Attempt, ErrorKind, Job, JobFile, Outcome, Status
 from .quotas import check_quota
@@ -212,6 +212,10 @@ def _finalize(job: Job, status: str, *, error_kind: str = "", message: str = "",
 
 
 def _after_final(job_id, owner_id: int) -> None:
+    try:  # a resumable job's saved state is of no use once it has ended, however it ended
+        checkpoints.delete(job_id)
+    except Exception:
+        log.exception("could not delete the checkpoints of job %s", job_id)
     try:
         current_app.send_task(SEND_JOB_EMAIL_TASK, args=[str(job_id)], queue="notify")
     except Exception:  # a notification never holds up or fails a job
@@ -374,13 +378,15 @@ def finish(job_id, token: str, status: str, *, error_kind: str = "", message: st
            phases: list[dict] | None = None) -> bool:
     """End the attempt holding `token`. Result files are stored first and
     published with the final state in one transaction; if the claim was lost
-    meanwhile, the stored files are deleted and nothing is published.
+    meanwhile, the stored files are deleted and nothing is published. Files
+    are published for a succeeded job, and for a cancelled one that kept what
+    it had so far (its runner raised JobCancelled with a result).
     `run_seconds`: worker time since the last heartbeat, counted in the same write.
     `phases` are the attempt's compute phases; storing the files is added to
     them as "writing results"."""
     stored: list[JobFile] = []
     writing_started = time.monotonic()
-    if status == Status.SUCCEEDED and files:
+    if status in (Status.SUCCEEDED, Status.CANCELLED) and files:
         for name, (path, content_type) in files.items():
             jf = JobFile(job_id=job_id, name=name, content_type=content_type, attempt_token=token)
             with open(path, "rb") as fh:

@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from . import checkpoints
 from .models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobFile
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 # The storage folders whose files belong to rows of ours. Files elsewhere are
 # never touched.
 JOBS_FOLDER = "jobs"  # workers.models.job_file_path
-MANAGED_FOLDERS = (JOBS_FOLDER, "atomica_inputs", "design/targets", "training/datasets", "training/uploads")
+MANAGED_FOLDERS = (JOBS_FOLDER, "atomica_inputs", "design/targets", "training/datasets", "training/uploads",
+                   checkpoints.FOLDER)
 
 
 @dataclass
@@ -129,6 +131,13 @@ def job_file_references() -> References:
     return refs
 
 
+def checkpoint_references() -> References:
+    """The saved state of jobs not yet final (workers/checkpoints.py): a job
+    that ended had its state deleted then, so what is left of one is an orphan."""
+    active = Job.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True)
+    return References(folders={checkpoints.folder_of(pk) for pk in active})
+
+
 def stored_input_references() -> References:
     """ATOMICA's stored inputs that a job whose files are not pruned still
     uses (a rerun names them by id, so they must outlive the job's results).
@@ -157,6 +166,7 @@ def training_dataset_references() -> References:
 # to MANAGED_FOLDERS and a function here.
 REFERENCE_SOURCES: list[Callable[[], References]] = [
     job_file_references,
+    checkpoint_references,
     stored_input_references,
     design_target_references,
     training_dataset_references,

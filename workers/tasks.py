@@ -3,7 +3,8 @@
 Retry and error paths of an attempt (see JobAttempt.run):
 * bad input (JobInputError)       -> failed, shown to the user as their error
 * setup problem (JobSystemError)  -> failed, system error shown as is
-* cancelled (JobCancelled)        -> cancelled
+* cancelled (JobCancelled)        -> cancelled (with the result and files so far
+                                     when the runner re-raised it with a result)
 * soft time limit                 -> failed, system error naming the limit
 * transient (TransientJobError, lost DB connection) -> back to queued, retried
   with backoff until the kind's max_attempts, then failed
@@ -120,7 +121,10 @@ class JobAttempt:
         except JobSystemError as exc:
             return end(Status.FAILED, error_kind=ErrorKind.SYSTEM, message=str(exc),
                        detail=getattr(exc, "detail", ""))
-        except JobCancelled:
+        except JobCancelled as exc:
+            if exc.result is not None:
+                return end(Status.CANCELLED, message="Cancelled by request; what it had so far was kept.",
+                           result=exc.result, files=ctx.files)
             return end(Status.CANCELLED, message="Cancelled by request.")
         except SoftTimeLimitExceeded:
             return end(Status.FAILED, error_kind=ErrorKind.SYSTEM,

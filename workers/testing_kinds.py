@@ -7,7 +7,7 @@ import os
 import time
 
 from . import kinds
-from .errors import JobInputError, ParamsError, TransientJobError
+from .errors import JobCancelled, JobInputError, ParamsError, TransientJobError
 
 
 def clean_sleep_params(params: dict) -> dict:
@@ -23,6 +23,8 @@ def clean_sleep_params(params: dict) -> dict:
     for key in ("marker", "fail", "hardware"):
         if params.get(key):
             clean[key] = str(params[key])
+    if params.get("keep_on_cancel"):  # a cancel keeps the steps done, as a training run keeps its model
+        clean["keep_on_cancel"] = True
     return clean
 
 
@@ -40,7 +42,13 @@ def run_sleep(ctx) -> dict:
         ctx.set_hardware(params["hardware"])
     for i in range(steps):
         time.sleep(params["seconds"] / steps)
-        ctx.progress(100.0 * (i + 1) / steps, f"step {i + 1} of {steps}")
+        try:
+            ctx.progress(100.0 * (i + 1) / steps, f"step {i + 1} of {steps}")
+        except JobCancelled:
+            if not params.get("keep_on_cancel"):
+                raise
+            ctx.add_file("partial.txt", f"{i + 1} of {steps} steps\n", "text/plain")
+            raise JobCancelled(result={"steps_done": i + 1}) from None
     if params.get("fail") == "input":
         raise JobInputError("The test input was marked bad.")
     if params.get("fail") == "system":

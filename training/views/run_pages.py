@@ -16,6 +16,7 @@ from workers.access import can_control, get_visible_job
 from workers.models import HEAVY_FIELDS, Job
 
 from .. import charts, registry
+from ..compute.metrics import higher_is_better
 from ..forms import RegisterModelForm
 from ..models import Dataset, TrainingRun
 
@@ -42,8 +43,12 @@ def _visible_run(user, job_id, *, light: bool = False) -> TrainingRun:
 
 
 def _targets(run: TrainingRun) -> list[dict]:
-    """The run's targets with their tasks: the dataset's, narrowed to those the run trained on."""
-    chosen = (run.job.params or {}).get("targets") if "params" not in run.job.get_deferred_fields() else None
+    """The run's targets with their tasks: as it trained them (in its result), else
+    the dataset's, narrowed to those it was asked to learn."""
+    job = run.job
+    if "result" not in job.get_deferred_fields() and (job.result or {}).get("targets"):
+        return job.result["targets"]
+    chosen = (job.params or {}).get("targets") if "params" not in job.get_deferred_fields() else None
     targets = [t for t in run.dataset.targets if not chosen or t["name"] in chosen]
     return targets or list(run.dataset.targets)
 
@@ -60,7 +65,8 @@ def live_context(run: TrainingRun, tasks: list[str]) -> dict:
     epochs = run.epochs or []
     result = job.result if "result" not in job.get_deferred_fields() else {}
     metric = charts.validation_metric(epochs, result, tasks)
-    state = charts.progress(epochs, run.ensemble, _max_epochs(run), running=job.status == "running")
+    state = charts.progress(epochs, run.ensemble, _max_epochs(run), running=job.status == "running",
+                            folds=int((run.split or {}).get("folds") or 0))
     elapsed = None
     if job.started_at:
         elapsed = ((job.finished_at or timezone.now()) - job.started_at).total_seconds()
@@ -107,6 +113,11 @@ def _results(run: TrainingRun, targets: list[dict]) -> dict:
     metrics = run.metrics or result.get("metrics") or {}
     table = charts.metric_table(metrics, targets)
     per_target = metrics.get("per_target") or {}
+    # With cross-validation the points are fold 1's (its model is the one kept), so are the numbers quoted.
+    where = "the test set"
+    if result.get("folds") and result.get("fold_metrics"):
+        per_target = (result["fold_metrics"][0] or {}).get("per_target") or {}
+        where = "fold 1's test set"
     plots = []
     for i, target in enumerate(targets):
         points = (result.get("test_predictions") or {}).get(target["name"])
@@ -114,10 +125,10 @@ def _results(run: TrainingRun, targets: list[dict]) -> dict:
             continue
         values = per_target.get(target["name"]) or {}
         if target.get("task") == "classification":
-            caption = f"ROC curve on the test set, ROC-AUC {_number(values.get('roc_auc'))}"
+            caption = f"ROC curve on {where}, ROC-AUC {_number(values.get('roc_auc'))}"
             figure = charts.roc_figure(target["name"], points.get("y", []), points.get("pred", []), caption)
         else:
-            caption = f"Test set: RMSE {_number(values.get('rmse'))}, R² {_number(values.get('r2'))}"
+            caption = f"{where[0].upper()}{where[1:]}: RMSE {_number(values.get('rmse'))}, R² {_number(values.get('r2'))}"
             figure = charts.parity_figure(target["name"], points.get("y", []), points.get("pred", []), caption)
         if figure["data"]:
             plots.append({"id": f"result-plot-{i}", "data_id": f"result-plot-{i}-data", "target": target["name"],
@@ -220,7 +231,7 @@ def _history_links(sort: str, metric: str) -> dict[str, dict]:
         current = "asc" if sort == name else "desc" if sort == f"-{name}" else ""
         # A new column starts A→Z for words, best first for the metric, newest/largest first otherwise.
         if name == "metric":
-            first = f"-{name}" if metric in charts.HIGHER_IS_BETTER else name
+            first = f"-{name}" if higher_is_better(metric) else name
         else:
             first = name if name in ("family", "split", "status") else f"-{name}"
         links[name] = {"sort": (f"-{name}" if current == "asc" else name) if current else first, "dir": current}
@@ -243,7 +254,7 @@ def dataset_runs(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "training/runs/history.html", {
         "dataset": dataset, "rows": rows, "sort": sort, "columns": _history_links(sort, metric),
         "metric": metric, "metric_label": charts.metric_label(metric),
-        "metric_note": "higher is better" if metric in charts.HIGHER_IS_BETTER else "lower is better",
+        "metric_note": "higher is better" if higher_is_better(metric) else "lower is better",
     })
 
 
