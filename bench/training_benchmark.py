@@ -202,8 +202,10 @@ def main(argv: list[str] | None = None) -> None:
         warm = load_table("esol", quick=True)
         warm_split = make_split(warm, "random", seed=0)
         write_split_csv(warm, warm_split, tmp / "warm.csv")
-        timed(chemprop_command(tmp / "warm.csv", warm.targets, warm.tasks[0], 3, 0, tmp / "warm-cp"), env)
-        timed(ours_command("dmpnn", tmp / "warm.csv", warm.targets, warm.tasks[0], 3, 0, tmp / "warm.out"), env)
+        if "dmpnn" in args.families:
+            timed(chemprop_command(tmp / "warm.csv", warm.targets, warm.tasks[0], 3, 0, tmp / "warm-cp"), env)
+        for family in args.families:
+            timed(ours_command(family, tmp / "warm.csv", warm.targets, warm.tasks[0], 3, 0, tmp / "warm.out"), env)
 
         totals = {"ours": 0.0, "chemprop": 0.0}
         rows = []
@@ -217,21 +219,24 @@ def main(argv: list[str] | None = None) -> None:
                 split = make_split(table, method, seed=seed)
                 data = tmp / f"{name}-{seed}.csv"
                 write_split_csv(table, split, data)
-                sides = [("chemprop", chemprop_command(data, table.targets, task, args.epochs, seed,
-                                                       tmp / f"cp-{name}-{seed}")),
-                         ("ours", ours_command("dmpnn", data, table.targets, task, args.epochs, seed,
-                                               tmp / f"ours-{name}-{seed}.csv"))]
-                for side, command in sides if run % 2 == 0 else sides[::-1]:
-                    seconds = timed(command, env)
-                    totals[side] += seconds
-                    results.setdefault(f"{side} seconds", []).append(seconds)
-                run += 1
-                results.setdefault("D-MPNN (ours)", []).append(test_metric(table, split, tmp / f"ours-{name}-{seed}.csv"))
-                preds = tmp / f"cp-{name}-{seed}" / "model_0" / "test_predictions.csv"
-                results.setdefault("chemprop train CLI", []).append(test_metric(table, split, preds))
+                if "dmpnn" in args.families:
+                    sides = [("chemprop", chemprop_command(data, table.targets, task, args.epochs, seed,
+                                                           tmp / f"cp-{name}-{seed}")),
+                             ("ours", ours_command("dmpnn", data, table.targets, task, args.epochs, seed,
+                                                   tmp / f"ours-{name}-{seed}.csv"))]
+                    for side, command in sides if run % 2 == 0 else sides[::-1]:
+                        seconds = timed(command, env)
+                        totals[side] += seconds
+                        results.setdefault(f"{side} seconds", []).append(seconds)
+                    run += 1
+                    results.setdefault("D-MPNN (ours)", []).append(
+                        test_metric(table, split, tmp / f"ours-{name}-{seed}.csv"))
+                    preds = tmp / f"cp-{name}-{seed}" / "model_0" / "test_predictions.csv"
+                    results.setdefault("chemprop train CLI", []).append(test_metric(table, split, preds))
                 if "attentivefp" in args.families:
                     out = tmp / f"afp-{name}-{seed}.csv"
-                    timed(ours_command("attentivefp", data, table.targets, task, args.epochs, seed, out), env)
+                    results.setdefault("attentivefp seconds", []).append(
+                        timed(ours_command("attentivefp", data, table.targets, task, args.epochs, seed, out), env))
                     results.setdefault("AttentiveFP (ours)", []).append(test_metric(table, split, out))
             metric = "RMSE" if task == "regression" else "ROC-AUC (mean over tasks)"
             rows.append((name, method, len(table), metric, results))
@@ -241,11 +246,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{name} ({n} molecules, {method} split 0.8/0.1/0.1), test {metric}:")
         for label in ("D-MPNN (ours)", "chemprop train CLI", "AttentiveFP (ours)"):
             if label in results:
-                print(f"  {label:<40} {summary(results[label])}")
+                print(f"  {label:<47} {summary(results[label])}")
         for source, value in PUBLISHED.get(name, []):
-            print(f"  {'published: ' + source:<40} {value:.3f}")
-        print(f"  wall seconds per run: ours {summary(results['ours seconds'])}, "
-              f"chemprop {summary(results['chemprop seconds'])}")
+            print(f"  {'published: ' + source:<47} {value:.3f}")
+        for side in ("ours", "chemprop", "attentivefp"):
+            if f"{side} seconds" in results:
+                print(f"  wall seconds per run, {side}: {summary(results[side + ' seconds'])}")
+    if not totals["ours"]:
+        print("ratio n/a (no D-MPNN run to time: add dmpnn to --families)")
+        return
     print(f"\ntotal wall seconds: ours {totals['ours']:.1f}, chemprop train {totals['chemprop']:.1f}")
     print(f"ratio {totals['chemprop'] / totals['ours']:.2f}")
 

@@ -22,7 +22,8 @@ router = Router(tags=["design"])
 
 
 class Objective(Schema):
-    property: str
+    property: str = Field(description="A numeric property key, or a registered model's target: "
+                                      "model:<model id>:<target> (see GET /design/properties/available)")
     direction: Literal["max", "min"] = "max"
     weight: float = 1.0
 
@@ -61,9 +62,38 @@ class PropertiesIn(Schema):
     format: Literal["csv", "sdf", "smi"] | None = None
     smiles_column: str | None = None
     name_column: str | None = None
+    model_properties: list[str] | None = Field(
+        None, description="Registered models' targets to predict too, as model:<model id>:<target>")
     title: str = ""
     shared: bool = False
     lab: int | str | None = LAB_FIELD
+
+
+class PropertyOut(Schema):
+    key: str
+    label: str
+    unit: str
+    method: str
+    objective: bool = Field(description="Usable as a campaign objective (numeric)")
+
+
+@router.get("/properties/available", response=list[PropertyOut], url_name="design_property_list")
+def list_properties(request):
+    """Every property a design job can compute: the built-in ones, each with its
+    method, and every target of the registered models you may see."""
+    from design.compute.properties import PROPERTIES
+
+    from . import model_properties
+
+    out = [{"key": s.key, "label": s.label, "unit": s.unit, "method": s.method,
+            "objective": s.unit not in ("list", "bool")} for s in PROPERTIES.values()]
+    for model in model_properties.visible_models(request.user).select_related("run__dataset"):
+        for target in model_properties.target_names(model):
+            out.append({"key": model_properties.model_key(model.pk, target),
+                        "label": model_properties.label(model, target),
+                        "unit": model_properties.unit(model, target),
+                        "method": model_properties.method(model, target), "objective": True})
+    return out
 
 
 @router.post("/properties", response={202: JobOut, 400: ErrorOut, 403: ErrorOut}, url_name="design_properties")

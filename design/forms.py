@@ -8,6 +8,7 @@ from workers.errors import ParamsError
 from workers.forms import JobForm
 
 from . import kind as P
+from . import model_properties
 from .compute.structures import parse_structure
 from .models import BindingSite, Campaign, ShortlistEntry, Target
 
@@ -150,8 +151,9 @@ class CampaignForm(UsersTargetAndSite, SharingForm):
         return data
 
 
-def _property_choices():
-    return [(k, f"{s.label} ({k})") for k, s in P.numeric_properties().items()]
+def _property_choices(user):
+    """The numeric properties, then every target of the registered models the user may see."""
+    return [(k, f"{s.label} ({k})") for k, s in P.numeric_properties().items()] + model_properties.choices(user)
 
 
 class RunForm(DesignJobForm):
@@ -185,7 +187,7 @@ class RunForm(DesignJobForm):
     def __init__(self, *args, campaign: Campaign, **kwargs):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
-        choices = _property_choices()
+        choices = _property_choices(self.user)
         for n in range(1, self.N_OBJECTIVES + 1):
             self.fields[f"objective_{n}"] = forms.ChoiceField(
                 label=f"Objective {n}", choices=([] if n == 1 else [("", "—")]) + choices, required=n == 1,
@@ -251,6 +253,17 @@ class PropertiesForm(DesignJobForm):
                                 help_text="One SMILES per line (optionally followed by a name), or CSV with a header.")
     molecules_file = forms.FileField(label="…or upload CSV, SMILES or SDF", required=False)
     smiles_column = forms.CharField(required=False, help_text="CSV only; found automatically if empty.")
+    model_properties = forms.MultipleChoiceField(
+        label="Your registered models", required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Each adds its prediction, its uncertainty (ensemble std) and its applicability-domain flag.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Kept without choices too, so a posted model the user cannot see is refused, not ignored.
+        field = self.fields["model_properties"]
+        field.choices = model_properties.choices(self.user)
+        if not field.choices:
+            field.help_text = "None yet: a model registered from a finished training run appears here."
 
     def clean_molecules_file(self):
         upload = self.cleaned_data.get("molecules_file")
@@ -268,6 +281,8 @@ class PropertiesForm(DesignJobForm):
             raise forms.ValidationError("Give molecules in exactly one way: paste or upload.")
         field = "molecules" if pasted else "molecules_file"
         params = {"molecules": pasted or uploaded, "smiles_column": data.get("smiles_column") or None}
+        if data.get("model_properties"):
+            params["model_properties"] = list(data["model_properties"])
         if uploaded:
             name = self.filename.lower()
             params["filename"] = self.filename

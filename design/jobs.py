@@ -92,9 +92,15 @@ def run_properties(ctx: JobContext) -> dict:
         # found here.
         first = "; ".join(r.error for r in records[:3] if r.error)
         raise JobInputError(f"No valid molecule. {first}".strip())
-    rows = score_records(records, progress=lambda pct, msg: ctx.progress(pct * 0.95, msg),
+    model_keys = p.get("model_properties") or []
+    share = 0.8 if model_keys else 0.95
+    rows = score_records(records, progress=lambda pct, msg: ctx.progress(pct * share, msg),
                          max_seconds=settings.BIOFM_MOLECULE_MAX_SECONDS, deadline=deadline)
     columns = property_columns()
+    models = []
+    if model_keys:
+        model_cols, models = _model_predictions(ctx, model_keys, rows, deadline)
+        columns += model_cols
     keys = [c["key"] for c in columns]
     out.write_properties(ctx, records, rows, keys)
     errors = [{"row": r["row"], "name": r["name"], "input": r["input"], "error": r["error"]}
@@ -110,8 +116,50 @@ def run_properties(ctx: JobContext) -> dict:
     return finite({
         "n_molecules": len(rows), "n_valid": len(valid_rows), "n_invalid": len(errors),
         "columns": columns, "rows": shown, "truncated": len(valid_rows) > MAX_TABLE_ROWS,
-        "errors": shown_errors, "methods": dict(METHODS),
+        "errors": shown_errors, "methods": {c["key"]: c["method"] for c in columns},
+        "models": models,
     })
+
+
+def _model_predictions(ctx: JobContext, keys: list[str], rows: list[dict],
+                       deadline: float) -> tuple[list[dict], list[dict]]:
+    """Each registered model the keys name, loaded once, predicts every scored
+    row in batches; its value, std and domain flag join the row's properties.
+    A molecule the model refuses becomes that row's error."""
+    from . import model_properties as mp
+
+    with ctx.phase("loading models"):
+        loaded = mp.load(keys, _owner(ctx), ctx.workdir)
+    threshold, domain_method = mp.domain()
+    scored = [r for r in rows if r["properties"] is not None and not r["error"]]
+    smiles = [r["smiles"] for r in scored]
+    wanted: dict[int, list[str]] = {}
+    for key in keys:
+        pk, target = mp.parse_key(key)
+        wanted.setdefault(pk, []).append(target)
+    columns, models = [], []
+    for n, (pk, targets) in enumerate(wanted.items()):
+        model = loaded[pk]
+        name = model.record.display_name
+        ctx.progress(80 + 18 * n / len(wanted), f"Predicting {len(smiles)} molecules with {name}")
+        result = mp.predict(model, smiles, targets, progress=lambda done, total, n=n: ctx.progress(
+            80 + 18 * (n + done / max(total, 1)) / len(wanted), f"{name}: {done} of {total} molecules predicted"),
+            deadline=deadline)
+        for target in targets:
+            key = mp.model_key(pk, target)
+            values = result["targets"][target]
+            for i, row in enumerate(scored):
+                row["properties"].update({key: values["value"][i], f"{key}:std": values["std"][i],
+                                          f"{key}:in_domain": values["in_domain"][i]})
+            columns += mp.columns(model.record, target, key, domain_method)
+        for i, message in result["errors"].items():
+            row = scored[i]
+            # A second model's refusal is added to the first's, not written over it.
+            row["error"] = (f"{row['error']}; {message}" if row["error"] else
+                            f"row {row['row']}" + (f" ({row['name']})" if row["name"] else "") + f": {message}")
+        models.append({"id": pk, "display_name": name, "targets": targets,
+                       "training_data": mp.training_data(model.record), "ad_threshold": threshold})
+    return columns, models
 
 
 # ---------------------------------------------------------------- docking
@@ -279,7 +327,22 @@ def _history_writer(ctx: JobContext, campaign):
 def _objectives(p: dict, campaign, ctx):
     from design.compute.generate import docking_objective, property_objective
 
-    objectives = [property_objective(o["property"], o["direction"], o["weight"]) for o in p["objectives"]]
+    from . import model_properties as mp
+
+    model_keys = [o["property"] for o in p["objectives"] if mp.is_model_key(o["property"])]
+    loaded = {}
+    if model_keys:
+        ctx.progress(1, "Loading the registered models")
+        with ctx.phase("loading models"):
+            loaded = mp.load(model_keys, _owner(ctx), ctx.workdir)
+    objectives, by_model = [], {}
+    for o in p["objectives"]:
+        parsed = mp.parse_key(o["property"])
+        if parsed is None:
+            objectives.append(property_objective(o["property"], o["direction"], o["weight"]))
+            continue
+        by_model[o["property"]] = mo = mp.ModelObjective(loaded[parsed[0]], parsed[1], o["property"])
+        objectives.append(mo.objective(o["direction"], o["weight"]))
     docking = None
     if p["docking"]["enabled"]:
         from design.compute.docking import DockingScorer, available_cpus
@@ -292,7 +355,7 @@ def _objectives(p: dict, campaign, ctx):
                                n_poses=1, cpu=available_cpus(), random_seed=p["random_seed"])
         objectives.append(docking_objective(scorer, p["docking"]["weight"]))
         docking = _receptor_summary(prep)
-    return objectives, docking
+    return objectives, docking, by_model
 
 
 def _filters(p: dict):
@@ -311,14 +374,14 @@ def _filters(p: dict):
 def run_campaign(ctx: JobContext) -> dict:
 
     from design.compute.generate import non_dominated_sort, run_ga
-    from design.compute.properties import METHODS, score_molecule
+    from design.compute.properties import METHODS, PROPERTIES, score_molecule
 
     from .kind import DEFAULT_SEEDS, numeric_properties
     from .models import Campaign
 
     p = ctx.params
     campaign = _visible(Campaign, p["campaign_id"], ctx, "campaign")
-    objectives, docking = _objectives(p, campaign, ctx)
+    objectives, docking, by_model = _objectives(p, campaign, ctx)
     history, on_generation = _history_writer(ctx, campaign)
     seeds = p["seeds"] or DEFAULT_SEEDS
     try:
@@ -333,16 +396,28 @@ def run_campaign(ctx: JobContext) -> dict:
     # The front over every objective, in either mode, for the scatter's highlight.
     front = set(non_dominated_sort([c.utilities for c in result.population])[0])
     keys = list(numeric_properties())
+    model_keys = [k for mo in by_model.values() for k in (mo.key, f"{mo.key}:std", f"{mo.key}:in_domain")]
     population = []
     for i, cand in enumerate(result.population):
         props = score_molecule(cand.smiles, keys)
+        for key, mo in by_model.items():
+            props[key] = cand.values.get(key)
+            props.update(mo.extras.get(cand.smiles, {}))
         if "docking_score" in cand.values:
             props["docking_score"] = cand.values["docking_score"]
         population.append({**cand.as_dict(), "properties": props, "front": i in front})
-    header = ["rank", "smiles", "score", "pareto_front", "generation", "origin"] + keys + (
+    header = ["rank", "smiles", "score", "pareto_front", "generation", "origin"] + keys + model_keys + (
         ["docking_score"] if docking is not None else [])
     out.write_campaign(ctx, population, header, history)
     methods = {k: METHODS[k] for k in keys}
+    labels = {k: PROPERTIES[k].label for k in keys}
+    if by_model:
+        from . import model_properties as mp
+
+        _, domain_method = mp.domain()
+        for key, mo in by_model.items():
+            for column in mp.columns(mo.loaded.record, mo.target, key, domain_method):
+                methods[column["key"]], labels[column["key"]] = column["method"], column["label"]
     if docking is not None:
         methods["docking_score"] = DOCKING_METHOD.format(**_versions()) + (
             f", exhaustiveness {p['docking']['exhaustiveness']}")
@@ -357,13 +432,17 @@ def run_campaign(ctx: JobContext) -> dict:
         "seconds": round(result.seconds, 2),
         "seeds_used": list(seeds),
         "default_seeds": not p["seeds"],
-        "objectives": [{**o, "method": methods[o["property"]]} for o in p["objectives"]] + (
+        "objectives": [{**o, "method": methods[o["property"]], "label": labels[o["property"]],
+                        **({"domain_key": f"{o['property']}:in_domain",
+                            "domain_method": methods[f"{o['property']}:in_domain"]} if o["property"] in by_model else {})}
+                       for o in p["objectives"]] + (
             [{"property": "docking_score", "direction": "min", "weight": p["docking"]["weight"],
-              "method": methods["docking_score"]}] if docking else []),
+              "method": methods["docking_score"], "label": "Vina score"}] if docking else []),
         "mode": p["mode"],
         "scatter": p["scatter"],
         "receptor": docking,
         "methods": methods,
+        "labels": {**labels, **({"docking_score": "Vina score"} if docking else {})},
         "ga_method": ("Graph-based genetic algorithm (RDKit molecular graphs: atom/bond/ring mutations, "
                       "crossover at acyclic single bonds)" + (", starting population extended by BRICS "
                       "recombination of the seeds (Degen 2008, RDKit BRICS)" if p["brics_seeds"] else "")

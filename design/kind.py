@@ -18,6 +18,7 @@ from accounts.scoping import require_visible_ids
 from workers.errors import ParamsError
 from workers.kinds import Cleaned, JobKind
 
+from . import model_properties
 from .models import BindingSite, Campaign, Target
 
 MAX_MOLECULES = 20_000
@@ -85,13 +86,38 @@ def _pk(params: dict, key: str, model, what: str) -> int:
 
 
 def check_access(params: dict, user) -> None:
-    """Refuse ids of targets, sites or campaigns the user may not see, with
-    the answer a missing id gets. Runs before the clean_* functions, so
-    malformed ids are left for them to name."""
+    """Refuse ids of targets, sites, campaigns or registered models the user
+    may not see, with the answer a missing id gets. Runs before the clean_*
+    functions, so malformed ids are left for them to name."""
     require_visible_ids(user, [
         (key, model, what, params.get(key))
         for key, model, what in (("target_id", Target, "target"), ("site_id", BindingSite, "binding site"),
                                  ("campaign_id", Campaign, "campaign"))])
+    objectives = params.get("objectives")
+    if isinstance(objectives, list):
+        model_properties.check_access(user, [(f"objectives[{n}].property", o.get("property"))
+                                             for n, o in enumerate(objectives) if isinstance(o, dict)])
+
+
+def check_properties_access(params: dict, user) -> None:
+    keys = params.get("model_properties")
+    if isinstance(keys, list):
+        model_properties.check_access(user, [(f"model_properties[{n}]", k) for n, k in enumerate(keys)])
+
+
+def _model_keys(params: dict) -> list[str]:
+    """The registered-model properties asked for, checked and deduplicated in order."""
+    keys = params.get("model_properties") or []
+    if isinstance(keys, str):
+        keys = [keys]
+    if not isinstance(keys, list):
+        raise ParamsError("model_properties", "Model properties are a list of keys model:<id>:<target>.")
+    clean = []
+    for n, key in enumerate(keys):
+        key = model_properties.clean_key(key, f"model_properties[{n}]")
+        if key not in clean:
+            clean.append(key)
+    return clean
 
 
 def cpu_cap() -> int:
@@ -147,14 +173,21 @@ def clean_properties_params(params: dict) -> Cleaned:
         raise ParamsError("molecules", "No molecule: the input has no records.")
     if n_records > MAX_MOLECULES:
         raise ParamsError("molecules", f"{n_records} molecules: the limit is {MAX_MOLECULES}.")
+    clean = {"molecules": text, "format": fmt, **options, "filename": str(params.get("filename") or "")[:200]}
+    facts = {"n_molecules": n_records}
+    keys = _model_keys(params)
+    if keys:
+        # Only when asked for, so the parameters of a job without models stay as they were.
+        clean["model_properties"] = keys
+        facts["model_labels"] = model_properties.labels_for(keys)
     # RDKit's verdict on each row comes from the worker; the count is a fact.
-    return Cleaned(
-        params={"molecules": text, "format": fmt, **options, "filename": str(params.get("filename") or "")[:200]},
-        facts={"n_molecules": n_records})
+    return Cleaned(params=clean, facts=facts)
 
 
 def summarize_properties(params: dict, facts: dict) -> str:
-    return f"{facts.get('n_molecules', 0)} molecules ({params.get('format', '')})"
+    models = list((facts.get("model_labels") or {}).values())
+    extra = f" + {', '.join(models)}" if models else ""
+    return f"{facts.get('n_molecules', 0)} molecules ({params.get('format', '')}){extra}"
 
 
 # ---------------------------------------------------------------- docking
@@ -361,9 +394,12 @@ def clean_campaign_params(params: dict) -> dict:
         if key == "docking_score":
             raise ParamsError(f"objectives[{n}].property",
                               "The docking score is an objective through \"docking\": {\"enabled\": true}.")
-        if key not in known:
+        if model_properties.is_model_key(key):
+            model_properties.clean_key(key, f"objectives[{n}].property")
+        elif key not in known:
             raise ParamsError(f"objectives[{n}].property",
-                              f"Unknown numeric property “{key}”; choose from {', '.join(known)}.")
+                              f"Unknown numeric property “{key}”; choose from {', '.join(known)}, "
+                              f"or a registered model's target as model:<id>:<target>.")
         if key in names:
             raise ParamsError(f"objectives[{n}].property", f"“{key}” is listed twice.")
         names.add(key)
@@ -424,13 +460,17 @@ def clean_campaign_params(params: dict) -> dict:
     axes = [o["property"] for o in clean_obj] + [k for k in ("mw", "clogp", "qed") if k not in names]
     clean["scatter"] = {"x": scatter.get("x") or axes[0], "y": scatter.get("y") or axes[1]}
     for axis in ("x", "y"):
-        if clean["scatter"][axis] not in known and clean["scatter"][axis] != "docking_score":
-            raise ParamsError(f"scatter.{axis}", f"Unknown property “{clean['scatter'][axis]}”.")
+        value = clean["scatter"][axis]
+        # A model's value is known for the population only where it is an objective.
+        if value not in known and value != "docking_score" and value not in names:
+            raise ParamsError(f"scatter.{axis}", f"Unknown property “{value}”.")
     return clean
 
 
 def summarize_campaign(params: dict, facts: dict) -> str:
-    objectives = ", ".join(o["property"] for o in params.get("objectives", []))
+    # A model objective is named by its record (display name, target), read once at submission.
+    labels = model_properties.labels_for([o["property"] for o in params.get("objectives", [])])
+    objectives = ", ".join(labels.get(o["property"], o["property"]) for o in params.get("objectives", []))
     dock = " + docking" if params.get("docking", {}).get("enabled") else ""
     return (f"GA {params.get('mode')} {objectives}{dock}: {params.get('population_size')} x "
             f"{params.get('generations')} generations, seed {params.get('random_seed')}")
@@ -440,10 +480,12 @@ KINDS = [
     JobKind(
         name="design.properties", label="Molecular property prediction", queue="cpu",
         runner="design.jobs:run_properties", clean_params=clean_properties_params,
+        check_access=check_properties_access,
         result_template="design/result_properties.html",
         soft_time_limit=3600, time_limit=3700,
         description="Drug-likeness, solubility, bioavailability and structural alerts, each by a "
-                    "named method, for a SMILES/CSV or SDF list; invalid rows are reported per row.",
+                    "named method, and the predictions of your registered models, for a SMILES/CSV or "
+                    "SDF list; invalid rows are reported per row.",
         submit_url_name="design:properties_new", summarize_params=summarize_properties,
     ),
     JobKind(
@@ -467,7 +509,8 @@ KINDS = [
         result_template="design/result_campaign.html",
         soft_time_limit=10 * 3600, time_limit=10 * 3600 + 600,
         description="Genetic algorithm with BRICS seeding over molecular graphs, weighted or "
-                    "Pareto objectives over properties and (optionally) the Vina score.",
+                    "Pareto objectives over properties, registered models' predictions and "
+                    "(optionally) the Vina score.",
         submit_url_name="design:index", summarize_params=summarize_campaign,
     ),
 ]

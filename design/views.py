@@ -21,7 +21,7 @@ from workers.access import can_control, get_visible_job
 from workers.models import Job
 from workers.submit_page import job_form_page, submit_form
 
-from . import viewers
+from . import model_properties, viewers
 from .forms import CampaignForm, DockingForm, PropertiesForm, RunForm, ShortlistForm, ShortlistNoteForm, SiteForm, TargetForm
 from .models import BindingSite, Campaign, CampaignRun, ShortlistEntry, Target
 from .runs import submit_run
@@ -180,9 +180,12 @@ def _visible_run(user, job_id) -> CampaignRun:
 def run_detail(request: HttpRequest, job_id) -> HttpResponse:
     run = _visible_run(request.user, job_id)
     job = run.job
+    objectives = (job.params or {}).get("objectives") or []
+    labels = model_properties.labels_for([o.get("property") for o in objectives])
     return render(request, "design/run_detail.html", {
         "run": run, "job": job, "campaign": run.campaign, "can_control": can_control(request.user, job),
         "files": job.files.all(),
+        "objectives": [{**o, "label": labels.get(o.get("property"), o.get("property"))} for o in objectives],
     })
 
 
@@ -202,6 +205,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         raise Http404("Choose two runs to compare.")
     runs = [_visible_run(request.user, a), _visible_run(request.user, b)]
     differences = param_differences(runs[0].job.params, runs[1].job.params, ignore={"campaign_id"})
+    # A model objective reads as its display name, not its key.
+    labels = model_properties.labels_for([v for _, a, b in differences for v in (a, b)])
+    differences = [(k, labels.get(a, a), labels.get(b, b)) for k, a, b in differences]
     sets = [{m["smiles"] for m in (r.job.result or {}).get("population", [])} for r in runs]
     return render(request, "design/compare.html", {
         "runs": [_run_summary(r) for r in runs],
@@ -268,7 +274,9 @@ def properties_new(request: HttpRequest) -> HttpResponse:
         heading="Molecular property prediction", template="design/form.html",
         intro="Each property is computed by the method named beside it on the results page (RDKit descriptors, "
         "ESOL, QED, SA score, Lipinski/Veber, Abbott score, PAINS/Brenk/NIH alerts). Rows RDKit cannot "
-        "read are listed with RDKit's reason; the others are scored.")
+        "read are listed with RDKit's reason; the others are scored. A registered model you choose adds its "
+        "prediction, named with its method, training data and test metric, with the ensemble's standard "
+        "deviation and its applicability-domain flag.")
 
 
 @login_required

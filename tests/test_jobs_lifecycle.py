@@ -410,6 +410,14 @@ def test_checkpoints_keep_the_newest_state_and_go_when_the_job_ends(user, tmp_pa
     assert (back / "members" / "0" / "weights.bin").read_bytes() == b"epoch 2"
     assert (back / "done.json").read_text() == "{}"
 
+    # A newer zip cut short (its worker killed while storing it) gives way to the last whole one.
+    name = checkpoints._stored(job.pk)[-1]
+    cut = f"{checkpoints.folder_of(job.pk)}/state-{checkpoints._number(name.rsplit('/', 1)[1]) + 1}.zip"
+    default_storage.save(cut, ContentFile(default_storage.open(name).read()[:40]))
+    again = tmp_path / "again-cut"
+    assert checkpoints.restore(job.pk, again)
+    assert (again / "members" / "0" / "weights.bin").read_bytes() == b"epoch 2"
+
     # A zip that would write outside the folder is not restored.
     other = lifecycle.submit(user, "test.sleep", {"seconds": 0})
     buffer = tmp_path / "evil.zip"

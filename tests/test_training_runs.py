@@ -159,9 +159,9 @@ def test_the_job_page_shows_the_trained_model(alice_client, esol, user, no_broke
 
 @pytest.mark.django_db(transaction=True)
 def test_cross_validation_trains_one_model_per_fold(esol, user, no_broker):
-    # Submitted as POST /api/v1/jobs or a rerun does: the runner files the run under its dataset.
+    # Submitted as POST /api/v1/jobs does: the kind files the run under its dataset all the same.
     job = lifecycle.submit(user, "training.train", train_params(esol, folds=3, targets=["logS"]))
-    assert not TrainingRun.objects.filter(job=job).exists()
+    assert TrainingRun.objects.get(job=job).split["folds"] == 3
     assert run_job_now(job) == Status.SUCCEEDED, Job.objects.get(pk=job.pk).error_detail
     job.refresh_from_db()
     result = job.result
@@ -175,6 +175,27 @@ def test_cross_validation_trains_one_model_per_fold(esol, user, no_broker):
     predictions = read_csv(job, "predictions.csv")
     assert {p["fold"] for p in predictions} == {"1", "2", "3"} and len(predictions) == 3 * esol.n_rows
     assert job.training_run.split["folds"] == 3 and len(job.training_run.split["sets"]) == 3
+    rerun = lifecycle.rerun(job, user)
+    assert rerun.training_run.dataset_id == esol.pk and rerun.training_run.epochs == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forest_ensemble_cancelled_between_members_keeps_the_members_done(esol, user, no_broker, monkeypatch):
+    from workers.runtime import DbJobContext
+
+    job = submit_run(user, train_params(esol, ensemble=3))
+    calls = []
+
+    def cancel_once_a_member_is_done(self):
+        calls.append(1)
+        return len(calls) > 2  # loading, saving member 1's state; then its progress report sees the cancel
+
+    monkeypatch.setattr(DbJobContext, "cancel_requested", cancel_once_a_member_is_done)
+    assert run_job_now(job) == Status.CANCELLED
+    job.refresh_from_db()
+    assert job.result["cancelled"] and job.result["card"]["ensemble"] == 1 and job.result["ensemble"] == 3
+    assert job.files.named("model.zip") is not None and job.files.count() == 5
+    assert job.training_run.metrics["mean"]["rmse"] > 0
 
 
 # ---------------------------------------------------------------- form and API
@@ -297,6 +318,7 @@ def test_forest_and_a_three_epoch_dmpnn_train_on_a_worker(on_worker, user, alice
     assert [(e["member"], e["epoch"]) for e in epochs] == [(0, 1), (0, 2), (0, 3)]
     assert all(e["train_loss"] > 0 and e["val_metric"] is not None and e["attempt"] == 1 for e in epochs)
     assert "D-MPNN" in dmpnn.result["describe"] and dmpnn.result["metrics"]["per_target"]["logS"]["rmse"] > 0
+    assert dmpnn.result["val_metric_name"] == "rmse" and "RMSE" in dmpnn.result["val_metric_sentence"]
     assert len(read_csv(dmpnn, "epochs.csv")) == 3
     from workers.models import Attempt
 
@@ -351,14 +373,15 @@ def test_a_killed_worker_resumes_from_the_saved_epoch(on_worker, user):
     killed_at = len(epochs_of(job))
     wait_until(lambda: Job.objects.get(pk=job.pk).attempts == 2, 60, what="the second attempt")
     job = ended(job, 180)
-    assert job.status == Status.SUCCEEDED, job.error_detail
+    assert job.status == Status.SUCCEEDED, (job.error_detail, on_worker.log()[-4000:])
     epochs = epochs_of(job)
     keys = [(e["member"], e["epoch"]) for e in epochs]
-    assert keys == [(0, n) for n in range(1, 15)]  # every epoch once, none twice
+    assert keys == [(0, n) for n in range(1, 15)], epochs  # every epoch once, none twice
     second = [e["epoch"] for e in epochs if e["attempt"] == 2]
     # The second attempt went on from the saved state: at most the epoch being trained when
     # the worker died (not yet checkpointed) was trained again.
-    assert second and second[0] > 1 and second[0] >= killed_at - 1 and second[-1] == 14
+    assert second and second[0] > 1 and second[0] >= killed_at - 1 and second[-1] == 14, (
+        killed_at, epochs, on_worker.log()[-4000:])
     assert job.result["resumed"] and job.result["epochs"] == 14
     assert not checkpoints._stored(job.pk)  # deleted once the job ended
 

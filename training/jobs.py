@@ -26,6 +26,7 @@ from workers.context import JobContext, hardware_of_device
 from workers.errors import JobCancelled, JobInputError
 
 from . import outputs as out
+from .runs import run_of
 
 
 def _dataset(ctx: JobContext):
@@ -139,8 +140,6 @@ def run_training(ctx: JobContext) -> dict:
         family = get_family(p["family"])
         table, n_unlabelled = load_table(dataset, p["targets"])
         splits = make_splits(table, p)
-        from .runs import run_of
-
         state = ctx.workdir / "state"
         resumed = job is not None and checkpoints.restore(job.pk, state)
         run = run_of(job) if job is not None else None
@@ -161,9 +160,10 @@ def run_training(ctx: JobContext) -> dict:
         tracker.log_final(result.get("metrics") or {}, ctx.workdir / "model")
         if tracker.problems:  # tracking never fails a run; what went wrong is said with its result
             result["tracking_problems"] = list(tracker.problems)
-        status = "cancelled" if result["cancelled"] else "succeeded"
-        if result["cancelled"]:
+        # A cancel asked for after the last epoch still keeps the model it finished.
+        if result["cancelled"] or ctx.cancel_requested():
             raise JobCancelled("Cancelled", result=result)
+        status = "succeeded"
         return result
     except JobCancelled:
         status = "cancelled"
@@ -198,7 +198,8 @@ def _train(ctx, p, table, splits, family, data, state: Path, log: EpochLog, phas
             if len(splits) > 1:
                 entry["fold"] = fold
             log.add(entry)
-            tracker.log_epoch(member, report)
+            # One series per model trained: folds would otherwise log the same member's steps twice.
+            tracker.log_epoch(fold * p["ensemble"] + member, report)
             done = fold * p["ensemble"] + member + min(report.epoch / max_epochs, 1)
             where = f"fold {fold + 1}/{len(splits)}, " if len(splits) > 1 else ""
             val = f", validation {report.val_metric:.4g}" if report.val_metric is not None else ""
@@ -284,7 +285,9 @@ def _publish(ctx, p, table, splits, models, family, data, log: EpochLog, phases:
         "conformal": (model.conformal or {}).get("method"),
         "test_predictions": out.test_points(model.split_predictions) if model.split_predictions else {},
         "importances": (model.card or {}).get("feature_importances"),
-        "val_metric_name": getattr(member, "val_metric_name", None) or PRIMARY[table.tasks[0]],
+        # The early-stopping metric's key ("rmse", "roc_auc" or "loss"; the forest has none) and in words.
+        "val_metric_name": getattr(member, "val_metric", None) or PRIMARY[table.tasks[0]],
+        "val_metric_sentence": getattr(member, "val_metric_name", None) or "",
         "cancelled": cancelled,
         "folds_trained": len(models) if p["folds"] else None,
         "resumed": resumed,
@@ -296,6 +299,4 @@ def _publish(ctx, p, table, splits, models, family, data, log: EpochLog, phases:
                   per_fold=[m.split_predictions for m in models if m.split_predictions is not None],
                   epochs=log.entries, result=result, bundle=pack(model_dir))
     log.save(metrics=metrics)
-    if not cancelled:
-        ctx.progress(100, f"Done: {result['describe']}")
     return result

@@ -20,6 +20,7 @@ from workers.kinds import Cleaned, JobKind
 from .compute.families import FAMILY_NAMES, get_family
 from .compute.splits import KFOLD_METHODS, SPLIT_METHODS
 from .models import Dataset
+from .runs import run_of
 
 MAX_ENSEMBLE = 10
 MAX_FOLDS = 10
@@ -187,6 +188,7 @@ KIND = JobKind(
     runner="training.jobs:run_training",
     clean_params=clean_train_params,
     check_access=check_access,
+    on_submit=run_of,
     result_template="training/train/result.html",
     soft_time_limit=settings.BIOFM_TRAIN_SOFT_TIME_LIMIT,
     time_limit=settings.BIOFM_TRAIN_TIME_LIMIT,

@@ -1,9 +1,8 @@
-"""Submitting a training run: the job and its TrainingRun row in one transaction,
+"""A training run's record: every training.train job is filed under its
+dataset as a TrainingRun the moment it is submitted (the kind's on_submit),
 so the run page and the dataset's history list it before a worker starts it."""
 
 from __future__ import annotations
-
-from django.db import transaction
 
 from workers import lifecycle
 from workers.models import Job
@@ -19,15 +18,13 @@ def run_fields(params: dict) -> dict:
             "split": {**params["split"], "folds": params["folds"]}, "ensemble": params["ensemble"]}
 
 
-def submit_run(user, params: dict, *, title: str = "", shared: bool = False, lab=None,
-               rerun_of: Job | None = None) -> Job:
-    with transaction.atomic():
-        job = lifecycle.submit(user, KIND, params, title=title, shared=shared, lab=lab, rerun_of=rerun_of)
-        TrainingRun.objects.create(job=job, **run_fields(job.params))
-    return job
-
-
 def run_of(job: Job) -> TrainingRun:
-    """The job's run; made here for a job submitted another way (a rerun, POST /api/v1/jobs)."""
+    """The job's run (made here for a job that predates its kind filing it)."""
     run, _ = TrainingRun.objects.get_or_create(job=job, defaults=run_fields(job.params))
     return run
+
+
+def submit_run(user, params: dict, *, title: str = "", shared: bool = False, lab=None,
+               rerun_of: Job | None = None) -> Job:
+    """lifecycle.submit for training.train (its on_submit files the run)."""
+    return lifecycle.submit(user, KIND, params, title=title, shared=shared, lab=lab, rerun_of=rerun_of)

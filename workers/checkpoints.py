@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 import zipfile
@@ -74,20 +75,22 @@ def save(job_id, directory: Path) -> str:
 
 
 def restore(job_id, directory: Path) -> bool:
-    """Unpack the job's newest state into `directory`. False if it has none.
-    A damaged zip is logged and ignored: the job then starts from scratch."""
-    states = _stored(job_id)
-    if not states:
-        return False
+    """Unpack the job's newest whole state into `directory`. False if it has none.
+    A zip cut short (its worker was killed while storing it) or damaged is
+    logged and the one before it is tried: that one is deleted only once a
+    newer one is stored whole."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        with default_storage.open(states[-1], "rb") as fh, zipfile.ZipFile(fh) as zf:
-            _extract(zf, directory)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        log.warning("job %s: checkpoint %s not restored (%s); starting over", job_id, states[-1], exc)
-        return False
-    return True
+    for name in reversed(_stored(job_id)):
+        if directory.exists():
+            shutil.rmtree(directory)  # nothing half-unpacked from a bad zip stays
+        directory.mkdir(parents=True)
+        try:
+            with default_storage.open(name, "rb") as fh, zipfile.ZipFile(fh) as zf:
+                _extract(zf, directory)
+            return True
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            log.warning("job %s: checkpoint %s not restored (%s)", job_id, name, exc)
+    return False
 
 
 def _extract(zf: zipfile.ZipFile, directory: Path) -> None:

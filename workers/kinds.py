@@ -59,6 +59,11 @@ class JobKind:
     # to other records (a design target, say) keeps every way of submitting
     # inside the user's scope.
     check_access: Callable[[dict[str, Any], Any], None] | None = None
+    # (job) -> None, run in the submission's transaction once the job row
+    # exists: files the job where the kind keeps records of its own (a
+    # training run under its dataset), whichever way it was submitted (a
+    # form, the API, a rerun).
+    on_submit: Callable[[Any], None] | None = None
 
     def __post_init__(self) -> None:
         if self.queue not in QUEUES:

@@ -62,6 +62,10 @@ class Objective:
     weight: float = 1.0
     direction: str = "max"
     target: tuple[float, float] | None = None
+    # `batch(mols) -> values`, one per molecule, where scoring many at once is
+    # far cheaper than one by one (a trained model's forward pass); the GA
+    # then scores each generation's new molecules in one call.
+    batch: Callable[[list[Chem.Mol]], Sequence[float]] | None = None
 
     def __post_init__(self):
         if self.direction not in ("max", "min"):
@@ -485,10 +489,6 @@ class GAResult:
         return sorted(self.all_scored.values(), key=lambda c: c.score, reverse=True)[:k]
 
 
-class _Budget(Exception):
-    pass
-
-
 # The GA's largest molecule by default: a seed above it could never enter the
 # population, so submissions refuse such seeds up front.
 MAX_HEAVY_ATOMS = 60
@@ -522,6 +522,10 @@ def run_ga(
     `brics_seeds` adds that many BRICS recombinations of the seeds to the
     starting population.
 
+    Each generation's new molecules are made and filtered first, then
+    scored together: objectives with a `batch` function get them in one
+    call, the others one molecule at a time.
+
     `progress(percent, message)` is called after every molecule scored
     (with docking, each takes seconds) as well as after every generation;
     `on_generation(stats)` after every generation, generation 0 (the
@@ -549,31 +553,54 @@ def run_ga(
         if progress is not None:
             progress(max(0.0, min(100.0, pct)), msg)
 
-    def evaluate(mol: Chem.Mol, smiles: str, generation: int, origin: str) -> Candidate | None:
-        if len(scored) >= budget:
-            raise _Budget
+    def admit(mol: Chem.Mol) -> bool:
+        """The hard limits and filters, counted by reason, before any scoring."""
         if mol.GetNumHeavyAtoms() > max_heavy:
             rejected["too many heavy atoms"] = rejected.get("too many heavy atoms", 0) + 1
-            return None
+            return False
         for check in filters:
             reason = check(mol)
             if reason:
                 key = getattr(check, "__name__", "filter")
                 rejected[key] = rejected.get(key, 0) + 1
-                return None
-        values, utils = {}, []
-        for obj in objectives:
-            try:
-                value = obj.func(mol)
-            except Exception:  # a property undefined for this molecule makes it unfit, not the run fail
-                value = math.nan
-            values[obj.name] = value
-            utils.append(obj.utility(value))
-        score = sum(o.weight * u for o, u in zip(objectives, utils))
-        cand = Candidate(smiles, values, tuple(utils), score if math.isfinite(score) else -math.inf,
-                         generation, origin)
-        scored[smiles] = cand
-        return cand
+                return False
+        return True
+
+    def batch_values(obj: Objective, mols: list[Chem.Mol]) -> list[float] | None:
+        if obj.batch is None or not mols:
+            return None
+        try:
+            values = [float(v) if v is not None else math.nan for v in obj.batch(mols)]
+        except Exception:  # the batch failed as a whole: each molecule is tried alone below
+            return None
+        return values if len(values) == len(mols) else None
+
+    def score(admitted: list[tuple[Chem.Mol, str, str]], generation: int,
+              message: Callable[[int], tuple[float, str]]) -> list[Candidate]:
+        """Score the admitted molecules of one generation, in order."""
+        mols = [mol for mol, _, _ in admitted]
+        batched = {obj.name: batch_values(obj, mols) for obj in objectives}
+        out = []
+        for n, (mol, smiles, origin) in enumerate(admitted):
+            values, utils = {}, []
+            for obj in objectives:
+                given = batched[obj.name]
+                if given is not None:
+                    value = given[n]
+                else:
+                    try:
+                        value = obj.func(mol)
+                    except Exception:  # a property undefined for this molecule makes it unfit, not the run fail
+                        value = math.nan
+                values[obj.name] = value
+                utils.append(obj.utility(value))
+            total = sum(o.weight * u for o, u in zip(objectives, utils))
+            cand = Candidate(smiles, values, tuple(utils), total if math.isfinite(total) else -math.inf,
+                             generation, origin)
+            scored[smiles] = cand
+            out.append(cand)
+            report(*message(n + 1))
+        return out
 
     def rank(pool: list[Candidate]) -> list[Candidate]:
         if mode == "weighted":
@@ -616,15 +643,18 @@ def run_ga(
     history: list[dict] = []
     exhausted_in: int | None = None
     generations_run = 0
-    try:
-        for n, (mol, smi, origin) in enumerate(start, 1):
-            cand = evaluate(mol, smi, 0, origin)
-            if cand is not None:
-                population.append(cand)
-            report(100.0 * n / len(start) / (generations + 1),
-                   f"generation 0: {n} of {len(start)} starting molecules scored")
-    except _Budget:
-        exhausted_in = 0
+    # The budget counts molecules scored: admitting stops where it would be
+    # passed, so the cap cuts a generation exactly where scoring one
+    # molecule at a time would have.
+    admitted: list[tuple[Chem.Mol, str, str]] = []
+    for mol, smi, origin in start:
+        if len(admitted) >= budget:
+            exhausted_in = 0
+            break
+        if admit(mol):
+            admitted.append((mol, smi, origin))
+    population = score(admitted, 0, lambda n: (100.0 * n / len(admitted) / (generations + 1),
+                                               f"generation 0: {n} of {len(admitted)} starting molecules scored"))
     if not population:
         raise ValueError("seeds: no seed passed the filters "
                          f"({', '.join(f'{k}: {v}' for k, v in rejected.items()) or 'none scored'})")
@@ -639,38 +669,38 @@ def run_ga(
         if exhausted_in is not None:
             break
         generations_run = gen
-        children: list[Candidate] = []
+        admitted = []
         attempts = 0
-        try:
-            while len(children) < offspring_size and attempts < offspring_size * 20:
-                attempts += 1
-                parent = pick(population)
-                origin = "mutation"
-                child = None
-                if len(population) > 1 and rng.random() < crossover_rate:
-                    other = pick(population)
-                    if other is not parent:
-                        child = crossover(Chem.MolFromSmiles(parent.smiles), Chem.MolFromSmiles(other.smiles), rng)
-                        origin = "crossover"
-                if child is None or rng.random() < mutation_rate:
-                    base = child if child is not None else Chem.MolFromSmiles(parent.smiles)
-                    mutated = mutate(base, rng)
-                    if mutated is not None:
-                        child, origin = mutated, ("crossover+mutation" if origin == "crossover" and child is not None
-                                                  else "mutation")
-                if child is None:
-                    continue
-                smi = Chem.MolToSmiles(child)
-                if smi in seen:
-                    continue
-                seen.add(smi)
-                cand = evaluate(child, smi, gen, origin)
-                if cand is not None:
-                    children.append(cand)
-                    report(100.0 * (gen + len(children) / offspring_size) / (generations + 1),
-                           f"generation {gen}: {len(children)} of {offspring_size} new molecules scored")
-        except _Budget:
-            exhausted_in = gen
+        while len(admitted) < offspring_size and attempts < offspring_size * 20:
+            attempts += 1
+            parent = pick(population)
+            origin = "mutation"
+            child = None
+            if len(population) > 1 and rng.random() < crossover_rate:
+                other = pick(population)
+                if other is not parent:
+                    child = crossover(Chem.MolFromSmiles(parent.smiles), Chem.MolFromSmiles(other.smiles), rng)
+                    origin = "crossover"
+            if child is None or rng.random() < mutation_rate:
+                base = child if child is not None else Chem.MolFromSmiles(parent.smiles)
+                mutated = mutate(base, rng)
+                if mutated is not None:
+                    child, origin = mutated, ("crossover+mutation" if origin == "crossover" and child is not None
+                                              else "mutation")
+            if child is None:
+                continue
+            smi = Chem.MolToSmiles(child)
+            if smi in seen:
+                continue
+            seen.add(smi)
+            if len(scored) + len(admitted) >= budget:
+                exhausted_in = gen
+                break
+            if admit(child):
+                admitted.append((child, smi, origin))
+        children = score(admitted, gen, lambda n, gen=gen: (
+            100.0 * (gen + n / offspring_size) / (generations + 1),
+            f"generation {gen}: {n} of {offspring_size} new molecules scored"))
         population = rank(population + children)[:population_size]
         history.append(_generation_stats(gen, population, objectives, len(scored), started, len(children)))
         if on_generation:

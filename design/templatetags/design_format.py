@@ -23,3 +23,17 @@ def score(value, places: int = 3):
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+@register.filter
+def label_of(labels, key):
+    """The readable name of a property key (a registered model's display name
+    and target); the key itself where a result has no labels (older runs)."""
+    return (labels or {}).get(key, key) if isinstance(labels, dict) else key
+
+
+@register.filter
+def value_of(mapping, key):
+    """mapping[key], None where either is missing (a key with colons, which the
+    template language cannot look up)."""
+    return mapping.get(key) if isinstance(mapping, dict) and key else None
