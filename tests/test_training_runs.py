@@ -263,7 +263,7 @@ def worker_media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def train_worker(worker_media, tmp_path_factory, django_db_blocker):
+def train_worker(worker_media, tmp_path_factory, django_db_setup, django_db_blocker):
     """One worker for the module's end-to-end tests: each job pays torch's import once per pool process."""
     from django.test.utils import override_settings
 
