@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FEATURES = ["analysis/protparam", "analysis/esm", "analysis/atomica", "design"]
+FEATURES = ["analysis/protparam", "analysis/esm", "analysis/atomica", "design", "training"]
+# Kinds of a feature that live in a package of their own inside it (training's
+# predict kind): the same files but apps.py and compute/, which are the feature's.
+SUB_FEATURES = ["training/predict"]
 FEATURE_FILES = ["kind.py", "forms.py", "views.py", "api.py", "jobs.py", "outputs.py", "apps.py", "compute/__init__.py"]
 
 
@@ -22,11 +25,20 @@ def compute_modules() -> list[str]:
     return modules
 
 
+def _has(feature: str, name: str) -> bool:
+    """A module, or a package of that name (training's views/)."""
+    path = ROOT / feature / name
+    return path.exists() or (path.suffix == ".py" and (path.with_suffix("") / "__init__.py").exists())
+
+
 def test_every_feature_has_the_same_files():
     for feature in FEATURES:
-        missing = [f for f in FEATURE_FILES if not (ROOT / feature / f).exists()]
+        missing = [f for f in FEATURE_FILES if not _has(feature, f)]
         assert not missing, f"{feature} lacks {missing}"
         assert (ROOT / feature / "templates").is_dir(), f"{feature} has no templates/"
+    for sub in SUB_FEATURES:
+        missing = [f for f in FEATURE_FILES if f not in ("apps.py", "compute/__init__.py") and not _has(sub, f)]
+        assert not missing, f"{sub} lacks {missing}"
 
 
 def test_compute_packages_import_without_django():

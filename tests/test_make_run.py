@@ -172,7 +172,11 @@ def test_pool_processes_leave_the_worker_s_group_and_die_with_a_killed_worker(va
         wait_until(lambda: len(main.children()) == 2 and " ready." in (tmp_path / "worker.log").read_text(),
                    60, interval=0.2, what="the worker and its two pool processes to start")
         pool = main.children()
-        assert {os.getpgid(p.pid) for p in pool} == {p.pid for p in pool}  # each leads a group of its own
+
+        def out_of_the_group():  # each leads a group of its own, once its start-up has run
+            return {os.getpgid(p.pid) for p in pool} == {p.pid for p in pool}
+
+        wait_until(out_of_the_group, 30, interval=0.1, what="the pool processes to leave the worker's group")
         # A busy pool process: an idle one would exit anyway when its pipe to the
         # worker closes; one in the middle of a job needs the death signal.
         submit = (

@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 
 from tests.conftest import run_job_now
 from tests.processes import WorkerProcess, flush_redis, wait_until
+from tests.test_viewer_browser import logged_in  # noqa: F401  (a fixture: Chromium, signed in)
 from tests.training_fixtures import FOREST, TINY_DMPNN, bbbp_csv, esol_csv, make_dataset
 from training.models import Dataset, TrainingRun
 from training.runs import submit_run
@@ -404,3 +405,52 @@ def test_checking_a_run_in_the_web_process_imports_no_torch(esol):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_upload_with_a_bad_row_train_on_a_worker_watch_the_curve_grow_and_register(
+        on_worker, live_server, logged_in, tmp_path):  # noqa: F811 (logged_in is a fixture)
+    """The whole path a chemist takes, on the real worker: upload a CSV with a
+    bad row, start a D-MPNN run on the form, see the validation curve grow
+    while it trains, then register the model from the run page."""
+    page, _client, user, errors = logged_in
+    rows = esol_csv(120).decode().splitlines()
+    rows.insert(5, "C1CC(,-1.0,100.0,train")  # an unclosed ring: RDKit's parse error, the row left out
+    upload = tmp_path / "solubility.csv"
+    upload.write_text("\n".join(rows) + "\n")
+
+    page.goto(live_server.url + "/training/datasets/new/")
+    page.set_input_files("input[name=file]", str(upload))
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#preview")
+    page.check("input[name=target_1]")  # logS, by its position in the header
+    page.fill("input[name=name]", "esol-browser")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#row-errors")
+    assert "SMILES Parse Error" in page.inner_text("#row-errors")
+    dataset = Dataset.objects.get(owner=user)
+    assert [e["row"] for e in dataset.row_errors] == [5]
+    assert dataset.n_source_rows == 121 and dataset.n_rows >= 110  # the good rows kept (duplicates merged)
+
+    page.goto(live_server.url + f"/training/runs/new/?dataset={dataset.pk}")
+    page.select_option("select[name=family]", "dmpnn")
+    page.fill("textarea[name=hparams]", json.dumps({**TINY_DMPNN, "max_epochs": 40, "patience": 40}))
+    page.fill("input[name=targets]", "logS")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/training/runs/*/")
+    points = "(((document.getElementById('metric-chart') || {}).data || [])[0] || {x: []}).x.length"
+    page.wait_for_function(f"{points} >= 1", timeout=120_000)
+    first = page.evaluate(points)
+    page.wait_for_function(f"{points} > {first}", timeout=60_000)  # grown in place by the next poll
+    job = TrainingRun.objects.get(dataset=dataset).job
+
+    page.wait_for_selector("#metrics-table", timeout=180_000)  # the run ended: the page reloads with results
+    job = Job.objects.get(pk=job.pk)
+    assert job.status == Status.SUCCEEDED, (job.error_detail, on_worker.log()[-3000:])
+    page.fill("#register input[name=name]", "solubility-esol")
+    page.click("#register button[type=submit]")
+    page.wait_for_url("**/training/models/*/")
+    assert page.inner_text("#model-name").startswith("solubility-esol v1 (D-MPNN")
+    assert "RMSE" in page.inner_text("#model-name")
+    assert not errors, errors
