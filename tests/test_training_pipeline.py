@@ -178,7 +178,7 @@ def test_an_ensemble_trains_saves_loads_and_predicts_the_same(esol, esol_split, 
     assert card["data"] == {"name": "esol-200", "version": 1}
     test_rmse = model.metrics["per_target"][ESOL_TARGET]["rmse"]
     assert 0.3 < test_rmse < 2.0
-    assert model.describe() == (f"Random forest on Morgan counts + RDKit 2D ×3, random test RMSE "
+    assert model.describe() == (f"Random forest on Morgan counts ×3, random test RMSE "
                                 f"{model.metrics['mean']['rmse']:.2f}")
 
     records = model.split_predictions.records()
@@ -267,7 +267,7 @@ def test_without_a_test_set_there_are_no_test_metrics_and_the_model_says_so(tox,
     assert not split.test
     model = train_model(tox, RunSpec("fingerprint_rf", FAST_RF, split=split), None, tmp_path)
     assert model.metrics is None and "no test set" in model.card["metrics_note"]
-    assert model.describe() == "Random forest on Morgan counts + RDKit 2D, no test metric (random split)"
+    assert model.describe() == "Random forest on Morgan counts, no test metric (random split)"
     assert model.predict(tox.smiles[:3]).interval is None       # classification: no interval
 
 
@@ -278,7 +278,7 @@ def test_multitask_classification_scores_every_target(tox, tmp_path):
     # SR-MMP has one class only among its labelled test rows: no ROC-AUC, and out of the mean.
     assert model.metrics["per_target"]["SR-MMP"]["roc_auc"] is None
     assert model.metrics["mean"]["n_targets"] == {"roc_auc": 2, "pr_auc": 2, "accuracy": 3, "mcc": 2}
-    assert model.describe() == ("Random forest on Morgan counts + RDKit 2D, random test ROC-AUC "
+    assert model.describe() == ("Random forest on Morgan counts, random test ROC-AUC "
                                 f"{model.metrics['mean']['roc_auc']:.2f} (mean of 2 of 3 targets)")
     assert model.card["conformal"] == "no conformal interval: no regression target"
 
@@ -417,3 +417,12 @@ def test_the_family_names_the_web_process_knows_are_the_registered_ones():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, f"a family module imports a heavy library at import time: {done.stdout}{done.stderr[-1000:]}"
+
+
+def test_the_forest_s_label_says_which_features_it_used():
+    from training.compute.families import get_family
+
+    forest = get_family("fingerprint_rf")
+    assert forest({"descriptors": True}, ["regression"]).display_label() == "Random forest on Morgan counts + RDKit 2D"
+    bare = forest({"descriptors": False}, ["regression"])
+    assert bare.display_label() == "Random forest on Morgan counts" and "descriptor" not in bare.display_method()

@@ -267,7 +267,8 @@ def _assemble(table: Table, spec: RunSpec, cls: type[Family], hparams: dict, set
         metrics, metrics_note = None, "no test metrics: the split has no test set (test size 0)"
     split = spec.split
     card = {
-        "family": cls.name, "label": cls.label, "method": cls.method, "hparams": hparams,
+        "family": cls.name, "label": models[0].display_label(), "method": models[0].display_method(),
+        "hparams": hparams,
         "ensemble": len(models), "ensemble_requested": spec.ensemble, "seeds": [info["seed"] for _, info in members],
         "members": [info for _, info in members],
         "val_metric": getattr(models[0], "val_metric", None) or None,          # a metrics key, or "loss"

@@ -142,6 +142,14 @@ class Family:
     def load(cls, directory: Path) -> "Family":
         raise NotImplementedError
 
+    def display_label(self) -> str:
+        """The label of this model with its settings (a family whose inputs are
+        hyperparameters says which it used)."""
+        return self.label
+
+    def display_method(self) -> str:
+        return self.method
+
     def feature_importances(self) -> list[dict] | None:
         """[{"feature", "importance"}] most important first, where the family has them."""
         return None

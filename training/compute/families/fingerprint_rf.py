@@ -112,6 +112,14 @@ class FingerprintForest(Family):
         self.forests: list = []
         self.features: list[str] = []
 
+    def display_label(self) -> str:
+        return self.label if self.hparams["descriptors"] else "Random forest on Morgan counts"
+
+    def display_method(self) -> str:
+        if self.hparams["descriptors"]:
+            return self.method
+        return "Random forest (scikit-learn) on Morgan count fingerprints, one forest per target"
+
     def _features(self, smiles: list[str]) -> np.ndarray:
         h = self.hparams
         return featurise(smiles, h["radius"], h["fp_size"], h["descriptors"])
