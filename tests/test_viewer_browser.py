@@ -110,7 +110,9 @@ def test_docking_page_shows_receptor_site_and_each_pose(live_server, logged_in):
     target, site = make_target_with_site(client)
     client.post(reverse("design:docking_new"), {
         "target": target.pk, "site": site.pk, "ligands": "Nc1nc(N)c2c(Sc3ccccc3)cccc2n1 TQ3",
-        "exhaustiveness": 1, "n_poses": 3, "cpu": 2, "random_seed": 0})
+        # One core: Vina's search is then the same every time for a seed (with
+        # two threads, which poses come back within its energy range varies).
+        "exhaustiveness": 1, "n_poses": 3, "cpu": 1, "random_seed": 0})
     job = Job.objects.get(kind="design.docking")
     run_job_now(job)
     job.refresh_from_db()
